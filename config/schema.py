@@ -1,0 +1,423 @@
+"""The settings schema: every key of the YAML file, its type, default and an example.
+
+Loading reports every problem at once (file, key path, what is wrong, an example of a right
+value), so a team lead fixes a config in one round instead of one error per start.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+
+from listener.enums import Formality, Sentiment, Urgency
+
+EXAMPLE_CONFIG = Path(__file__).with_name("example.yaml")
+DEFAULT_SQLITE_NAME = "listener.db"
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
+EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Accept `300`, `"30s"`, `"5m"`, `"2h"`, `"1d"` (or a timedelta)."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return timedelta(seconds=value)
+    match = _DURATION.match(str(value))
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"{value!r} is not a duration")
+    return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone") from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
+Duration = Annotated[timedelta, Field(examples=['"5m"', '"1h"', "300"])]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Brand(_Model):
+    name: str = Field(min_length=1, examples=['"Lumora"'])
+    handles: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="The brand's own accounts per platform; their posts are never answered.",
+        examples=["{twitter: [LumoraShop], reddit: [LumoraOfficial]}"],
+    )
+    keywords: dict[LanguageCode, list[str]] = Field(
+        default_factory=dict, examples=["{en: [lumora, lumora glow], de: [lumora lampe]}"]
+    )
+    exclude: list[str] = Field(default_factory=list, examples=["[lumora borealis, aurora]"])
+
+    def own_handles(self) -> set[str]:
+        return {h.lower().lstrip("@") for handles in self.handles.values() for h in handles}
+
+
+class _SourceBase(_Model):
+    name: Name = Field(examples=['"demo-feed"', '"twitter-main"'])
+    enabled: bool = True
+    interval: Duration = timedelta(minutes=5)
+    max_items_per_cycle: int = Field(default=500, gt=0, examples=["500"])
+    credentials: dict[str, EnvVarName] = Field(
+        default_factory=dict,
+        description="Secret name -> environment variable that holds it; never the secret itself.",
+        examples=["{bearer_token: X_BEARER_TOKEN}"],
+    )
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+
+class ReplaySource(_SourceBase):
+    """Reads mentions from JSONL/JSON files: the demo feed, exports, tests."""
+
+    type: Literal["replay"]
+    paths: list[str] = Field(
+        min_length=1,
+        description="Files to read; relative paths are relative to the config file;"
+        " `package:demo_feed.jsonl` names the bundled demo feed.",
+        examples=['["package:demo_feed.jsonl"]', '["exports/mentions.jsonl"]'],
+    )
+
+
+SourceConfig = Annotated[ReplaySource, Field(discriminator="type")]
+
+
+class Market(_Model):
+    code: str = Field(pattern=r"^[a-z]{2}-[A-Z]{2}$", examples=['"de-DE"', '"pt-BR"'])
+    language: LanguageCode = Field(examples=['"de"'])
+    formality: Formality = Field(default=Formality.FORMAL, examples=['"formal"', '"informal"'])
+    timezone: TimeZoneName = Field(default="UTC", examples=['"Europe/Berlin"'])
+    business_hours: str = Field(default="09:00-18:00", examples=['"09:00-18:00"'])
+    business_days: list[str] = Field(
+        default_factory=lambda: list(WEEKDAYS[:5]), examples=["[mon, tue, wed, thu, fri]"]
+    )
+    country: str = Field(pattern=r"^[A-Z]{2}$", examples=['"DE"'])
+
+    @field_validator("business_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        try:
+            start, end = (time.fromisoformat(part.strip()) for part in value.split("-"))
+        except ValueError:
+            raise ValueError(f"{value!r} is not a range like HH:MM-HH:MM") from None
+        if start >= end:
+            raise ValueError(f"{value!r} ends before it starts")
+        return value
+
+    @field_validator("business_days")
+    @classmethod
+    def _days(cls, value: list[str]) -> list[str]:
+        unknown = [day for day in value if day not in WEEKDAYS]
+        if unknown:
+            raise ValueError(f"unknown day(s) {unknown}; use {', '.join(WEEKDAYS)}")
+        return value
+
+
+class AlertRoute(_Model):
+    """Send matching classified mentions to a channel. Empty filters match everything."""
+
+    channel: str = Field(min_length=1, examples=['"#social-alerts"'])
+    min_urgency: str = Field(default="high", examples=['"high"', '"critical"'])
+    sentiments: list[Sentiment] = Field(default_factory=list, examples=["[negative]"])
+    sources: list[str] = Field(default_factory=list, examples=["[twitter-main]"])
+    languages: list[LanguageCode] = Field(default_factory=list, examples=["[de, fr]"])
+    brands: list[str] = Field(default_factory=list, examples=['["Lumora"]'])
+    notify: str | None = Field(
+        default=None,
+        description="Slack mention added for matching alerts, e.g. an on-call user group.",
+        examples=['"<!subteam^S0123ABC>"'],
+    )
+
+    @field_validator("min_urgency")
+    @classmethod
+    def _urgency(cls, value: str) -> str:
+        return Urgency.parse(value).label
+
+    @property
+    def urgency_floor(self) -> Urgency:
+        return Urgency.parse(self.min_urgency)
+
+
+class SlackConfig(_Model):
+    token_env: EnvVarName = Field(default="SLACK_BOT_TOKEN", examples=['"SLACK_BOT_TOKEN"'])
+    base_url_env: EnvVarName = Field(default="SLACK_BASE_URL", examples=['"SLACK_BASE_URL"'])
+    review_channel: str = Field(default="#social-review", examples=['"#social-review"'])
+    routes: list[AlertRoute] = Field(
+        default_factory=lambda: [AlertRoute(channel="#social-alerts")],
+        examples=['[{channel: "#social-alerts", min_urgency: high}]'],
+    )
+
+
+class SmtpConfig(_Model):
+    host: str = Field(default="localhost", examples=['"smtp.example.com"'])
+    port: int = Field(default=587, gt=0, lt=65536, examples=["587"])
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    sender: str = Field(default="listener@localhost", examples=['"listener@example.com"'])
+    username_env: EnvVarName | None = Field(default=None, examples=['"SMTP_USERNAME"'])
+    password_env: EnvVarName | None = Field(default=None, examples=['"SMTP_PASSWORD"'])
+
+
+class DigestConfig(_Model):
+    enabled: bool = False
+    recipients: list[Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(
+        default_factory=list, examples=['["cs-lead@example.com"]']
+    )
+    cron: str = Field(default="0 8 * * mon", examples=['"0 8 * * mon" (Mondays 08:00)'])
+    timezone: TimeZoneName = Field(default="UTC", examples=['"Europe/Berlin"'])
+    smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as error:
+            raise ValueError(f"{value!r} is not a crontab expression: {error}") from None
+        return value
+
+
+class StorageConfig(_Model):
+    url: str | None = Field(
+        default=None,
+        description="Any SQLAlchemy URL; DATABASE_URL overrides it. Default: a SQLite file in"
+        " the user's data directory.",
+        examples=['"sqlite:///var/lib/listener/listener.db"', '"postgresql+psycopg://..."'],
+    )
+    retention_days: int = Field(default=365, gt=0, examples=["365"])
+
+
+class ModelConfig(_Model):
+    name: str = Field(default="baseline", examples=['"baseline"'])
+    threads: int = Field(default=2, gt=0, examples=["2"])
+    batch_size: int = Field(default=32, gt=0, examples=["32"])
+
+
+class Settings(_Model):
+    version: Literal[1] = 1
+    brands: list[Brand] = Field(min_length=1)
+    sources: list[SourceConfig] = Field(default_factory=list)
+    markets: list[Market] = Field(min_length=1)
+    default_market: str = Field(examples=['"en-US"'])
+    slack: SlackConfig = Field(default_factory=SlackConfig)
+    digest: DigestConfig = Field(default_factory=DigestConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+
+    # Not a YAML key: the file this came from, for resolving relative paths.
+    config_path: Path | None = Field(default=None, exclude=True)
+
+    def market(self, code: str | None = None) -> Market:
+        wanted = code or self.default_market
+        return next(m for m in self.markets if m.code == wanted)
+
+    def market_for_language(self, language: str | None) -> Market:
+        """The first market that speaks `language`, else the default market."""
+        return next((m for m in self.markets if m.language == language), self.market())
+
+    @property
+    def languages(self) -> list[str]:
+        """Languages the product expects: markets' and brand keywords', English always."""
+        found = {m.language for m in self.markets} | {"en"}
+        for brand in self.brands:
+            found |= set(brand.keywords)
+        return sorted(found)
+
+    def database_url(self) -> str:
+        url = os.environ.get("DATABASE_URL") or self.storage.url
+        if url:
+            return url
+        from platformdirs import user_data_path
+
+        return f"sqlite:///{user_data_path('listener') / DEFAULT_SQLITE_NAME}"
+
+    def resolve_path(self, path: str) -> Path:
+        candidate = Path(path).expanduser()
+        if candidate.is_absolute() or self.config_path is None:
+            return candidate
+        return self.config_path.parent / candidate
+
+
+class Problem(BaseModel):
+    file: str
+    path: str
+    message: str
+    example: str | None = None
+
+    def __str__(self) -> str:
+        hint = f" (for example: {self.example})" if self.example else ""
+        return f"{self.file}: {self.path or '<top>'}: {self.message}{hint}"
+
+
+class ConfigError(Exception):
+    """The config cannot be used; `problems` lists every reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        count = len(problems)
+        lines = [f"{count} problem{'s' if count != 1 else ''} in the configuration:"]
+        lines += [f"  - {problem}" for problem in problems]
+        super().__init__("\n".join(lines))
+
+
+def _examples_by_field() -> dict[str, str]:
+    examples: dict[str, str] = {}
+    for model in (
+        Brand, ReplaySource, Market, AlertRoute, SlackConfig, SmtpConfig, DigestConfig,
+        StorageConfig, ModelConfig, Settings,
+    ):  # fmt: skip
+        for name, info in model.model_fields.items():
+            if info.examples and name not in examples:
+                examples[name] = str(info.examples[0])
+    examples["type"] = '"replay"'
+    return examples
+
+
+_EXAMPLES = _examples_by_field()
+_SOURCE_TYPES = {"replay"}
+
+
+def _format_location(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for index, item in enumerate(loc):
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif index > 0 and isinstance(loc[index - 1], int) and item in _SOURCE_TYPES:
+            continue  # pydantic's discriminator tag, not a key the user wrote
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts)
+
+
+def _problems_from_validation(error: ValidationError, file: str) -> list[Problem]:
+    problems = []
+    for item in error.errors(include_url=False):
+        loc = item["loc"]
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (misspelt, or not valid here)"
+        elif item["type"] == "union_tag_invalid":
+            message = f"unknown source type {item['input']!r}; known: {sorted(_SOURCE_TYPES)}"
+        last_key = next((str(part) for part in reversed(loc) if isinstance(part, str)), "")
+        problems.append(
+            Problem(
+                file=file,
+                path=_format_location(loc),
+                message=message,
+                example=_EXAMPLES.get(last_key),
+            )
+        )
+    return problems
+
+
+def _cross_checks(settings: Settings, file: str) -> list[Problem]:
+    problems: list[Problem] = []
+    codes = [m.code for m in settings.markets]
+    if settings.default_market not in codes:
+        problems.append(
+            Problem(
+                file=file,
+                path="default_market",
+                message=f"{settings.default_market!r} is not one of the markets {codes}",
+                example=f'"{codes[0]}"',
+            )
+        )
+    names = [s.name for s in settings.sources]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            problems.append(
+                Problem(
+                    file=file,
+                    path=f"sources[{index}].name",
+                    message=f"duplicate source name {name!r}; each source needs its own name",
+                    example=f'"{name}-2"',
+                )
+            )
+    for index, route in enumerate(settings.slack.routes):
+        for unknown in sorted(set(route.sources) - set(names)):
+            problems.append(
+                Problem(
+                    file=file,
+                    path=f"slack.routes[{index}].sources",
+                    message=f"{unknown!r} is not a configured source name",
+                    example=f"[{names[0]}]" if names else None,
+                )
+            )
+    if settings.digest.enabled and not settings.digest.recipients:
+        problems.append(
+            Problem(
+                file=file,
+                path="digest.recipients",
+                message="the digest is enabled but has no recipients",
+                example=_EXAMPLES["recipients"],
+            )
+        )
+    return problems
+
+
+def parse_settings(data: Any, file: str = "<config>", path: Path | None = None) -> Settings:
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [Problem(file=file, path="", message="the file must hold a mapping of keys")]
+        )
+    try:
+        settings = Settings.model_validate({**data, "config_path": path})
+    except ValidationError as error:
+        raise ConfigError(_problems_from_validation(error, file)) from None
+    problems = _cross_checks(settings, file)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def load_settings(path: Path | str | None = None) -> Settings:
+    """Load and validate a YAML config; the bundled example when `path` is None."""
+    config_path = Path(path) if path else EXAMPLE_CONFIG
+    file = str(config_path)
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(
+            [Problem(file=file, path="", message=f"cannot read the file: {error.strerror}")]
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        message = f"not valid YAML: {getattr(error, 'problem', error)}"
+        raise ConfigError([Problem(file=file, path=where, message=message)]) from None
+    return parse_settings(data, file=file, path=config_path.resolve())

@@ -1,0 +1,219 @@
+"""The `listener` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from alerts.sinks import printable
+
+from config.schema import ConfigError, ReplaySource, Settings, load_settings
+from listener.models import Mention, ReplyDraft
+from listener.pipeline import CycleReport, Pipeline
+from listener.stats import collect_stats
+from listener.storage import describe_location, open_database
+
+app = typer.Typer(help="Brand mentions and reviews: collect, classify, draft replies, alert.",
+                  no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_show_locals=False)  # locals may hold secrets  # fmt: skip
+console = Console()
+errors = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="LISTENER_CONFIG",
+        help="YAML config file (default: the bundled example, config/example.yaml).",
+    ),
+]
+LogLevel = Annotated[str, typer.Option("--log-level", envvar="LISTENER_LOG_LEVEL")]
+DRAFTS_SHOWN = 12
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _settings(path: Path | None) -> Settings:
+    try:
+        return load_settings(path)
+    except ConfigError as error:
+        errors.print(str(error), markup=False, highlight=False)
+        raise typer.Exit(code=2) from None
+
+
+@app.command("check-config")
+def check_config(config: ConfigOption = None) -> None:
+    """Validate the config and report every problem at once; nothing else."""
+    settings = _settings(config)
+    where = config or "the bundled example config"
+    console.print(
+        f"OK: {where} is valid: {len(settings.brands)} brand(s), {len(settings.sources)} "
+        f"source(s), {len(settings.markets)} market(s).",
+        markup=False,
+    )
+
+
+@app.command()
+def stats(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Counts of mentions, classifications, drafts and alerts in the database."""
+    settings = _settings(config)
+    data = collect_stats(open_database(settings.database_url()))
+    if as_json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return
+    _print_counts(data)
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    once: Annotated[bool, typer.Option("--once", help="Run one full cycle and exit.")] = False,
+    log_level: LogLevel = "info",
+) -> None:
+    """Run the daemon (collect on each source's interval, then process), or one cycle."""
+    _setup_logging(log_level)
+    settings = _settings(config)
+    if not once:
+        from scheduler import run_daemon
+
+        run_daemon(settings)
+        return
+    engine = open_database(settings.database_url())
+    report = Pipeline.build(settings, engine).run_cycle()
+    _print_cycle(report)
+    if any(outcome.error for outcome in report.sources.values()):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def demo(
+    config: ConfigOption = None,
+    feed: Annotated[
+        Path | None,
+        typer.Option(
+            "--feed",
+            help="Your own JSONL export (one mention per line: id, text, and optionally source,"
+            " author, author_followers, lang, rating, created_at, url) instead of the sample feed.",
+        ),
+    ] = None,
+    log_level: LogLevel = "warning",
+) -> None:
+    """Run the real pipeline once on a bundled multilingual sample feed, and summarise it."""
+    _setup_logging(log_level)
+    settings = _settings(config)
+    if feed is not None:
+        settings = _with_feed(settings, feed)
+    url = settings.database_url()
+    engine = open_database(url)
+    console.print(f"Running one cycle on {', '.join(s.name for s in settings.sources)} …")
+    pipeline = Pipeline.build(settings, engine)
+    report = pipeline.run_cycle()
+    _print_cycle(report)
+    data = collect_stats(engine)
+    _print_counts(data)
+    _print_drafts(engine, {s.name for s in settings.sources})
+    console.print(f"\nData lives in: {describe_location(url)}", markup=False)
+    console.print("Inspect it with: listener stats --json   (set DATABASE_URL to use another database)")
+
+
+def _with_feed(settings: Settings, feed: Path) -> Settings:
+    if not feed.is_file():
+        errors.print(f"--feed {feed}: no such file. Give a JSONL export, one mention per line.")
+        raise typer.Exit(code=2)
+    name = "feed-" + (re.sub(r"[^a-z0-9_-]+", "-", feed.stem.lower()).strip("-") or "file")
+    source = ReplaySource(type="replay", name=name[:64], paths=[str(feed.resolve())])
+    return settings.model_copy(update={"sources": [source]})
+
+
+def _print_cycle(report: CycleReport) -> None:
+    for name, outcome in report.sources.items():
+        if outcome.error:
+            line = f"source {name}: FAILED: {outcome.error}"
+        elif outcome.skipped:
+            line = f"source {name}: skipped, {outcome.skipped}"
+        else:
+            line = (
+                f"source {name}: {outcome.stored} new, {outcome.already_stored} already stored,"
+                f" {outcome.cross_posts} cross-posts linked, {len(outcome.rejected)} malformed skipped"
+            )
+        console.print(line, markup=False)
+    for problem in next(iter(report.sources.values())).rejected[:5] if report.sources else []:
+        console.print(f"  skipped: {problem}", markup=False)
+    no_reply = ", ".join(f"{count} {reason}" for reason, count in report.no_reply.most_common())
+    console.print(
+        f"classified {report.classified} (classifier: {report.classifier}); drafted "
+        f"{report.drafted} replies; no reply needed: {no_reply or 'none'}; alerts raised "
+        f"{report.alerts_created}, delivered {report.delivered}",
+        markup=False,
+    )
+    for error in report.delivery_errors:
+        console.print(f"alert delivery pending, will retry: {error}", markup=False)
+
+
+def _print_counts(data: dict) -> None:
+    mentions = data["mentions"]
+    table = Table(title=f"{mentions['total']} mentions in the database")
+    for column in ("language", "sentiment", "urgency", "source"):
+        table.add_column(column)
+    columns = [
+        sorted(mentions[f"by_{key}"].items(), key=lambda item: -item[1])
+        for key in ("language", "sentiment", "urgency", "source")
+    ]
+    for row in range(max(len(column) for column in columns)):
+        table.add_row(
+            *(f"{c[row][0]}: {c[row][1]}" if row < len(c) else "" for c in columns)
+        )
+    console.print(table)
+    drafts, alerts = data["drafts"], data["alerts"]
+    console.print(
+        f"drafts: {drafts['total']} {drafts['by_status']} · alerts: {alerts['total']} "
+        f"{alerts['by_state']} · classifiers: {data['classifiers']}",
+        markup=False,
+    )
+
+
+def _print_drafts(engine: Engine, collectors: set[str]) -> None:
+    with Session(engine) as session:
+        rows = list(
+            session.exec(
+                select(ReplyDraft, Mention)
+                .join(Mention, Mention.id == ReplyDraft.mention_id)
+                .where(Mention.collector.in_(collectors))  # type: ignore[attr-defined]
+                .order_by(ReplyDraft.id)
+            )
+        )
+    table = Table(title=f"{len(rows)} reply drafts awaiting review", show_lines=True)
+    for column in ("mention", "intent", "locale", "channel", "draft"):
+        table.add_column(column, overflow="fold")
+    for draft, mention in rows[:DRAFTS_SHOWN]:
+        table.add_row(
+            Text(printable(mention.text[:140])),  # Text: no rich markup from untrusted input
+            draft.intent,
+            f"{draft.locale} {draft.formality}",
+            draft.channel,
+            Text(printable(draft.text)),
+        )
+    console.print(table)
+    if len(rows) > DRAFTS_SHOWN:
+        console.print(f"… and {len(rows) - DRAFTS_SHOWN} more (listener stats --json for counts)")

@@ -1,0 +1,135 @@
+"""Database tables: the only contract between stages.
+
+Each stage reads the rows the previous one left and moves a mention's `stage` forward in the same
+transaction that writes its own output, so a crash at any point redoes the step, never half of it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from listener.enums import DeliveryState, DraftStatus
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Stage(IntEnum):
+    """How far the pipeline has taken a mention."""
+
+    COLLECTED = 0
+    CLASSIFIED = 1
+    RESPONDED = 2  # a draft was written, or the responder decided none is needed
+    ROUTED = 3  # alert rows (if any) exist; delivery is the outbox's job
+
+
+class Mention(SQLModel, table=True):
+    __tablename__ = "mentions"
+    __table_args__ = (
+        UniqueConstraint("source", "native_id", name="uq_mentions_source_native_id"),
+        Index("ix_mentions_created_at", "created_at"),
+        Index("ix_mentions_stage", "stage"),
+        Index("ix_mentions_content_hash", "content_hash"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32, description="Platform: twitter, reddit, appstore, ...")
+    collector: str = Field(max_length=64, description="Configured source that first found it")
+    native_id: str = Field(max_length=256)
+    url: str | None = None
+    author_handle: str | None = Field(default=None, max_length=256, index=True)
+    author_name: str | None = None
+    author_followers: int | None = None
+    text: str
+    language: str | None = Field(default=None, max_length=16, description="Platform's tag")
+    created_at: datetime
+    collected_at: datetime = Field(default_factory=utcnow)
+    rating: int | None = None
+    raw: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    content_hash: str | None = Field(default=None, max_length=64)
+    duplicate_of_id: int | None = Field(default=None, foreign_key="mentions.id")
+    stage: int = Field(default=Stage.COLLECTED)
+
+
+class Classification(SQLModel, table=True):
+    __tablename__ = "classifications"
+
+    id: int | None = Field(default=None, primary_key=True)
+    mention_id: int = Field(foreign_key="mentions.id", unique=True)
+    language: str = Field(max_length=16)
+    sentiment: str = Field(max_length=16)
+    score_negative: float
+    score_neutral: float
+    score_positive: float
+    urgency: str = Field(max_length=16)
+    urgency_score: float
+    urgency_reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    intent: str = Field(max_length=32)
+    model_name: str = Field(max_length=128)
+    model_version: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ReplyDraft(SQLModel, table=True):
+    __tablename__ = "reply_drafts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    mention_id: int = Field(foreign_key="mentions.id", unique=True)
+    text: str
+    locale: str = Field(max_length=16)
+    formality: str = Field(max_length=16, description="formal or informal register")
+    intent: str = Field(max_length=32)
+    channel: str = Field(max_length=16, description="public reply or dm")
+    language_source: str = Field(
+        max_length=16, description="mention, market or fallback: where the reply language came from"
+    )
+    status: str = Field(default=DraftStatus.PENDING, max_length=16, index=True)
+    reviewer: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    reviewed_at: datetime | None = None
+    sent_at: datetime | None = None
+
+
+class Alert(SQLModel, table=True):
+    """An outbox row: delivered only once the sink accepted it."""
+
+    __tablename__ = "alerts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True, description="Idempotency key")
+    mention_id: int | None = Field(default=None, foreign_key="mentions.id", index=True)
+    level: str = Field(max_length=16)
+    channel: str = Field(max_length=128)
+    title: str
+    body: str
+    notify: str | None = None
+    state: str = Field(default=DeliveryState.PENDING, max_length=16, index=True)
+    attempts: int = 0
+    last_error: str | None = None
+    sink: str | None = Field(default=None, max_length=32)
+    external_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    delivered_at: datetime | None = None
+
+
+class SourceCursor(SQLModel, table=True):
+    __tablename__ = "source_cursors"
+
+    source: str = Field(primary_key=True, max_length=64)
+    query_key: str = Field(primary_key=True, default="", max_length=200)
+    cursor: str | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    consecutive_failures: int = 0
+    next_attempt_at: datetime | None = Field(
+        default=None, description="Backing off after failures: not fetched again before this"
+    )
+    updated_at: datetime = Field(default_factory=utcnow)

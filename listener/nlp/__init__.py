@@ -1,0 +1,51 @@
+"""Classification: language, sentiment, urgency and intent for each mention.
+
+Classifiers implement one small interface so the pipeline does not care which model runs; the
+name and version of the one that ran are stored with every classification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from config.schema import ModelConfig
+from listener.enums import Intent, Sentiment, Urgency
+
+
+@dataclass(frozen=True)
+class TextInput:
+    text: str
+    language: str
+    rating: int | None = None
+    author_followers: int | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    sentiment: Sentiment
+    scores: dict[Sentiment, float]
+    urgency: Urgency
+    urgency_score: float
+    intent: Intent
+    reasons: list[str] = field(default_factory=list)
+
+
+class Classifier(Protocol):
+    name: str
+    version: str
+
+    def classify(self, items: Sequence[TextInput]) -> list[Prediction]: ...
+
+
+def load_classifier(config: ModelConfig) -> Classifier:
+    """The classifier the config names, loaded once per process by the caller."""
+    if config.name == "baseline":
+        from listener.nlp.baseline import BaselineClassifier
+
+        return BaselineClassifier()
+    raise ValueError(
+        f"unknown model {config.name!r}: the models available in this version are: baseline"
+    )

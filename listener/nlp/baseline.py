@@ -1,0 +1,104 @@
+"""`baseline-lexicon`: a keyword classifier that keeps the pipeline real until a model ships.
+
+It is deliberately plain and says so in every stored classification (model name and version), so
+nobody mistakes its output for the multilingual transformer's.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from listener.enums import Intent, Sentiment
+from listener.nlp import Prediction, TextInput
+from listener.nlp.urgency import SERVICE_FAILURES, Signals, score_urgency
+
+LEXICON = Path(__file__).with_name("lexicon.yaml")
+INTENT_PRIORITY = [intent for intent in Intent if intent is not Intent.OTHER]
+_NO_SPACES = {"ja", "zh", "th"}
+COMPLAINTS = {Intent.SAFETY, Intent.ACCOUNT_SECURITY, Intent.LEGAL} | SERVICE_FAILURES
+
+
+@cache
+def _lexicon() -> dict:
+    return yaml.safe_load(LEXICON.read_text(encoding="utf-8"))
+
+
+@cache
+def _pattern(language: str, words: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not words:
+        return None
+    alternatives = "|".join(re.escape(word.casefold()) for word in words)
+    if language in _NO_SPACES:
+        return re.compile(alternatives)
+    # Prefix match at a word start: "refund" finds "refunded", "überhitz" finds "überhitzt".
+    return re.compile(rf"(?<!\w)(?:{alternatives})")
+
+
+def _hits(section: dict[str, list[str]], language: str, text: str) -> int:
+    # Languages the lexicon lacks fall back to English rather than to nothing.
+    words = tuple(section.get(language) or section.get("en", ()))
+    pattern = _pattern(language, words)
+    return len(pattern.findall(text)) if pattern else 0
+
+
+def _sentiment_scores(positive: int, negative: int, rating: int | None) -> dict[Sentiment, float]:
+    """Softmax over simple evidence counts; a review's stars count as evidence too."""
+    if rating is not None:
+        positive += max(rating - 3, 0) * 2
+        negative += max(3 - rating, 0) * 2
+    logits = {
+        Sentiment.NEGATIVE: 1.2 * negative,
+        Sentiment.NEUTRAL: 0.8,
+        Sentiment.POSITIVE: 1.2 * positive,
+    }
+    total = sum(math.exp(value) for value in logits.values())
+    return {label: round(math.exp(value) / total, 4) for label, value in logits.items()}
+
+
+class BaselineClassifier:
+    name = "baseline-lexicon"
+    version = "1"
+
+    def classify(self, items: Sequence[TextInput]) -> list[Prediction]:
+        return [self._classify_one(item) for item in items]
+
+    def _classify_one(self, item: TextInput) -> Prediction:
+        lexicon = _lexicon()
+        text = item.text.casefold()
+        language = item.language
+        intent = next(
+            (i for i in INTENT_PRIORITY if _hits(lexicon["intents"][i.value], language, text)),
+            Intent.OTHER,
+        )
+        positive = _hits(lexicon["sentiment"]["positive"], language, text)
+        negative = _hits(lexicon["sentiment"]["negative"], language, text)
+        if intent in COMPLAINTS:
+            negative += 1  # complaints even when worded calmly
+        scores = _sentiment_scores(positive, negative, item.rating)
+        sentiment = max(scores, key=scores.__getitem__)
+        if intent is Intent.PRAISE and sentiment is not Sentiment.POSITIVE:
+            intent = Intent.OTHER
+        churn = bool(_hits(lexicon["sentiment"]["churn"], language, text))
+        urgency, score, reasons = score_urgency(
+            Signals(
+                intent=intent,
+                scores=scores,
+                rating=item.rating,
+                author_followers=item.author_followers,
+                churn_threat=churn,
+            )
+        )
+        return Prediction(
+            sentiment=sentiment,
+            scores=scores,
+            urgency=urgency,
+            urgency_score=score,
+            intent=intent,
+            reasons=reasons,
+        )

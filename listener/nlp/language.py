@@ -1,0 +1,49 @@
+"""Language identification with lingua, restricted to the languages the config expects.
+
+The platform's own tag is a prior: it wins unless the text clearly says otherwise. Text with no
+letters (emoji only, links) keeps the platform's tag, or gets "und" (undetermined).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
+
+UNDETERMINED = "und"
+# The platform's tag is kept unless lingua is at least this many times surer of another language.
+PRIOR_WEIGHT = 3.0
+
+
+def _lingua_language(code: str) -> Language:
+    try:
+        return Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper()))
+    except AttributeError:
+        raise ValueError(f"lingua does not know the language code {code!r}") from None
+
+
+class LanguageIdentifier:
+    def __init__(self, languages: list[str]) -> None:
+        self.languages = sorted(set(languages))
+
+    @cached_property
+    def _detector(self) -> LanguageDetector:
+        wanted = [_lingua_language(code) for code in self.languages]
+        if len(wanted) < 2:
+            wanted.append(Language.ENGLISH if Language.ENGLISH not in wanted else Language.GERMAN)
+        return LanguageDetectorBuilder.from_languages(*wanted).build()
+
+    def identify(self, text: str, platform_tag: str | None = None) -> str:
+        tag = (platform_tag or "").split("-")[0].lower() or None
+        if not any(character.isalpha() for character in text):
+            return tag or UNDETERMINED
+        confidences = {
+            value.language.iso_code_639_1.name.lower(): value.value
+            for value in self._detector.compute_language_confidence_values(text)
+        }
+        if not confidences:
+            return tag or UNDETERMINED
+        best = max(confidences, key=confidences.__getitem__)
+        if tag and tag in confidences and confidences[tag] * PRIOR_WEIGHT >= confidences[best]:
+            return tag
+        return best

@@ -1,0 +1,79 @@
+"""The one scoring function that turns a mention's signals into an urgency level with reasons.
+
+Every classifier feeds it the same signals (intent, sentiment scores, review rating, author
+reach, keyword hits), so the levels mean the same thing whichever model ran:
+
+- critical (score >= 0.85): safety hazard or injury, account takeover or fraud, legal or
+  regulator threat, or a negative post by an author whose reach makes it likely to go viral;
+- high (>= 0.60): a concrete service failure needing action: billing, refund, damaged or lost
+  order, a churn threat;
+- medium (>= 0.35): a question or a mild problem that needs a reply;
+- low: praise, chatter, nothing to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from listener.enums import Intent, Sentiment, Urgency
+
+VIRAL_FOLLOWERS = 50_000
+LEVEL_FLOORS = ((Urgency.CRITICAL, 0.85), (Urgency.HIGH, 0.60), (Urgency.MEDIUM, 0.35))
+
+INTENT_BASE: dict[Intent, tuple[float, str]] = {
+    Intent.SAFETY: (0.95, "safety hazard or injury mentioned"),
+    Intent.ACCOUNT_SECURITY: (0.90, "account takeover or fraud mentioned"),
+    Intent.LEGAL: (0.90, "legal or regulator threat"),
+    Intent.BILLING_PAYMENT: (0.70, "billing or payment problem"),
+    Intent.REFUND_RETURN: (0.65, "refund or return problem"),
+    Intent.DAMAGED_DEFECTIVE: (0.65, "damaged, defective or wrong item"),
+    Intent.DELIVERY: (0.60, "delivery problem"),
+    Intent.QUESTION: (0.40, "question that needs an answer"),
+    Intent.OTHER: (0.15, ""),
+    Intent.PRAISE: (0.05, ""),
+}
+SERVICE_FAILURES = {
+    Intent.BILLING_PAYMENT,
+    Intent.REFUND_RETURN,
+    Intent.DAMAGED_DEFECTIVE,
+    Intent.DELIVERY,
+}
+
+
+@dataclass(frozen=True)
+class Signals:
+    intent: Intent
+    scores: dict[Sentiment, float]
+    rating: int | None = None
+    author_followers: int | None = None
+    churn_threat: bool = False
+
+
+def level_for(score: float) -> Urgency:
+    return next((level for level, floor in LEVEL_FLOORS if score >= floor), Urgency.LOW)
+
+
+def score_urgency(signals: Signals) -> tuple[Urgency, float, list[str]]:
+    """Level, score in [0, 1] and the reasons a person can read."""
+    base, reason = INTENT_BASE[signals.intent]
+    negative = signals.scores.get(Sentiment.NEGATIVE, 0.0)
+    positive = signals.scores.get(Sentiment.POSITIVE, 0.0)
+    reasons = [reason] if reason else []
+    score = base
+    if signals.intent in SERVICE_FAILURES and positive > 0.6:
+        score -= 0.3  # "arrived a day early, love it" mentions delivery but needs nothing
+    if negative > 0.5:
+        score += 0.15 * negative
+        reasons.append(f"negative sentiment ({negative:.0%})")
+    if signals.churn_threat:
+        score = max(score, 0.65)
+        reasons.append("cancellation or churn threat")
+    if signals.rating is not None and signals.rating <= 2:
+        score = max(score + 0.1, 0.4)
+        reasons.append(f"{signals.rating}-star review")
+    followers = signals.author_followers or 0
+    if followers >= VIRAL_FOLLOWERS and negative > 0.5:
+        score = max(score, 0.9)
+        reasons.append(f"complaint by an author with {followers:,} followers may go viral")
+    score = min(max(score, 0.0), 1.0)
+    return level_for(score), round(score, 3), reasons

@@ -1,0 +1,292 @@
+"""The pipeline: collect → store → classify → respond → route → deliver.
+
+Every stage finds its work in the database (mentions at the previous stage, alerts not yet
+delivered) and commits its output together with the mention's new stage, batch by batch. A crash
+or restart therefore loses nothing and repeats nothing; the next run picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from alerts.rules import alerts_for
+from alerts.sinks import AlertSink, DeliveryError, build_sink
+from config.schema import Settings
+from listener import failpoints
+from listener.enums import DeliveryState
+from listener.models import Alert, Classification, Mention, ReplyDraft, SourceCursor, Stage, utcnow
+from listener.nlp import Classifier, TextInput, load_classifier
+from listener.nlp.language import LanguageIdentifier
+from listener.sources import Source, SourceSet, build_sources
+from listener.storage import store_mentions
+from responders import ReplyDrafter
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = timedelta(hours=1)
+MAX_ERROR_CHARS = 500
+
+
+@dataclass
+class SourceOutcome:
+    fetched: int = 0
+    stored: int = 0
+    already_stored: int = 0
+    cross_posts: int = 0
+    rejected: list[str] = field(default_factory=list)
+    error: str | None = None
+    skipped: str | None = None
+
+
+@dataclass
+class CycleReport:
+    sources: dict[str, SourceOutcome] = field(default_factory=dict)
+    classified: int = 0
+    drafted: int = 0
+    no_reply: Counter[str] = field(default_factory=Counter)
+    alerts_created: int = 0
+    delivered: int = 0
+    delivery_errors: list[str] = field(default_factory=list)
+    classifier: str = ""
+
+
+def backoff_delay(interval: timedelta, failures: int, rng: random.Random) -> timedelta:
+    """Exponential in the number of consecutive failures, capped, with ±20 % jitter."""
+    delay = min(interval * (2 ** max(failures - 1, 0)), MAX_BACKOFF)
+    return delay * rng.uniform(0.8, 1.2)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        sources: SourceSet,
+        classifier: Classifier,
+        sink: AlertSink,
+        clock: Callable[[], datetime] = utcnow,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.sources = sources
+        self.classifier = classifier
+        self.sink = sink
+        self.clock = clock
+        self.stop = stop or threading.Event()
+        self.languages = LanguageIdentifier(settings.languages)
+        self.drafter = ReplyDrafter(settings)
+        self.batch_size = settings.model.batch_size
+        self._rng = random.Random()
+        self._intervals = {s.name: s.interval for s in settings.sources}
+
+    @classmethod
+    def build(cls, settings: Settings, engine: Engine, **kwargs) -> Pipeline:  # type: ignore[no-untyped-def]
+        """Wire the configured sources, classifier and sink; each logs whether it is enabled."""
+        return cls(
+            settings,
+            engine,
+            sources=kwargs.pop("sources", None) or build_sources(settings),
+            classifier=kwargs.pop("classifier", None) or load_classifier(settings.model),
+            sink=kwargs.pop("sink", None) or build_sink(settings),
+            **kwargs,
+        )
+
+    # -- collect ---------------------------------------------------------------------------
+
+    def collect(self, source: Source, *, respect_backoff: bool = True) -> SourceOutcome:
+        """Fetch one source and commit its mentions together with the advanced cursor."""
+        with Session(self.engine) as session:
+            state = session.get(SourceCursor, (source.name, "")) or SourceCursor(source=source.name)
+            now = self.clock()
+            if respect_backoff and state.next_attempt_at and state.next_attempt_at > now:
+                until = state.next_attempt_at.isoformat(timespec="seconds")
+                return SourceOutcome(skipped=f"backing off after errors until {until}")
+            cursor = state.cursor
+        try:
+            result = source.fetch(cursor)
+        except Exception as error:  # noqa: BLE001  (any fault of one source must not stop the others)
+            return self._record_failure(source, error)
+        failpoints.hit("after_fetch")
+        with Session(self.engine) as session:
+            inserted = store_mentions(session, result.mentions)
+            state = session.get(SourceCursor, (source.name, "")) or SourceCursor(source=source.name)
+            state.cursor = result.cursor
+            state.last_success_at = self.clock()
+            state.consecutive_failures = 0
+            state.next_attempt_at = None
+            state.updated_at = self.clock()
+            session.add(state)
+            session.commit()
+        for problem in result.rejected:
+            log.warning("source %s: skipped a malformed item: %s", source.name, problem)
+        return SourceOutcome(
+            fetched=len(result.mentions),
+            stored=inserted.inserted,
+            already_stored=inserted.duplicates,
+            cross_posts=inserted.cross_posts,
+            rejected=result.rejected,
+        )
+
+    def _record_failure(self, source: Source, error: Exception) -> SourceOutcome:
+        message = f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
+        log.error("source %s: fetch failed: %s", source.name, message, exc_info=error)
+        with Session(self.engine) as session:
+            state = session.get(SourceCursor, (source.name, "")) or SourceCursor(source=source.name)
+            state.consecutive_failures += 1
+            state.last_error = message
+            state.last_error_at = self.clock()
+            interval = self._intervals.get(source.name, timedelta(minutes=5))
+            delay = backoff_delay(interval, state.consecutive_failures, self._rng)
+            state.next_attempt_at = self.clock() + delay
+            state.updated_at = self.clock()
+            session.add(state)
+            session.commit()
+        return SourceOutcome(error=message)
+
+    def collect_all(self, *, respect_backoff: bool = True) -> dict[str, SourceOutcome]:
+        outcomes = {}
+        for source in self.sources.enabled:
+            if self.stop.is_set():
+                break
+            outcomes[source.name] = self.collect(source, respect_backoff=respect_backoff)
+        return outcomes
+
+    # -- process ---------------------------------------------------------------------------
+
+    def _batch(self, session: Session, stage: Stage) -> list[Mention]:
+        query = select(Mention).where(Mention.stage == stage).order_by(Mention.id)
+        return list(session.exec(query.limit(self.batch_size)))
+
+    def _classified_batch(self, session: Session, stage: Stage) -> list[tuple[Mention, Classification]]:
+        query = (
+            select(Mention, Classification)
+            .join(Classification, Classification.mention_id == Mention.id)
+            .where(Mention.stage == stage)
+            .order_by(Mention.id)
+        )
+        return list(session.exec(query.limit(self.batch_size)))
+
+    def classify(self) -> int:
+        done = 0
+        while not self.stop.is_set():
+            with Session(self.engine) as session:
+                mentions = self._batch(session, Stage.COLLECTED)
+                if not mentions:
+                    break
+                languages = [self.languages.identify(m.text, m.language) for m in mentions]
+                inputs = [
+                    TextInput(m.text, lang, m.rating, m.author_followers, m.source)
+                    for m, lang in zip(mentions, languages, strict=True)
+                ]
+                predictions = self.classifier.classify(inputs)
+                for mention, language, prediction in zip(mentions, languages, predictions, strict=True):
+                    session.add(
+                        Classification(
+                            mention_id=mention.id,
+                            language=language,
+                            sentiment=prediction.sentiment.value,
+                            score_negative=prediction.scores["negative"],
+                            score_neutral=prediction.scores["neutral"],
+                            score_positive=prediction.scores["positive"],
+                            urgency=prediction.urgency.label,
+                            urgency_score=prediction.urgency_score,
+                            urgency_reasons=prediction.reasons,
+                            intent=prediction.intent.value,
+                            model_name=self.classifier.name,
+                            model_version=self.classifier.version,
+                        )
+                    )
+                    mention.stage = Stage.CLASSIFIED
+                    session.add(mention)
+                session.commit()
+                done += len(mentions)
+            failpoints.hit("classify_batch")
+        return done
+
+    def respond(self) -> tuple[int, Counter[str]]:
+        drafted = 0
+        no_reply: Counter[str] = Counter()
+        while not self.stop.is_set():
+            with Session(self.engine) as session:
+                batch = self._classified_batch(session, Stage.CLASSIFIED)
+                if not batch:
+                    break
+                for mention, classification in batch:
+                    decision = self.drafter.decide(mention, classification)
+                    if decision.draft:
+                        session.add(ReplyDraft(mention_id=mention.id, **vars(decision.draft)))
+                        drafted += 1
+                    else:
+                        no_reply[decision.reason.split(":")[0]] += 1
+                    mention.stage = Stage.RESPONDED
+                    session.add(mention)
+                session.commit()
+        return drafted, no_reply
+
+    def route(self) -> int:
+        created = 0
+        while not self.stop.is_set():
+            with Session(self.engine) as session:
+                batch = self._classified_batch(session, Stage.RESPONDED)
+                if not batch:
+                    break
+                for mention, classification in batch:
+                    for alert in alerts_for(mention, classification, self.settings):
+                        session.add(Alert(mention_id=mention.id, **vars(alert)))
+                        created += 1
+                    mention.stage = Stage.ROUTED
+                    session.add(mention)
+                session.commit()
+        return created
+
+    def deliver(self) -> tuple[int, list[str]]:
+        """Send pending alerts in order; stop at the first failure so order is kept."""
+        delivered = 0
+        while not self.stop.is_set():
+            with Session(self.engine) as session:
+                query = select(Alert).where(Alert.state == DeliveryState.PENDING).order_by(Alert.id)
+                alert = session.exec(query.limit(1)).first()
+                if alert is None:
+                    return delivered, []
+                alert.attempts += 1
+                alert.sink = self.sink.name
+                try:
+                    alert.external_id = self.sink.deliver(alert)
+                except DeliveryError as error:
+                    alert.last_error = str(error)[:MAX_ERROR_CHARS]
+                    session.add(alert)
+                    session.commit()
+                    log.warning("alerts: delivery failed, will retry next cycle: %s", error)
+                    return delivered, [str(error)]
+                alert.state = DeliveryState.DELIVERED
+                alert.delivered_at = self.clock()
+                alert.last_error = None
+                session.add(alert)
+                session.commit()
+                delivered += 1
+        return delivered, []
+
+    def process(self, report: CycleReport) -> CycleReport:
+        report.classifier = f"{self.classifier.name} {self.classifier.version}"
+        report.classified = self.classify()
+        failpoints.hit("after_classify")
+        report.drafted, report.no_reply = self.respond()
+        failpoints.hit("after_respond")
+        report.alerts_created = self.route()
+        failpoints.hit("after_route")
+        report.delivered, report.delivery_errors = self.deliver()
+        return report
+
+    def run_cycle(self, *, respect_backoff: bool = False) -> CycleReport:
+        report = CycleReport(sources=self.collect_all(respect_backoff=respect_backoff))
+        failpoints.hit("after_collect")
+        return self.process(report)

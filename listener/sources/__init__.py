@@ -1,0 +1,87 @@
+"""Collectors: one small class per platform behind one interface.
+
+A source builds itself from its config entry (`from_config`), may switch itself off by raising
+`NotConfigured` with the reason (e.g. a missing token), and answers `fetch(cursor)` with the new
+mentions and the cursor to store once they are committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from config.schema import Settings
+from listener.models import Mention
+
+log = logging.getLogger(__name__)
+
+
+class NotConfigured(Exception):  # noqa: N818  (named after Scrapy's, which it mirrors)
+    """Raised by `from_config` when a source cannot run here; the message says why."""
+
+
+class SourceError(Exception):
+    """A fetch failed as a whole; the cycle records it and tries again later."""
+
+
+@dataclass
+class FetchResult:
+    mentions: list[Mention]
+    cursor: str | None
+    # Items the platform returned that could not be turned into mentions, with the reason.
+    rejected: list[str] = field(default_factory=list)
+
+
+class Source(ABC):
+    type: ClassVar[str]
+
+    def __init__(self, name: str, max_items: int) -> None:
+        self.name = name
+        self.max_items = max_items
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config: Any, settings: Settings) -> Source: ...
+
+    @abstractmethod
+    def fetch(self, cursor: str | None) -> FetchResult: ...
+
+
+def _registry() -> dict[str, type[Source]]:
+    from listener.sources.replay import ReplaySource
+
+    classes: list[type[Source]] = [ReplaySource]
+    registry: dict[str, type[Source]] = {}
+    for cls in classes:
+        if cls.type in registry:
+            raise RuntimeError(f"two source classes claim the type {cls.type!r}")
+        registry[cls.type] = cls
+    return registry
+
+
+@dataclass
+class SourceSet:
+    enabled: list[Source]
+    disabled: dict[str, str]  # name -> why
+
+
+def build_sources(settings: Settings) -> SourceSet:
+    """Every configured source, enabled or disabled with the reason, logged once at start."""
+    registry = _registry()
+    enabled: list[Source] = []
+    disabled: dict[str, str] = {}
+    for config in settings.sources:
+        if not config.enabled:
+            disabled[config.name] = "enabled: false in the config"
+            continue
+        try:
+            enabled.append(registry[config.type].from_config(config, settings))
+        except NotConfigured as reason:
+            disabled[config.name] = str(reason)
+    for source in enabled:
+        log.info("source %s (%s): enabled", source.name, source.type)
+    for name, reason in disabled.items():
+        log.info("source %s: disabled, %s", name, reason)
+    return SourceSet(enabled=enabled, disabled=disabled)

@@ -1,0 +1,146 @@
+"""Replay mentions from JSONL or JSON files: the demo feed, a team's own export, tests.
+
+One mention per line (or a JSON array): `id` and `text` are required; `source` (a platform label
+such as twitter, reddit, appstore), `author`, `author_name`, `author_followers`, `lang`, `rating`,
+`created_at` (ISO-8601) and `url` are optional. The cursor remembers how many records of each
+file were consumed, so a file that grows is read incrementally.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from config.schema import ReplaySource as ReplayConfig
+from config.schema import Settings
+from listener.models import Mention
+from listener.sources import FetchResult, NotConfigured, Source
+
+log = logging.getLogger(__name__)
+PACKAGE_DATA = Path(__file__).resolve().parent.parent / "data"
+PACKAGE_PREFIX = "package:"
+DEFAULT_PLATFORM = "replay"
+
+
+class RecordError(ValueError):
+    """One record cannot become a mention; the message says which field and why."""
+
+
+def _optional_int(record: dict[str, Any], key: str) -> int | None:
+    value = record.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise RecordError(f"{key!r} must be a whole number, got {value!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise RecordError(f"{key!r} must be a whole number, got {value!r}") from None
+
+
+def _created_at(record: dict[str, Any]) -> datetime:
+    value = record.get("created_at")
+    if not value:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise RecordError(
+            f"'created_at' must be ISO-8601 like 2026-11-20T14:03:00Z, got {value!r}"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def mention_from_record(record: Any, collector: str) -> Mention:
+    """Turn one exported record into a mention, or raise RecordError naming the problem."""
+    if not isinstance(record, dict):
+        raise RecordError(f"expected a JSON object, got {type(record).__name__}")
+    native_id = record.get("id")
+    text = record.get("text")
+    if native_id is None or str(native_id).strip() == "":
+        raise RecordError("missing 'id'")
+    if not isinstance(text, str):
+        raise RecordError("missing 'text' (a string)")
+    rating = _optional_int(record, "rating")
+    if rating is not None and not 1 <= rating <= 5:
+        raise RecordError(f"'rating' must be 1-5, got {rating}")
+    lang = record.get("lang")
+    return Mention(
+        source=str(record.get("source") or DEFAULT_PLATFORM).lower(),
+        collector=collector,
+        native_id=str(native_id),
+        url=record.get("url"),
+        author_handle=(str(record["author"]).lstrip("@") if record.get("author") else None),
+        author_name=record.get("author_name"),
+        author_followers=_optional_int(record, "author_followers"),
+        text=text,
+        language=str(lang).lower() if lang else None,
+        created_at=_created_at(record),
+        rating=rating,
+        raw=record,
+    )
+
+
+def _records(path: Path) -> list[tuple[int, Any]]:
+    """(line number, parsed record or the parse error) for a JSONL file or a JSON array."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if path.suffix == ".json":
+        data = json.loads(text)
+        if not isinstance(data, list):
+            raise RecordError(f"{path}: a .json feed must hold a list of mentions")
+        return list(enumerate(data, start=1))
+    records: list[tuple[int, Any]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append((number, json.loads(line)))
+        except json.JSONDecodeError as error:
+            records.append((number, RecordError(f"not valid JSON ({error.msg})")))
+    return records
+
+
+class ReplaySource(Source):
+    type: ClassVar[str] = "replay"
+
+    def __init__(self, name: str, paths: list[Path], max_items: int) -> None:
+        super().__init__(name, max_items)
+        self.paths = paths
+
+    @classmethod
+    def from_config(cls, config: ReplayConfig, settings: Settings) -> ReplaySource:
+        paths = [resolve_feed_path(entry, settings) for entry in config.paths]
+        missing = [str(path) for path in paths if not path.is_file()]
+        if missing:
+            raise NotConfigured(f"file(s) not found: {', '.join(missing)}")
+        return cls(config.name, paths, config.max_items_per_cycle)
+
+    def fetch(self, cursor: str | None) -> FetchResult:
+        consumed: dict[str, int] = json.loads(cursor) if cursor else {}
+        mentions: list[Mention] = []
+        rejected: list[str] = []
+        for path in self.paths:
+            key = str(path)
+            records = _records(path)
+            start = consumed.get(key, 0)
+            for index in range(start, len(records)):
+                if len(mentions) >= self.max_items:
+                    break
+                number, record = records[index]
+                consumed[key] = index + 1
+                try:
+                    if isinstance(record, RecordError):
+                        raise record
+                    mentions.append(mention_from_record(record, self.name))
+                except RecordError as error:
+                    rejected.append(f"{path.name} line {number}: {error}")
+        return FetchResult(mentions=mentions, cursor=json.dumps(consumed), rejected=rejected)
+
+
+def resolve_feed_path(entry: str, settings: Settings) -> Path:
+    if entry.startswith(PACKAGE_PREFIX):
+        return PACKAGE_DATA / entry.removeprefix(PACKAGE_PREFIX)
+    return settings.resolve_path(entry)

@@ -1,0 +1,142 @@
+"""Database access: engine set-up, migrations on start, and the few writes that need care."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, delete, event, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, create_engine
+
+from listener.models import Alert, Classification, Mention, ReplyDraft
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).with_name("migrations")
+# Shorter texts ("thanks!", "help") repeat by chance; longer identical texts are cross-posts.
+MIN_CROSS_POST_CHARS = 30
+_URL = re.compile(r"https?://\S+")
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine for any SQLAlchemy URL; SQLite gets WAL, a busy timeout and foreign keys."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (a no-op when it is current)."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def open_database(url: str) -> Engine:
+    engine = create_db_engine(url)
+    migrate(engine)
+    return engine
+
+
+def describe_location(url: str) -> str:
+    """Where the data lives, for people: a file path for SQLite, the URL without password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return str(Path(parsed.database).expanduser().resolve())
+    return parsed.render_as_string(hide_password=True)
+
+
+def content_hash(text: str) -> str | None:
+    """A fingerprint that survives case, spacing and link changes, for linking cross-posts."""
+    normalized = unicodedata.normalize("NFKC", _URL.sub("", text)).casefold()
+    normalized = " ".join(normalized.split())
+    if len(normalized) < MIN_CROSS_POST_CHARS:
+        return None
+    return hashlib.sha256(normalized.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class InsertResult:
+    inserted: int
+    duplicates: int
+    cross_posts: int
+
+
+def _insert_ignoring_duplicates(session: Session, row: dict) -> bool:
+    dialect = session.get_bind().dialect.name
+    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
+    if insert is None:
+        raise RuntimeError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
+    statement = insert(Mention).values(**row).on_conflict_do_nothing(
+        index_elements=["source", "native_id"]
+    )
+    return session.execute(statement).rowcount == 1
+
+
+def store_mentions(session: Session, mentions: Iterable[Mention]) -> InsertResult:
+    """Insert new mentions; the same (source, native id) again is a no-op.
+
+    A text already stored from another post is linked to the first one (`duplicate_of_id`), so it
+    is classified but never drafted for or alerted on twice. The caller commits.
+    """
+    inserted = duplicates = cross_posts = 0
+    for mention in mentions:
+        mention.content_hash = content_hash(mention.text)
+        if mention.content_hash:
+            mention.duplicate_of_id = session.scalar(
+                select(func.min(Mention.id)).where(Mention.content_hash == mention.content_hash)
+            )
+        row = mention.model_dump(exclude={"id"})
+        if _insert_ignoring_duplicates(session, row):
+            inserted += 1
+            cross_posts += mention.duplicate_of_id is not None
+        else:
+            duplicates += 1
+    return InsertResult(inserted=inserted, duplicates=duplicates, cross_posts=cross_posts)
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    mentions: int
+    classifications: int
+    drafts: int
+    alerts: int
+
+
+def purge_before(session: Session, cutoff: datetime) -> PurgeResult:
+    """Delete mentions created before `cutoff` with everything derived from them."""
+    old = select(Mention.id).where(Mention.created_at < cutoff)
+    session.execute(
+        update(Mention).where(Mention.duplicate_of_id.in_(old)).values(duplicate_of_id=None)  # type: ignore[union-attr]
+    )
+    counts = [
+        session.execute(delete(table).where(table.mention_id.in_(old))).rowcount  # type: ignore[attr-defined]
+        for table in (Classification, ReplyDraft, Alert)
+    ]
+    removed = session.execute(delete(Mention).where(Mention.created_at < cutoff)).rowcount
+    return PurgeResult(removed, *counts)

@@ -1,0 +1,112 @@
+"""The listener daemon: `python scheduler.py [--config FILE]`.
+
+APScheduler runs each enabled source on its own interval, the processing stages right after
+every collection, and a daily retention purge. SIGTERM or Ctrl-C stops it after the current step.
+One failing source is logged and backs off (exponentially, with jitter) while the others go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from datetime import timedelta
+from types import FrameType
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlmodel import Session
+
+from config.schema import ConfigError, Settings, load_settings
+from listener.models import utcnow
+from listener.pipeline import CycleReport, Pipeline
+from listener.sources import Source
+from listener.storage import open_database, purge_before
+
+log = logging.getLogger("listener.scheduler")
+PURGE_HOUR = 3
+
+
+class Daemon:
+    def __init__(self, settings: Settings, pipeline: Pipeline) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        # Stages run one at a time; sources may finish collecting while another cycle processes.
+        self._processing = threading.Lock()
+
+    def collect_and_process(self, source: Source) -> None:
+        outcome = self.pipeline.collect(source)
+        if outcome.error or outcome.skipped:
+            log.info("source %s: %s", source.name, outcome.error or outcome.skipped)
+        else:
+            log.info("source %s: %d new mentions", source.name, outcome.stored)
+        self.process()
+
+    def process(self) -> None:
+        with self._processing:
+            report = self.pipeline.process(CycleReport())
+        log.info(
+            "processed: %d classified, %d drafted, %d alerts raised, %d delivered",
+            report.classified, report.drafted, report.alerts_created, report.delivered,
+        )  # fmt: skip
+
+    def purge(self) -> None:
+        cutoff = utcnow() - timedelta(days=self.settings.storage.retention_days)
+        with Session(self.pipeline.engine) as session:
+            result = purge_before(session, cutoff)
+            session.commit()
+        log.info("retention purge before %s: %s", cutoff.date(), result)
+
+    def schedule(self, scheduler: BlockingScheduler) -> None:
+        for source in self.pipeline.sources.enabled:
+            interval = next(s.interval for s in self.settings.sources if s.name == source.name)
+            scheduler.add_job(
+                self.collect_and_process, "interval", args=[source], id=f"collect:{source.name}",
+                seconds=interval.total_seconds(), next_run_time=utcnow(),
+                max_instances=1, coalesce=True,
+            )  # fmt: skip
+        # Alerts left pending by an outage are retried even when no source brings news.
+        scheduler.add_job(self.process, "interval", id="process", minutes=1,
+                          max_instances=1, coalesce=True)  # fmt: skip
+        scheduler.add_job(self.purge, "cron", id="purge", hour=PURGE_HOUR, coalesce=True)
+
+
+def run_daemon(settings: Settings) -> None:
+    engine = open_database(settings.database_url())
+    pipeline = Pipeline.build(settings, engine)
+    if not pipeline.sources.enabled:
+        log.warning("no source is enabled: only processing and purges will run")
+    scheduler = BlockingScheduler(timezone="UTC")
+    Daemon(settings, pipeline).schedule(scheduler)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s received: stopping after the current step", signal.Signals(signum).name)
+        pipeline.stop.set()
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("listener daemon started with %d source(s)", len(pipeline.sources.enabled))
+    scheduler.start()
+    log.info("listener daemon stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", "-c", help="YAML config (default: the bundled example)")
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    run_daemon(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
