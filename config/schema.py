@@ -329,9 +329,13 @@ def _problems_from_validation(error: ValidationError, file: str) -> list[Problem
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key (misspelt, or not valid here)"
-        elif item["type"] == "union_tag_invalid":
-            message = f"unknown source type {item['input']!r}; known: {sorted(_SOURCE_TYPES)}"
         last_key = next((str(part) for part in reversed(loc) if isinstance(part, str)), "")
+        if item["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            tag = item.get("ctx", {}).get("tag", "")
+            message = f"unknown source type {tag!r}; known: {sorted(_SOURCE_TYPES)}"
+            if item["type"] == "union_tag_not_found":
+                message = f"missing 'type'; known: {sorted(_SOURCE_TYPES)}"
+            last_key = "type"
         problems.append(
             Problem(
                 file=file,

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from alerts.sinks import ConsoleSink, DeliveryError, SlackSink, build_sink, escape_mrkdwn, printable
+from listener.models import Alert
+from tests.fake_slack import Failure, FakeSlack
+
+HOSTILE = "<!channel> refund now <https://evil.example|lumora.com> & <@U123>"
+
+
+def _alert(**kw) -> Alert:
+    defaults = {"id": 7, "key": "k", "level": "critical", "channel": "#social-alerts",
+                "title": "CRITICAL safety on twitter (en)", "body": HOSTILE}  # fmt: skip
+    return Alert(**{**defaults, **kw})
+
+
+def test_escape_mrkdwn_neutralises_pings_and_disguised_links():
+    escaped = escape_mrkdwn(HOSTILE)
+    assert "<" not in escaped and ">" not in escaped
+    assert escaped.startswith("&lt;!channel&gt;")
+    assert "&amp;" in escaped
+
+
+def test_printable_shows_bidi_and_zero_width_characters():
+    assert printable("a\u202eb\u200bc\n") == "a\\u202eb\\u200bc\n"
+
+
+def test_console_sink_prints_when_slack_is_not_configured(settings, monkeypatch):
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    stream = io.StringIO()
+    sink = build_sink(settings, stream)
+    assert isinstance(sink, ConsoleSink)
+    sink.deliver(_alert(notify="<!here>"))
+    assert "[ALERT → #social-alerts] <!here> CRITICAL safety" in stream.getvalue()
+
+
+@pytest.fixture
+def slack(settings, monkeypatch):
+    with FakeSlack() as fake:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-placeholder")
+        monkeypatch.setenv("SLACK_BASE_URL", fake.base_url)
+        yield fake
+
+
+def test_slack_sink_posts_escaped_block_kit(settings, slack):
+    sink = build_sink(settings)
+    assert isinstance(sink, SlackSink)
+    ts = sink.deliver(_alert())
+    assert ts == "1700000000.000001"
+    [request] = slack.posted
+    payload = request["payload"]
+    assert payload["channel"] == "#social-alerts"
+    assert request["auth"] == "Bearer xoxb-test-placeholder"
+    body = str(payload["blocks"])
+    assert "<!channel>" not in body and "&lt;!channel&gt;" in body
+    assert "<https://evil.example" not in body
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        (Failure(500, {"ok": False, "error": "internal_error"}), "Slack"),
+        (Failure(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "30"}), "ratelimited"),
+        (Failure(200, {"ok": False, "error": "channel_not_found"}), "channel_not_found"),
+    ],
+)
+def test_slack_refusals_become_delivery_errors(settings, slack, failure, reason):
+    slack.failures.append(failure)
+    with pytest.raises(DeliveryError, match=reason):
+        build_sink(settings).deliver(_alert())
+    assert slack.posted == []
+
+
+def test_unreachable_slack_is_a_delivery_error(settings, monkeypatch):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-placeholder")
+    monkeypatch.setenv("SLACK_BASE_URL", "http://127.0.0.1:9/api/")
+    with pytest.raises(DeliveryError, match="Slack unreachable"):
+        build_sink(settings).deliver(_alert())

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from config.schema import EXAMPLE_CONFIG, ConfigError, load_settings, parse_duration
+
+
+def _write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _example() -> dict:
+    return yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+
+
+def test_example_config_is_valid_and_names_the_demo_feed():
+    settings = load_settings()
+    assert settings.sources[0].type == "replay"
+    assert settings.market().code == "en-US"
+    assert {"de", "fr", "it", "es", "pt", "hr", "ja", "en"} <= set(settings.languages)
+
+
+def test_three_mistakes_are_reported_together_with_paths_and_examples(tmp_path):
+    data = _example()
+    data["sources"][0]["interval"] = "often"  # 1: not a duration
+    data["markets"][2]["timezone"] = "Europe/Berlinn"  # 2: unknown time zone
+    data["slack"]["chanel"] = "#typo"  # 3: unknown key
+    path = _write(tmp_path, data)
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+
+    problems = {p.path: p for p in caught.value.problems}
+    assert set(problems) == {"sources[0].interval", "markets[2].timezone", "slack.chanel"}
+    message = str(caught.value)
+    assert message.startswith("3 problems in the configuration:")
+    assert str(path) in message
+    assert "'often' is not a duration" in message and '"5m"' in message
+    assert "not an IANA time zone" in message and "Europe/Berlin" in message
+    assert "unknown key" in message
+
+
+def test_cross_references_are_checked(tmp_path):
+    data = _example()
+    data["default_market"] = "xx-XX"
+    data["sources"].append(dict(data["sources"][0]))
+    data["slack"]["routes"][0]["sources"] = ["nope"]
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_write(tmp_path, data))
+    paths = [p.path for p in caught.value.problems]
+    assert paths == ["default_market", "sources[1].name", "slack.routes[0].sources"]
+
+
+def test_unknown_source_type_lists_the_known_ones(tmp_path):
+    data = _example()
+    data["sources"][0]["type"] = "myspace"
+    with pytest.raises(ConfigError, match=r"sources\[0\]: unknown source type 'myspace'"):
+        load_settings(_write(tmp_path, data))
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("brands:\n  - name: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"line \d+, column \d+: not valid YAML"):
+        load_settings(path)
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        load_settings(tmp_path / "absent.yaml")
+
+
+def test_database_url_env_overrides_config(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////tmp/elsewhere.db")
+    assert load_settings().database_url() == "sqlite:////tmp/elsewhere.db"
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [(300, 300), ("30s", 30), ("5m", 300), ("2h", 7200), ("1d", 86400)]
+)
+def test_durations(value, seconds):
+    assert parse_duration(value).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("value", ["0m", "-5m", "five minutes", True, 0])
+def test_bad_durations(value):
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(value)

@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import re
+import string
+from datetime import UTC, datetime
+
+import pytest
+
+from listener.enums import Formality, Intent
+from listener.models import Classification, Mention
+from responders.catalog import ORDER_INTENTS, catalogs
+from responders.drafter import ReplyDrafter, x_weighted_length
+
+SHIPPED = {"en", "de", "fr", "it", "es", "pt-BR", "pt-PT", "hr", "ja"}
+
+
+def _mention(text: str, **kw) -> Mention:
+    return Mention(
+        id=kw.pop("id", 1), source=kw.pop("source", "twitter"), collector="t", native_id="1",
+        text=text, created_at=datetime(2026, 11, 20, tzinfo=UTC),
+        author_handle=kw.pop("author_handle", "maria_k"), **kw,
+    )  # fmt: skip
+
+
+def _classification(language: str, intent: Intent, urgency: str = "high", sentiment: str = "negative"):
+    return Classification(
+        mention_id=1, language=language, sentiment=sentiment, score_negative=0.8,
+        score_neutral=0.1, score_positive=0.1, urgency=urgency, urgency_score=0.7,
+        intent=intent.value, model_name="t", model_version="1",
+    )  # fmt: skip
+
+
+def test_every_shipped_locale_has_every_intent_in_both_registers():
+    loaded = catalogs()
+    assert SHIPPED <= set(loaded)
+    for catalog in loaded.values():
+        for formality in Formality:
+            register = catalog.registers[formality]
+            assert set(register.intents) == {i.value for i in Intent}
+            assert set(register.with_order) == {i.value for i in ORDER_INTENTS}
+
+
+def test_catalog_placeholders_are_only_the_known_ones():
+    allowed = {"name", "brand", "order"}
+    for catalog in catalogs().values():
+        for register in catalog.registers.values():
+            texts = [register.greeting, register.sign_off, *register.intents.values(),
+                     *register.with_order.values()]  # fmt: skip
+            for text in texts:
+                fields = {f for _, f, _, _ in string.Formatter().parse(text) if f}
+                assert fields <= allowed, (catalog.locale, text)
+
+
+@pytest.mark.parametrize(
+    ("language", "expected_locale", "formality"),
+    [("de", "de", "formal"), ("es", "es", "informal"), ("pt", "pt-BR", "informal"),
+     ("ja", "ja", "formal"), ("hr", "hr", "formal")],
+)  # fmt: skip
+def test_reply_in_the_mentions_language_and_the_markets_register(settings, language, expected_locale, formality):
+    decision = ReplyDrafter(settings).decide(
+        _mention("…"), _classification(language, Intent.DELIVERY)
+    )
+    assert decision.needs_reply
+    assert (decision.draft.locale, decision.draft.formality) == (expected_locale, formality)
+    assert decision.draft.language_source == "mention"
+
+
+def test_german_formal_market_never_says_du(settings):
+    for intent in Intent:
+        draft = ReplyDrafter(settings).compose(_mention("x"), _classification("de", intent))
+        words = set(re.findall(r"\w+", draft.text.lower()))
+        assert not words & {"du", "dich", "dir", "dein", "deine"}, draft.text
+
+
+def test_unknown_language_falls_back_and_records_it(settings):
+    draft = ReplyDrafter(settings).compose(_mention("x"), _classification("sw", Intent.QUESTION))
+    assert draft.locale == "en"
+    assert draft.language_source == "market"
+
+
+def test_order_number_from_the_mention_is_used(settings):
+    draft = ReplyDrafter(settings).compose(
+        _mention("Bestellung LM-4829163 ist nicht da"), _classification("de", Intent.DELIVERY)
+    )
+    assert "LM-4829163" in draft.text
+
+
+def test_sensitive_intents_move_to_private_channel(settings):
+    for intent in (Intent.SAFETY, Intent.LEGAL, Intent.ACCOUNT_SECURITY):
+        draft = ReplyDrafter(settings).compose(_mention("x"), _classification("fr", intent))
+        assert draft.channel == "dm"
+
+
+@pytest.mark.parametrize("locale_language", ["en", "de", "fr", "it", "es", "pt", "hr", "ja"])
+def test_x_replies_fit_280_weighted_characters(settings, locale_language):
+    long_name = "Maximilian-Alexander von Hohenzollern-Sigmaringen"
+    for intent in Intent:
+        draft = ReplyDrafter(settings).compose(
+            _mention("LM-4829163", author_name=long_name), _classification(locale_language, intent)
+        )
+        assert x_weighted_length(draft.text) <= 280
+
+
+def test_x_weighted_length_counts_cjk_double():
+    assert x_weighted_length("abc") == 3
+    assert x_weighted_length("ありがとう") == 10
+
+
+@pytest.mark.parametrize(
+    ("mention", "reason"),
+    [
+        (_mention("We ship to Austria now!", author_handle="LumoraShop"), "the brand's own post"),
+        (_mention("Buy followers cheap!! click here https://a.b"), "spam"),
+        (_mention("same text", duplicate_of_id=3), "cross-post of mention 3"),
+        (_mention("status alert", author_handle="pricewatch_bot"), "automated account"),
+    ],
+)
+def test_no_draft_for_own_posts_spam_bots_and_cross_posts(settings, mention, reason):
+    decision = ReplyDrafter(settings).decide(mention, _classification("en", Intent.DELIVERY))
+    assert not decision.needs_reply
+    assert decision.reason.startswith(reason)
+
+
+def test_chatter_gets_no_draft_but_praise_does(settings):
+    drafter = ReplyDrafter(settings)
+    chatter = drafter.decide(_mention("saw a lumora ad"), _classification("en", Intent.OTHER, "low", "neutral"))
+    praise = drafter.decide(_mention("love it"), _classification("en", Intent.PRAISE, "low", "positive"))
+    assert not chatter.needs_reply and chatter.reason.startswith("chatter")
+    assert praise.needs_reply and praise.draft.intent == "praise"
+
+
+def test_untrusted_display_names_are_not_repeated_as_links_or_pings(settings):
+    mention = _mention("x", author_name="@everyone https://evil.example\u202e Bob")
+    draft = ReplyDrafter(settings).compose(mention, _classification("en", Intent.QUESTION))
+    assert "@" not in draft.text and "evil.example" not in draft.text and "\u202e" not in draft.text
+    assert "everyone" in draft.text and "Bob" in draft.text
