@@ -94,7 +94,9 @@ class SlackSink:
                 unfurl_links=False,
             )
         except SlackApiError as error:
-            raise DeliveryError(f"Slack refused the message: {error.response.get('error')}") from error
+            raise DeliveryError(
+                f"Slack refused the message: {error.response.get('error')}"
+            ) from error
         except (SlackClientError, OSError) as error:
             raise DeliveryError(f"Slack unreachable: {type(error).__name__}: {error}") from error
         return str(response.get("ts"))

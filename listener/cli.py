@@ -17,7 +17,6 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from alerts.sinks import printable
-
 from config.schema import ConfigError, ReplaySource, Settings, load_settings
 from listener.models import Mention, ReplyDraft
 from listener.pipeline import CycleReport, Pipeline
@@ -134,7 +133,9 @@ def demo(
     _print_counts(data)
     _print_drafts(engine, {s.name for s in settings.sources})
     console.print(f"\nData lives in: {describe_location(url)}", markup=False)
-    console.print("Inspect it with: listener stats --json   (set DATABASE_URL to use another database)")
+    console.print(
+        "Inspect it with: listener stats --json   (set DATABASE_URL to use another database)"
+    )
 
 
 def _with_feed(settings: Settings, feed: Path) -> Settings:
@@ -155,7 +156,8 @@ def _print_cycle(report: CycleReport) -> None:
         else:
             line = (
                 f"source {name}: {outcome.stored} new, {outcome.already_stored} already stored,"
-                f" {outcome.cross_posts} cross-posts linked, {len(outcome.rejected)} malformed skipped"
+                f" {outcome.cross_posts} cross-posts linked,"
+                f" {len(outcome.rejected)} malformed skipped"
             )
         console.print(line, markup=False)
     for problem in next(iter(report.sources.values())).rejected[:5] if report.sources else []:
@@ -181,9 +183,7 @@ def _print_counts(data: dict) -> None:
         for key in ("language", "sentiment", "urgency", "source")
     ]
     for row in range(max(len(column) for column in columns)):
-        table.add_row(
-            *(f"{c[row][0]}: {c[row][1]}" if row < len(c) else "" for c in columns)
-        )
+        table.add_row(*(f"{c[row][0]}: {c[row][1]}" if row < len(c) else "" for c in columns))
     console.print(table)
     drafts, alerts = data["drafts"], data["alerts"]
     console.print(

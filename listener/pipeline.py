@@ -69,6 +69,7 @@ class Pipeline:
         self,
         settings: Settings,
         engine: Engine,
+        *,
         sources: SourceSet,
         classifier: Classifier,
         sink: AlertSink,
@@ -85,7 +86,7 @@ class Pipeline:
         self.languages = LanguageIdentifier(settings.languages)
         self.drafter = ReplyDrafter(settings)
         self.batch_size = settings.model.batch_size
-        self._rng = random.Random()
+        self._rng = random.Random()  # noqa: S311  (jitter, not cryptography)
         self._intervals = {s.name: s.interval for s in settings.sources}
 
     @classmethod
@@ -166,7 +167,9 @@ class Pipeline:
         query = select(Mention).where(Mention.stage == stage).order_by(Mention.id)
         return list(session.exec(query.limit(self.batch_size)))
 
-    def _classified_batch(self, session: Session, stage: Stage) -> list[tuple[Mention, Classification]]:
+    def _classified_batch(
+        self, session: Session, stage: Stage
+    ) -> list[tuple[Mention, Classification]]:
         query = (
             select(Mention, Classification)
             .join(Classification, Classification.mention_id == Mention.id)
@@ -188,7 +191,9 @@ class Pipeline:
                     for m, lang in zip(mentions, languages, strict=True)
                 ]
                 predictions = self.classifier.classify(inputs)
-                for mention, language, prediction in zip(mentions, languages, predictions, strict=True):
+                for mention, language, prediction in zip(
+                    mentions, languages, predictions, strict=True
+                ):
                     session.add(
                         Classification(
                             mention_id=mention.id,

@@ -92,8 +92,8 @@ def _insert_ignoring_duplicates(session: Session, row: dict) -> bool:
     insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
     if insert is None:
         raise RuntimeError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
-    statement = insert(Mention).values(**row).on_conflict_do_nothing(
-        index_elements=["source", "native_id"]
+    statement = (
+        insert(Mention).values(**row).on_conflict_do_nothing(index_elements=["source", "native_id"])
     )
     return session.execute(statement).rowcount == 1
 

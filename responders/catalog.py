@@ -47,9 +47,7 @@ class CatalogError(ValueError):
 def _load(path: Path) -> Catalog:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     try:
-        registers = {
-            Formality(key): Register(**value) for key, value in data["registers"].items()
-        }
+        registers = {Formality(key): Register(**value) for key, value in data["registers"].items()}
         catalog = Catalog(data["locale"], data["language"], data["name"], registers)
     except (KeyError, TypeError, ValueError) as error:
         raise CatalogError(f"{path}: malformed catalog ({error})") from None

@@ -60,9 +60,13 @@ class ReplyDrafter:
         reason = self._no_reply_reason(mention, classification)
         if reason:
             return DraftDecision(needs_reply=False, reason=reason)
-        return DraftDecision(needs_reply=True, reason="", draft=self.compose(mention, classification))
+        return DraftDecision(
+            needs_reply=True, reason="", draft=self.compose(mention, classification)
+        )
 
-    def _no_reply_reason(self, mention: Mention, classification: Classification) -> str | None:
+    def _no_reply_reason(  # noqa: PLR0911  (one early return per reason reads best)
+        self, mention: Mention, classification: Classification
+    ) -> str | None:
         handle = (mention.author_handle or "").lower()
         if handle in self.own_handles:
             return "the brand's own post"
@@ -100,7 +104,9 @@ class ReplyDrafter:
         intent = Intent(classification.intent)
         order = ORDER_NUMBER.search(mention.text)
         if order and intent in ORDER_INTENTS:
-            body = register.with_order[intent.value].format(order=order.group(0), brand=self.brand_name)
+            body = register.with_order[intent.value].format(
+                order=order.group(0), brand=self.brand_name
+            )
         else:
             body = register.intents[intent.value].format(brand=self.brand_name)
         name = _safe_name(mention.author_name or mention.author_handle or "")

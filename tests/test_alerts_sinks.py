@@ -19,7 +19,8 @@ def _alert(**kw) -> Alert:
 
 def test_escape_mrkdwn_neutralises_pings_and_disguised_links():
     escaped = escape_mrkdwn(HOSTILE)
-    assert "<" not in escaped and ">" not in escaped
+    assert "<" not in escaped
+    assert ">" not in escaped
     assert escaped.startswith("&lt;!channel&gt;")
     assert "&amp;" in escaped
 
@@ -55,7 +56,8 @@ def test_slack_sink_posts_escaped_block_kit(settings, slack):
     assert payload["channel"] == "#social-alerts"
     assert request["auth"] == "Bearer xoxb-test-placeholder"
     body = str(payload["blocks"])
-    assert "<!channel>" not in body and "&lt;!channel&gt;" in body
+    assert "<!channel>" not in body
+    assert "&lt;!channel&gt;" in body
     assert "<https://evil.example" not in body
 
 

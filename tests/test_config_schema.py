@@ -40,8 +40,10 @@ def test_three_mistakes_are_reported_together_with_paths_and_examples(tmp_path):
     message = str(caught.value)
     assert message.startswith("3 problems in the configuration:")
     assert str(path) in message
-    assert "'often' is not a duration" in message and '"5m"' in message
-    assert "not an IANA time zone" in message and "Europe/Berlin" in message
+    assert "'often' is not a duration" in message
+    assert '"5m"' in message
+    assert "not an IANA time zone" in message
+    assert "Europe/Berlin" in message
     assert "unknown key" in message
 
 

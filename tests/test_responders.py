@@ -22,7 +22,9 @@ def _mention(text: str, **kw) -> Mention:
     )  # fmt: skip
 
 
-def _classification(language: str, intent: Intent, urgency: str = "high", sentiment: str = "negative"):
+def _classification(
+    language: str, intent: Intent, urgency: str = "high", sentiment: str = "negative"
+):
     return Classification(
         mention_id=1, language=language, sentiment=sentiment, score_negative=0.8,
         score_neutral=0.1, score_positive=0.1, urgency=urgency, urgency_score=0.7,
@@ -32,7 +34,7 @@ def _classification(language: str, intent: Intent, urgency: str = "high", sentim
 
 def test_every_shipped_locale_has_every_intent_in_both_registers():
     loaded = catalogs()
-    assert SHIPPED <= set(loaded)
+    assert set(loaded) >= SHIPPED
     for catalog in loaded.values():
         for formality in Formality:
             register = catalog.registers[formality]
@@ -56,7 +58,9 @@ def test_catalog_placeholders_are_only_the_known_ones():
     [("de", "de", "formal"), ("es", "es", "informal"), ("pt", "pt-BR", "informal"),
      ("ja", "ja", "formal"), ("hr", "hr", "formal")],
 )  # fmt: skip
-def test_reply_in_the_mentions_language_and_the_markets_register(settings, language, expected_locale, formality):
+def test_reply_in_the_mentions_language_and_the_markets_register(
+    settings, language, expected_locale, formality
+):
     decision = ReplyDrafter(settings).decide(
         _mention("…"), _classification(language, Intent.DELIVERY)
     )
@@ -123,14 +127,23 @@ def test_no_draft_for_own_posts_spam_bots_and_cross_posts(settings, mention, rea
 
 def test_chatter_gets_no_draft_but_praise_does(settings):
     drafter = ReplyDrafter(settings)
-    chatter = drafter.decide(_mention("saw a lumora ad"), _classification("en", Intent.OTHER, "low", "neutral"))
-    praise = drafter.decide(_mention("love it"), _classification("en", Intent.PRAISE, "low", "positive"))
-    assert not chatter.needs_reply and chatter.reason.startswith("chatter")
-    assert praise.needs_reply and praise.draft.intent == "praise"
+    chatter = drafter.decide(
+        _mention("saw a lumora ad"), _classification("en", Intent.OTHER, "low", "neutral")
+    )
+    praise = drafter.decide(
+        _mention("love it"), _classification("en", Intent.PRAISE, "low", "positive")
+    )
+    assert not chatter.needs_reply
+    assert chatter.reason.startswith("chatter")
+    assert praise.needs_reply
+    assert praise.draft.intent == "praise"
 
 
 def test_untrusted_display_names_are_not_repeated_as_links_or_pings(settings):
     mention = _mention("x", author_name="@everyone https://evil.example\u202e Bob")
     draft = ReplyDrafter(settings).compose(mention, _classification("en", Intent.QUESTION))
-    assert "@" not in draft.text and "evil.example" not in draft.text and "\u202e" not in draft.text
-    assert "everyone" in draft.text and "Bob" in draft.text
+    assert "@" not in draft.text
+    assert "evil.example" not in draft.text
+    assert "\u202e" not in draft.text
+    assert "everyone" in draft.text
+    assert "Bob" in draft.text

@@ -9,7 +9,9 @@ from listener.models import Classification, Mention
 from listener.storage import content_hash, migrate, purge_before, store_mentions
 
 
-def _mention(native_id: str, text: str = "The Lumora Glow stopped working after a week", **kw) -> Mention:
+def _mention(
+    native_id: str, text: str = "The Lumora Glow stopped working after a week", **kw
+) -> Mention:
     return Mention(
         source=kw.pop("source", "twitter"),
         collector="test",
@@ -39,7 +41,8 @@ def test_cross_post_is_linked_to_the_first_copy(engine):
     with Session(engine) as session:
         store_mentions(session, [_mention("t1")])
         result = store_mentions(
-            session, [_mention("r1", "the LUMORA glow   stopped working after a week", source="reddit")]
+            session,
+            [_mention("r1", "the LUMORA glow   stopped working after a week", source="reddit")],
         )
         session.commit()
         original = session.exec(select(Mention).where(Mention.native_id == "t1")).one()
@@ -58,7 +61,9 @@ def test_sqlite_runs_in_wal_mode_and_migrations_are_idempotent(engine):
     migrate(engine)  # second run: nothing to do
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert (
+            connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        )
 
 
 def test_raw_payload_and_untrusted_text_are_stored_faithfully(engine):

@@ -19,7 +19,18 @@ from listener.nlp import Prediction, TextInput
 from listener.nlp.urgency import SERVICE_FAILURES, Signals, score_urgency
 
 LEXICON = Path(__file__).with_name("lexicon.yaml")
-INTENT_PRIORITY = [intent for intent in Intent if intent is not Intent.OTHER]
+# The most serious reading wins when a text matches several intents.
+INTENT_PRIORITY = [
+    Intent.SAFETY,
+    Intent.ACCOUNT_SECURITY,
+    Intent.LEGAL,
+    Intent.BILLING_PAYMENT,
+    Intent.DAMAGED_DEFECTIVE,
+    Intent.REFUND_RETURN,
+    Intent.DELIVERY,
+    Intent.QUESTION,
+    Intent.PRAISE,
+]
 _NO_SPACES = {"ja", "zh", "th"}
 COMPLAINTS = {Intent.SAFETY, Intent.ACCOUNT_SECURITY, Intent.LEGAL} | SERVICE_FAILURES
 

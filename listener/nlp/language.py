@@ -11,8 +11,9 @@ from functools import cached_property
 from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
 
 UNDETERMINED = "und"
-# The platform's tag is kept unless lingua is at least this many times surer of another language.
-PRIOR_WEIGHT = 3.0
+# The platform's tag is kept unless lingua is at least this sure of another language; short texts
+# ("Lumora Glow super") rarely reach it, long ones in another language easily do.
+OVERRIDE_CONFIDENCE = 0.8
 
 
 def _lingua_language(code: str) -> Language:
@@ -44,6 +45,6 @@ class LanguageIdentifier:
         if not confidences:
             return tag or UNDETERMINED
         best = max(confidences, key=confidences.__getitem__)
-        if tag and tag in confidences and confidences[tag] * PRIOR_WEIGHT >= confidences[best]:
+        if tag and confidences[best] < OVERRIDE_CONFIDENCE:
             return tag
         return best

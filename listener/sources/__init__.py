@@ -18,7 +18,7 @@ from listener.models import Mention
 log = logging.getLogger(__name__)
 
 
-class NotConfigured(Exception):  # noqa: N818  (named after Scrapy's, which it mirrors)
+class NotConfigured(Exception):
     """Raised by `from_config` when a source cannot run here; the message says why."""
 
 

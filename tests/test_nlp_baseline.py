@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import pytest
+
+from listener.enums import Intent, Sentiment, Urgency
+from listener.nlp import TextInput, load_classifier
+from listener.nlp.baseline import BaselineClassifier
+from listener.nlp.language import LanguageIdentifier
+from listener.nlp.urgency import Signals, score_urgency
+
+LANGUAGES = ["de", "en", "es", "fr", "hr", "it", "ja", "pt"]
+NEUTRAL = {Sentiment.NEGATIVE: 0.2, Sentiment.NEUTRAL: 0.6, Sentiment.POSITIVE: 0.2}
+ANGRY = {Sentiment.NEGATIVE: 0.9, Sentiment.NEUTRAL: 0.05, Sentiment.POSITIVE: 0.05}
+
+
+@pytest.fixture(scope="module")
+def identifier() -> LanguageIdentifier:
+    return LanguageIdentifier(LANGUAGES)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Wo bleibt meine Bestellung? Ich warte seit zwei Wochen.", "de"),
+        ("Mi hanno addebitato due volte l'ordine, è una vergogna", "it"),
+        ("Naplatili ste mi dvaput istu narudžbu, molim povrat novca", "hr"),
+        ("充電器が発熱して煙が出ました。危ないです。", "ja"),
+        ("Où est mon colis ? Toujours pas reçu après dix jours", "fr"),
+    ],
+)
+def test_language_is_identified_among_configured_languages(identifier, text, expected):
+    assert identifier.identify(text) == expected
+
+
+def test_platform_tag_is_a_prior_but_not_blind(identifier):
+    # Short and ambiguous: the platform's tag wins.
+    assert identifier.identify("Lumora Glow super", "de") == "de"
+    # Clearly another language: the text wins over a wrong tag.
+    assert identifier.identify("Où est mon colis ? Toujours pas reçu après dix jours", "en") == "fr"
+
+
+def test_text_without_letters_keeps_the_tag_or_is_undetermined(identifier):
+    assert identifier.identify("🔥🔥🔥 👍", "pt") == "pt"
+    assert identifier.identify("🔥🔥🔥 👍") == "und"
+
+
+@pytest.mark.parametrize(
+    ("signals", "level"),
+    [
+        (Signals(Intent.SAFETY, NEUTRAL), Urgency.CRITICAL),
+        (Signals(Intent.LEGAL, ANGRY), Urgency.CRITICAL),
+        (Signals(Intent.BILLING_PAYMENT, NEUTRAL), Urgency.HIGH),
+        (Signals(Intent.QUESTION, NEUTRAL), Urgency.MEDIUM),
+        (Signals(Intent.PRAISE, NEUTRAL), Urgency.LOW),
+        (Signals(Intent.OTHER, ANGRY, author_followers=250_000), Urgency.CRITICAL),
+        (Signals(Intent.OTHER, NEUTRAL, churn_threat=True), Urgency.HIGH),
+        (Signals(Intent.OTHER, NEUTRAL, rating=1), Urgency.MEDIUM),
+    ],
+)
+def test_urgency_scoring_levels(signals, level):
+    got, score, reasons = score_urgency(signals)
+    assert got is level
+    assert 0.0 <= score <= 1.0
+    if level >= Urgency.MEDIUM:
+        assert reasons, "every level above low says why"
+
+
+def test_viral_reason_names_the_reach():
+    _, _, reasons = score_urgency(Signals(Intent.OTHER, ANGRY, author_followers=250_000))
+    assert any("250,000 followers" in reason for reason in reasons)
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "intent", "floor"),
+    [
+        ("Mein PowerCube ist überhitzt und hat geraucht!", "de", Intent.SAFETY, Urgency.CRITICAL),
+        ("充電器が発熱して煙が出ました", "ja", Intent.SAFETY, Urgency.CRITICAL),
+        (
+            "Netko mi je hakirao račun i promijenio lozinku",
+            "hr",
+            Intent.ACCOUNT_SECURITY,
+            Urgency.CRITICAL,
+        ),
+        (
+            "J'ai été débité deux fois pour la même commande",
+            "fr",
+            Intent.BILLING_PAYMENT,
+            Urgency.HIGH,
+        ),
+        ("Ho contattato il mio avvocato, ora basta", "it", Intent.LEGAL, Urgency.CRITICAL),
+    ],
+)
+def test_baseline_finds_urgent_intents_across_languages(text, language, intent, floor):
+    [prediction] = BaselineClassifier().classify([TextInput(text, language)])
+    assert prediction.intent is intent
+    assert prediction.urgency >= floor
+    assert prediction.sentiment is Sentiment.NEGATIVE
+    assert abs(sum(prediction.scores.values()) - 1) < 1e-3
+
+
+def test_review_stars_count_as_sentiment_evidence():
+    [five, one] = BaselineClassifier().classify(
+        [TextInput("Lumora app", "en", rating=5), TextInput("Lumora app", "en", rating=1)]
+    )
+    assert five.sentiment is Sentiment.POSITIVE
+    assert one.sentiment is Sentiment.NEGATIVE
+    assert one.urgency >= Urgency.MEDIUM
+
+
+def test_unknown_model_name_is_a_clear_error(settings):
+    config = settings.model.model_copy(update={"name": "gpt-99"})
+    with pytest.raises(ValueError, match=r"unknown model 'gpt-99'.*baseline"):
+        load_classifier(config)
