@@ -26,8 +26,8 @@ from listener.storage import describe_location, open_database
 app = typer.Typer(help="Brand mentions and reviews: collect, classify, draft replies, alert.",
                   no_args_is_help=True, add_completion=False,
                   pretty_exceptions_show_locals=False)  # locals may hold secrets  # fmt: skip
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)  # long lines stay whole: scripts grep them
+errors = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[
     Path | None,
@@ -127,6 +127,11 @@ def demo(
     engine = open_database(url)
     console.print(f"Running one cycle on {', '.join(s.name for s in settings.sources)} …")
     pipeline = Pipeline.build(settings, engine)
+    for name, reason in pipeline.sources.disabled.items():
+        errors.print(f"source {name}: disabled, {reason}", markup=False)
+    if not pipeline.sources.enabled:
+        errors.print("No source is enabled, so there is nothing to demonstrate.", markup=False)
+        raise typer.Exit(code=2)
     report = pipeline.run_cycle()
     _print_cycle(report)
     data = collect_stats(engine)

@@ -5,9 +5,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import Engine
 
-from config.schema import Settings, load_settings
+from config.schema import EXAMPLE_CONFIG, Settings, load_settings
 from listener.storage import open_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,4 +37,40 @@ def settings() -> Settings:
 
 def write_feed(path: Path, records: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), "utf-8")
+    return path
+
+
+FEED = [
+    {"id": "t1", "source": "twitter", "author": "anna_b", "author_followers": 210, "lang": "de",
+     "text": "Mein Lumora PowerCube ist überhitzt und hat geraucht! Hand verbrannt."},
+    {"id": "t2", "source": "twitter", "author": "mike", "lang": "en",
+     "text": "Where is my order LM-4829163? Still waiting after two weeks, ridiculous"},
+    {"id": "r2", "source": "reddit", "author": "mike_r",
+     "text": "Where is my order LM-4829163? Still waiting after two weeks, ridiculous"},
+    {"id": "a1", "source": "appstore", "author": "kenji", "rating": 5, "lang": "ja",
+     "text": "とても便利なアプリです。最高！"},
+    {"id": "t3", "source": "twitter", "author": "LumoraShop", "lang": "en",
+     "text": "Our winter sale starts today"},
+    {"id": "t4", "source": "twitter", "author": "ivana", "lang": "hr",
+     "text": "Naplatili ste mi dvaput istu narudžbu, molim povrat novca"},
+    {"id": "t5", "source": "twitter", "author": "luca", "lang": "it",
+     "text": "Ho contattato il mio avvocato per il rimborso, ora basta"},
+    {"id": "t6", "source": "twitter", "author": "sam", "lang": "en",
+     "text": "saw a lumora ad today"},
+]  # fmt: skip
+
+
+@pytest.fixture
+def feed(tmp_path: Path) -> Path:
+    return write_feed(tmp_path / "feed.jsonl", FEED)
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, feed: Path) -> Path:
+    """The example config, reading the test feed, in batches of 3 so stages span batches."""
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data["sources"] = [{"name": "feed", "type": "replay", "paths": [str(feed)]}]
+    data["model"]["batch_size"] = 3
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path

@@ -1,0 +1,3 @@
+from listener.cli import app
+
+app(prog_name="listener")

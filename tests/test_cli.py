@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import json
+
+import yaml
+from typer.testing import CliRunner
+
+from config.schema import EXAMPLE_CONFIG
+from listener.cli import app
+from listener.sources.replay import PACKAGE_DATA
+from tests.conftest import write_feed
+
+runner = CliRunner()
+DEMO_LANGUAGES = {"en", "de", "fr", "it", "es", "pt", "hr", "ja"}
+
+
+def test_check_config_accepts_the_example():
+    result = runner.invoke(app, ["check-config"])
+    assert result.exit_code == 0
+    assert "is valid" in result.output
+
+
+def test_check_config_lists_all_three_mistakes_and_exits_2(tmp_path):
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data["markets"][0]["formality"] = "casual"
+    data["digest"]["cron"] = "every monday"
+    data["storage"]["retention_days"] = -1
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+    result = runner.invoke(app, ["check-config", "--config", str(path)])
+
+    assert result.exit_code == 2
+    assert "3 problems in the configuration" in result.output
+    for key in ("markets[0].formality", "digest.cron", "storage.retention_days"):
+        assert f"{path}: {key}:" in result.output
+
+
+def test_stats_json_has_the_documented_shape(database_url, tmp_path):
+    feed = write_feed(
+        tmp_path / "mine.jsonl",
+        [{"id": "1", "text": "Où est mon colis ? Toujours pas reçu", "source": "trustpilot",
+          "rating": 1}],
+    )  # fmt: skip
+    assert runner.invoke(app, ["demo", "--feed", str(feed)]).exit_code == 0
+
+    result = runner.invoke(app, ["stats", "--json"])
+
+    assert result.exit_code == 0
+    stats = json.loads(result.output)
+    assert stats["mentions"]["total"] == 1
+    assert stats["mentions"]["by_source"] == {"trustpilot": 1}
+    assert stats["mentions"]["by_language"] == {"fr": 1}
+    assert set(stats["mentions"]) >= {"by_sentiment", "by_urgency"}
+    assert stats["drafts"] == {"total": 1, "by_status": {"pending": 1}}
+    assert set(stats["alerts"]) == {"total", "by_state"}
+
+
+def test_demo_feed_reports_malformed_lines_and_a_missing_file(database_url, tmp_path):
+    feed = tmp_path / "export.jsonl"
+    feed.write_text('{"id": "1", "text": "hello lumora"}\n{"text": "no id"}\nnot json\n', "utf-8")
+    result = runner.invoke(app, ["demo", "--feed", str(feed)])
+    assert result.exit_code == 0
+    assert "1 new" in result.output
+    assert "2 malformed skipped" in result.output
+    assert "export.jsonl line 2: missing 'id'" in result.output
+
+    missing = runner.invoke(app, ["demo", "--feed", str(tmp_path / "nope.jsonl")])
+    assert missing.exit_code == 2
+
+
+def test_bundled_demo_feed_covers_eight_languages():
+    records = [
+        json.loads(line)
+        for line in (PACKAGE_DATA / "demo_feed.jsonl").read_text("utf-8").splitlines()
+        if line.strip()
+    ]
+    assert len(records) >= 60
+    assert {r.get("lang") for r in records} >= DEMO_LANGUAGES
+
+
+def test_demo_runs_on_the_bundled_feed_twice_without_duplicates(database_url):
+    first = runner.invoke(app, ["demo"])
+    assert first.exit_code == 0, first.output
+    assert "Data lives in:" in first.output
+    assert "reply drafts awaiting review" in first.output
+    stats_after_first = json.loads(runner.invoke(app, ["stats", "--json"]).output)
+    assert set(stats_after_first["mentions"]["by_language"]) >= DEMO_LANGUAGES
+
+    second = runner.invoke(app, ["demo"])
+
+    assert second.exit_code == 0
+    assert "0 new" in second.output
+    assert json.loads(runner.invoke(app, ["stats", "--json"]).output) == stats_after_first
