@@ -17,6 +17,11 @@ from listener.models import Alert
 
 log = logging.getLogger(__name__)
 SECTION_TEXT_LIMIT = 3000
+CONSOLE_LINE_CHARS = 160
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class DeliveryError(Exception):
@@ -52,8 +57,9 @@ class ConsoleSink:
 
     def deliver(self, alert: Alert) -> str | None:
         notify = f" {alert.notify}" if alert.notify else ""
-        indented = printable(alert.body).replace("\n", "\n    ")
-        print(f"[ALERT → {alert.channel}]{notify} {printable(alert.title)}\n    {indented}",
+        lines = [printable(line) for line in alert.body.splitlines()]
+        details = "\n    ".join(shorten(line, CONSOLE_LINE_CHARS) for line in lines)
+        print(f"[ALERT → {alert.channel}]{notify} {printable(alert.title)}\n    {details}",
               file=self.stream)  # fmt: skip
         return None
 

@@ -16,7 +16,7 @@ from rich.text import Text
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from alerts.sinks import printable
+from alerts.sinks import printable, shorten
 from config.schema import ConfigError, ReplaySource, Settings, load_settings
 from listener.models import Mention, ReplyDraft
 from listener.pipeline import CycleReport, Pipeline
@@ -199,6 +199,7 @@ def _print_counts(data: dict) -> None:
 
 
 def _print_drafts(engine: Engine, collectors: set[str]) -> None:
+    """A sample of drafts, one per locale first, each under the mention it answers."""
     with Session(engine) as session:
         rows = list(
             session.exec(
@@ -208,17 +209,16 @@ def _print_drafts(engine: Engine, collectors: set[str]) -> None:
                 .order_by(ReplyDraft.id)
             )
         )
-    table = Table(title=f"{len(rows)} reply drafts awaiting review", show_lines=True)
-    for column in ("mention", "intent", "locale", "channel", "draft"):
-        table.add_column(column, overflow="fold")
-    for draft, mention in rows[:DRAFTS_SHOWN]:
-        table.add_row(
-            Text(printable(mention.text[:140])),  # Text: no rich markup from untrusted input
-            draft.intent,
-            f"{draft.locale} {draft.formality}",
-            draft.channel,
-            Text(printable(draft.text)),
+    first_per_locale = {draft.locale: (draft, mention) for draft, mention in reversed(rows)}
+    sample = list(first_per_locale.values())
+    sample += [row for row in rows if row not in sample][: max(DRAFTS_SHOWN - len(sample), 0)]
+    console.print(f"\n{len(rows)} reply drafts awaiting review (showing {len(sample)}):")
+    for draft, mention in sorted(sample, key=lambda row: row[0].id or 0):
+        header = Text(
+            f"[{draft.locale} {draft.formality} · {draft.intent} · {draft.channel}] "
+            f"@{mention.author_handle or '?'} on {mention.source}: ",
+            style="bold",
         )
-    console.print(table)
-    if len(rows) > DRAFTS_SHOWN:
-        console.print(f"… and {len(rows) - DRAFTS_SHOWN} more (listener stats --json for counts)")
+        header.append(shorten(printable(" ".join(mention.text.split())), 120), style="")
+        console.print(header)
+        console.print(Text("  → " + printable(draft.text)))

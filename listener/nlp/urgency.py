@@ -32,6 +32,9 @@ INTENT_BASE: dict[Intent, tuple[float, str]] = {
     Intent.OTHER: (0.15, ""),
     Intent.PRAISE: (0.05, ""),
 }
+CRITICAL_INTENTS = {Intent.SAFETY, Intent.ACCOUNT_SECURITY, Intent.LEGAL}
+# Below critical: stars and anger make a service failure more pressing, never a crisis.
+NON_CRITICAL_CEILING = 0.84
 SERVICE_FAILURES = {
     Intent.BILLING_PAYMENT,
     Intent.REFUND_RETURN,
@@ -71,6 +74,8 @@ def score_urgency(signals: Signals) -> tuple[Urgency, float, list[str]]:
     if signals.rating is not None and signals.rating <= 2:
         score = max(score + 0.1, 0.4)
         reasons.append(f"{signals.rating}-star review")
+    if signals.intent not in CRITICAL_INTENTS:
+        score = min(score, NON_CRITICAL_CEILING)
     followers = signals.author_followers or 0
     if followers >= VIRAL_FOLLOWERS and negative > 0.5:
         score = max(score, 0.9)
