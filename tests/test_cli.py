@@ -9,6 +9,7 @@ from config.schema import EXAMPLE_CONFIG
 from listener.cli import app
 from listener.sources.replay import PACKAGE_DATA
 from tests.conftest import write_feed
+from tests.fake_slack import FakeSlack
 
 runner = CliRunner()
 DEMO_LANGUAGES = {"en", "de", "fr", "it", "es", "pt", "hr", "ja"}
@@ -92,3 +93,23 @@ def test_demo_runs_on_the_bundled_feed_twice_without_duplicates(database_url):
     assert second.exit_code == 0
     assert "0 new" in second.output
     assert json.loads(runner.invoke(app, ["stats", "--json"]).output) == stats_after_first
+
+
+def test_demo_posts_alerts_to_slack_when_a_token_is_set(database_url, tmp_path, monkeypatch):
+    feed = write_feed(
+        tmp_path / "urgent.jsonl",
+        [{"id": "1", "source": "twitter", "author": "kenji", "author_followers": 120_000,
+          "lang": "ja", "text": "PowerCubeが発熱して煙が出ました <!channel>"}],
+    )  # fmt: skip
+    with FakeSlack() as slack:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-placeholder")
+        monkeypatch.setenv("SLACK_BASE_URL", slack.base_url)
+        result = runner.invoke(app, ["demo", "--feed", str(feed)])
+
+    assert result.exit_code == 0, result.output
+    [post] = slack.posted
+    assert post["payload"]["channel"] == "#social-alerts"
+    blocks = json.dumps(post["payload"]["blocks"], ensure_ascii=False)
+    assert "<!here>" in blocks  # the configured on-call notification for critical items
+    assert "<!channel>" not in blocks  # the customer's text cannot ping the channel
+    assert "[ALERT" not in result.output  # nothing went to the console instead
