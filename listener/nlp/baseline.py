@@ -72,6 +72,11 @@ def _sentiment_scores(positive: int, negative: int, rating: int | None) -> dict[
     return {label: round(math.exp(value) / total, 4) for label, value in logits.items()}
 
 
+def churn_threat(text: str, language: str) -> bool:
+    """Per-language keywords for "never again", "switching to ...": a signal every model uses."""
+    return bool(_hits(_lexicon()["sentiment"]["churn"], language, text.casefold()))
+
+
 class BaselineClassifier:
     name = "baseline-lexicon"
     version = "1"
@@ -95,7 +100,7 @@ class BaselineClassifier:
         sentiment = max(scores, key=scores.__getitem__)
         if intent is Intent.PRAISE and sentiment is not Sentiment.POSITIVE:
             intent = Intent.OTHER
-        churn = bool(_hits(lexicon["sentiment"]["churn"], language, text))
+        churn = churn_threat(item.text, language)
         urgency, score, reasons = score_urgency(
             Signals(
                 intent=intent,

@@ -50,10 +50,34 @@ class Signals:
     rating: int | None = None
     author_followers: int | None = None
     churn_threat: bool = False
+    # A trained urgency head's probabilities, where the classifier has one.
+    model_urgency: dict[Urgency, float] | None = None
 
 
 def level_for(score: float) -> Urgency:
     return next((level for level, floor in LEVEL_FLOORS if score >= floor), Urgency.LOW)
+
+
+MODEL_CONFIDENT = 0.5
+LEVEL_MIDPOINTS = {Urgency.LOW: 0.15, Urgency.MEDIUM: 0.5, Urgency.HIGH: 0.72, Urgency.CRITICAL: 0.92}
+
+
+def _model_says_critical(signals: Signals) -> bool:
+    return bool(signals.model_urgency) and (
+        signals.model_urgency.get(Urgency.CRITICAL, 0.0) >= MODEL_CONFIDENT
+    )
+
+
+def _blend_model(
+    score: float, reasons: list[str], probabilities: dict[Urgency, float]
+) -> tuple[float, list[str]]:
+    """Let a confident urgency head raise the rule score; the rules alone never lower it."""
+    level = max(probabilities, key=probabilities.__getitem__)
+    confidence = probabilities[level]
+    if confidence >= MODEL_CONFIDENT and LEVEL_MIDPOINTS[level] > score:
+        reasons = [*reasons, f"the model rates it {level.label} ({confidence:.0%})"]
+        return LEVEL_MIDPOINTS[level], reasons
+    return score, reasons
 
 
 def score_urgency(signals: Signals) -> tuple[Urgency, float, list[str]]:
@@ -74,7 +98,9 @@ def score_urgency(signals: Signals) -> tuple[Urgency, float, list[str]]:
     if signals.rating is not None and signals.rating <= 2:
         score = max(score + 0.1, 0.4)
         reasons.append(f"{signals.rating}-star review")
-    if signals.intent not in CRITICAL_INTENTS:
+    if signals.model_urgency:
+        score, reasons = _blend_model(score, reasons, signals.model_urgency)
+    if signals.intent not in CRITICAL_INTENTS and not _model_says_critical(signals):
         score = min(score, NON_CRITICAL_CEILING)
     followers = signals.author_followers or 0
     if followers >= VIRAL_FOLLOWERS and negative > 0.5:

@@ -1,0 +1,67 @@
+"""Sentence embeddings from the e5 encoder: one pass per text, shared by every task head."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoTokenizer, BertModel, PreTrainedTokenizerBase
+from transformers.utils import logging as hf_logging
+
+log = logging.getLogger(__name__)
+QUERY_PREFIX = "query: "  # how e5 was trained for classification-style inputs
+MAX_TOKENS = 128  # mentions are short; long reviews keep their first 128 pieces
+
+
+class Embedder:
+    def __init__(
+        self,
+        directory: Path,
+        threads: int | None = None,
+        quantize: bool = True,
+        max_tokens: int = MAX_TOKENS,
+    ) -> None:
+        if threads:
+            torch.set_num_threads(threads)
+        hf_logging.set_verbosity_error()  # the load report would list the unused pooler
+        self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(directory)
+        model = BertModel.from_pretrained(directory, add_pooling_layer=False).eval()
+        if quantize:
+            # int8 weights for every Linear layer: ~2x faster on CPU, embeddings stay fp32.
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        self.model = model
+        self.max_tokens = max_tokens
+        self.dim = int(model.config.hidden_size)
+
+    @torch.inference_mode()
+    def _embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        batch = self.tokenizer(
+            [QUERY_PREFIX + text for text in texts],
+            padding=True,
+            truncation=True,
+            max_length=self.max_tokens,
+            return_tensors="pt",
+        )
+        hidden = self.model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        return torch.nn.functional.normalize(pooled, dim=-1).numpy()
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 64,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Embeddings in input order; batches are built from length-sorted texts (less padding)."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            index = order[start : start + batch_size]
+            out[index] = self._embed_batch([texts[i] for i in index])
+            if progress:
+                progress(len(index))
+        return out

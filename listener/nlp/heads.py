@@ -1,0 +1,140 @@
+"""Small task heads on top of the shared sentence embedding: trained here, shipped in the repo.
+
+A head is a one-hidden-layer MLP (or a linear layer) with a softmax temperature fitted on
+validation data, saved as `<task>.safetensors` plus `<task>.json` (labels, metrics, the command
+that reproduces it) in `listener/nlp/weights/`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+INPUT_SCALE = 10.0  # embeddings are unit vectors; scaling them speeds up training
+
+
+@dataclass
+class HeadSpec:
+    task: str
+    labels: list[str]
+    input_dim: int
+    hidden: int = 0
+    temperature: float = 1.0
+    metrics: dict = field(default_factory=dict)
+    trained_with: str = ""
+    encoder: str = ""
+
+
+class Head(torch.nn.Module):
+    def __init__(self, spec: HeadSpec, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.spec = spec
+        n = len(spec.labels)
+        if spec.hidden:
+            self.net: torch.nn.Module = torch.nn.Sequential(
+                torch.nn.Linear(spec.input_dim, spec.hidden),
+                torch.nn.GELU(),
+                torch.nn.Dropout(dropout),
+                torch.nn.Linear(spec.hidden, n),
+            )
+        else:
+            self.net = torch.nn.Linear(spec.input_dim, n)
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.net(embeddings * INPUT_SCALE)
+
+    @torch.inference_mode()
+    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
+        self.eval()
+        logits = self(torch.from_numpy(embeddings)) / self.spec.temperature
+        return torch.softmax(logits, dim=-1).numpy()
+
+    def save(self, directory: Path = WEIGHTS_DIR) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in self.state_dict().items()},
+                  str(directory / f"{self.spec.task}.safetensors"))  # fmt: skip
+        path = directory / f"{self.spec.task}.json"
+        path.write_text(json.dumps(asdict(self.spec), indent=2, ensure_ascii=False) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, task: str, directory: Path = WEIGHTS_DIR) -> Head:
+        spec_path = directory / f"{task}.json"
+        if not spec_path.is_file():
+            raise FileNotFoundError(
+                f"no trained {task} head in {directory}: run `listener train {task}`"
+            )
+        head = cls(HeadSpec(**json.loads(spec_path.read_text())))
+        head.load_state_dict(load_file(str(directory / f"{task}.safetensors")))
+        return head.eval()
+
+
+def train_head(
+    spec: HeadSpec,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    epochs: int,
+    weight_decay: float = 0.05,
+    lr: float = 1e-3,
+    seed: int = 0,
+    class_weights: np.ndarray | None = None,
+) -> Head:
+    """Mini-batch AdamW, seeded, so `listener train` reproduces the shipped weights."""
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    head = Head(spec)
+    inputs, targets = torch.from_numpy(x), torch.from_numpy(y).long()
+    weights = torch.from_numpy(class_weights).float() if class_weights is not None else None
+    optimiser = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    for _ in range(epochs):
+        head.train()
+        order = torch.randperm(len(inputs), generator=generator)
+        for start in range(0, len(order), 64):
+            batch = order[start : start + 64]
+            loss = torch.nn.functional.cross_entropy(head(inputs[batch]), targets[batch], weight=weights)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    return head.eval()
+
+
+def fit_temperature(head: Head, x: np.ndarray, y: np.ndarray) -> float:
+    """The softmax temperature that minimises negative log-likelihood on held-out data."""
+    with torch.no_grad():
+        logits = head(torch.from_numpy(x))
+    targets = torch.from_numpy(y).long()
+    candidates = np.linspace(0.5, 5.0, 46)
+    losses = [
+        torch.nn.functional.cross_entropy(logits / float(t), targets).item() for t in candidates
+    ]
+    return float(candidates[int(np.argmin(losses))])
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> float:
+    scores = []
+    for label in range(n_labels):
+        tp = int(((y_pred == label) & (y_true == label)).sum())
+        wrong = int(((y_pred == label) != (y_true == label)).sum())
+        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + wrong))
+    return float(np.mean(scores))
+
+
+def per_class_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
+    report = {}
+    for index, label in enumerate(labels):
+        tp = int(((y_pred == index) & (y_true == index)).sum())
+        predicted = int((y_pred == index).sum())
+        actual = int((y_true == index).sum())
+        report[label] = {
+            "precision": round(tp / predicted, 3) if predicted else 0.0,
+            "recall": round(tp / actual, 3) if actual else 0.0,
+            "n": actual,
+        }
+    return report

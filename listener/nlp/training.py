@@ -1,0 +1,149 @@
+"""Training and evaluation of the task heads (`listener train ...`, `listener eval sentiment`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from listener.nlp.embedder import Embedder
+from listener.nlp.encoder import ENCODER_NAME
+from listener.nlp.heads import Head, HeadSpec, fit_temperature, macro_f1, per_class_report, train_head
+
+SENTIMENT_LABELS = ["negative", "neutral", "positive"]
+DATASET_DIR = Path(__file__).with_name("datasets") / "cs_mentions"
+INTENT_LABELS = [
+    "delivery", "refund_return", "damaged_defective", "billing_payment", "account_security",
+    "safety", "legal", "question", "praise", "other",
+]  # fmt: skip
+URGENCY_LABELS = ["low", "medium", "high", "critical"]
+TEST_SHARE = 0.2
+# Candidates compared on validation data; the best is what ships.
+SENTIMENT_GRID = [
+    {"hidden": 0, "epochs": 20, "weight_decay": 0.0, "lr": 3e-4},
+    {"hidden": 512, "epochs": 8, "weight_decay": 0.05, "lr": 1e-3},
+    {"hidden": 512, "epochs": 15, "weight_decay": 0.05, "lr": 1e-3},
+]
+Progress = Callable[[str], None]
+
+
+@dataclass
+class SplitData:
+    texts: list[str]
+    labels: np.ndarray
+
+
+def load_umsab(data_dir: Path, split: str) -> dict[str, SplitData]:
+    """`<language>/<split>_text.txt` + `<language>/<split>_labels.txt` (labels 0/1/2)."""
+    found = {}
+    for language_dir in sorted(p for p in data_dir.iterdir() if p.is_dir()):
+        text_file = language_dir / f"{split}_text.txt"
+        label_file = language_dir / f"{split}_labels.txt"
+        if not text_file.is_file():
+            continue
+        texts = text_file.read_text(encoding="utf-8").splitlines()
+        labels = np.array([int(v) for v in label_file.read_text().split()])
+        if len(texts) != len(labels):
+            raise ValueError(
+                f"{language_dir.name}/{split}: {len(texts)} texts but {len(labels)} labels"
+            )
+        found[language_dir.name] = SplitData(texts, labels)
+    if not found:
+        raise FileNotFoundError(f"no <language>/{split}_text.txt files under {data_dir}")
+    return found
+
+
+def _embed_all(embedder: Embedder, splits: dict[str, SplitData]) -> dict[str, np.ndarray]:
+    return {language: embedder.embed(data.texts) for language, data in splits.items()}
+
+
+def evaluate_sentiment(
+    head: Head, embeddings: dict[str, np.ndarray], splits: dict[str, SplitData]
+) -> dict:
+    """Macro-F1 and accuracy per language and their average (fractions)."""
+    languages = {}
+    for language, data in splits.items():
+        predicted = head.probabilities(embeddings[language]).argmax(1)
+        languages[language] = {
+            "macro_f1": round(macro_f1(data.labels, predicted, 3), 4),
+            "accuracy": round(float((predicted == data.labels).mean()), 4),
+            "n": len(data.labels),
+        }
+    average = float(np.mean([v["macro_f1"] for v in languages.values()]))
+    return {"languages": languages, "average_macro_f1": round(average, 4)}
+
+
+def train_sentiment(
+    data_dir: Path, embedder: Embedder, seed: int = 0, progress: Progress = print
+) -> tuple[Head, dict]:
+    progress(f"Embedding UMSAB train and val from {data_dir} …")
+    train, val = load_umsab(data_dir, "train"), load_umsab(data_dir, "val")
+    train_x, val_x = _embed_all(embedder, train), _embed_all(embedder, val)
+    x = np.concatenate([train_x[lang] for lang in train])
+    y = np.concatenate([train[lang].labels for lang in train])
+    best: tuple[float, Head, dict] | None = None
+    for params in SENTIMENT_GRID:
+        spec = HeadSpec("sentiment", SENTIMENT_LABELS, x.shape[1], hidden=params["hidden"],
+                        encoder=ENCODER_NAME)  # fmt: skip
+        head = train_head(spec, x, y, epochs=params["epochs"], weight_decay=params["weight_decay"],
+                          lr=params["lr"], seed=seed)  # fmt: skip
+        report = evaluate_sentiment(head, val_x, val)
+        progress(f"  {params}: val macro-F1 {report['average_macro_f1']:.4f}")
+        if best is None or report["average_macro_f1"] > best[0]:
+            best = (report["average_macro_f1"], head, {**params, "val": report})
+    assert best is not None
+    _, head, chosen = best
+    val_all = np.concatenate([val_x[lang] for lang in val])
+    head.spec.temperature = fit_temperature(head, val_all, np.concatenate([v.labels for v in val.values()]))
+    head.spec.metrics = {"selected": chosen, "temperature_fitted_on": "val", "seed": seed}
+    head.spec.trained_with = f"listener train sentiment --data {data_dir} --seed {seed}"
+    return head, chosen["val"]
+
+
+def _split_of(example_id: str) -> str:
+    """A stable train/test assignment from the id, so the test split never leaks into training."""
+    bucket = int(hashlib.sha256(example_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "test" if bucket < TEST_SHARE else "train"
+
+
+def load_cs_mentions(directory: Path = DATASET_DIR) -> dict[str, list[dict]]:
+    splits: dict[str, list[dict]] = {"train": [], "test": []}
+    for path in sorted(directory.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                record = json.loads(line)
+                splits[_split_of(record["id"])].append(record)
+    return splits
+
+
+def train_cs_heads(
+    embedder: Embedder, seed: int = 0, directory: Path = DATASET_DIR, progress: Progress = print
+) -> tuple[list[Head], dict]:
+    """Intent and urgency heads on the project's customer-service set; report on its test split."""
+    splits = load_cs_mentions(directory)
+    progress(f"Embedding {len(splits['train'])} training and {len(splits['test'])} test mentions …")
+    train_x = embedder.embed([r["text"] for r in splits["train"]])
+    test_x = embedder.embed([r["text"] for r in splits["test"]])
+    heads, report = [], {}
+    for task, labels in (("intent", INTENT_LABELS), ("urgency", URGENCY_LABELS)):
+        y_train = np.array([labels.index(r[task]) for r in splits["train"]])
+        y_test = np.array([labels.index(r[task]) for r in splits["test"]])
+        counts = np.bincount(y_train, minlength=len(labels)).astype(float)
+        weights = counts.sum() / (len(labels) * np.maximum(counts, 1))
+        spec = HeadSpec(task, labels, train_x.shape[1], hidden=256, encoder=ENCODER_NAME)
+        head = train_head(spec, train_x, y_train, epochs=60, seed=seed, class_weights=weights)
+        head.spec.temperature = fit_temperature(head, train_x, y_train)
+        predicted = head.probabilities(test_x).argmax(1)
+        report[task] = {
+            "accuracy": round(float((predicted == y_test).mean()), 4),
+            "macro_f1": round(macro_f1(y_test, predicted, len(labels)), 4),
+            "per_class": per_class_report(y_test, predicted, labels),
+        }
+        head.spec.metrics = {"test": report[task], "seed": seed}
+        head.spec.trained_with = f"listener train urgency --seed {seed}"
+        heads.append(head)
+    return heads, report

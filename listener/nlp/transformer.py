@@ -1,0 +1,89 @@
+"""`e5-heads`: the multilingual transformer classifier (the default model).
+
+One encoder pass per mention (mean-pooled multilingual-e5-small, int8 on CPU) feeds every task
+head: sentiment, intent and urgency. Intent and urgency evidence then go through the shared
+scoring function (`listener.nlp.urgency`), together with the review rating, author reach and the
+per-language churn keywords, so the levels mean what the labelling guide says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from listener.enums import Intent, Sentiment, Urgency
+from listener.nlp import Prediction, TextInput
+from listener.nlp.baseline import churn_threat
+from listener.nlp.embedder import Embedder
+from listener.nlp.encoder import ENCODER_NAME, prepare_encoder
+from listener.nlp.heads import Head
+from listener.nlp.urgency import Signals, score_urgency
+
+SENTIMENT_ORDER = [Sentiment.NEGATIVE, Sentiment.NEUTRAL, Sentiment.POSITIVE]
+
+
+class TransformerClassifier:
+    name = "e5-heads"
+
+    def __init__(self, threads: int | None = None, batch_size: int = 64, quantize: bool = True) -> None:
+        self.embedder = Embedder(prepare_encoder(), threads=threads, quantize=quantize)
+        self.batch_size = batch_size
+        self.sentiment = Head.load("sentiment")
+        self.intent = _optional_head("intent")
+        self.urgency = _optional_head("urgency")
+        heads = [h.spec for h in (self.sentiment, self.intent, self.urgency) if h is not None]
+        self.version = "+".join(f"{spec.task}:{spec.metrics.get('version', '1')}" for spec in heads)
+        self.encoder_name = ENCODER_NAME
+
+    def classify(self, items: Sequence[TextInput]) -> list[Prediction]:
+        if not items:
+            return []
+        embeddings = self.embedder.embed([item.text for item in items], self.batch_size)
+        return self.predict(items, embeddings)
+
+    def predict(self, items: Sequence[TextInput], embeddings: np.ndarray) -> list[Prediction]:
+        sentiment = self.sentiment.probabilities(embeddings)
+        intents = self.intent.probabilities(embeddings) if self.intent else None
+        urgencies = self.urgency.probabilities(embeddings) if self.urgency else None
+        predictions = []
+        for row, item in enumerate(items):
+            scores = {label: round(float(p), 4) for label, p in zip(SENTIMENT_ORDER, sentiment[row], strict=True)}
+            intent = (
+                Intent(self.intent.spec.labels[int(intents[row].argmax())])
+                if intents is not None and self.intent
+                else Intent.OTHER
+            )
+            model_urgency = (
+                {Urgency.parse(label): float(p) for label, p in zip(self.urgency.spec.labels, urgencies[row], strict=True)}
+                if urgencies is not None and self.urgency
+                else None
+            )
+            level, score, reasons = score_urgency(
+                Signals(
+                    intent=intent,
+                    scores=scores,
+                    rating=item.rating,
+                    author_followers=item.author_followers,
+                    churn_threat=churn_threat(item.text, item.language),
+                    model_urgency=model_urgency,
+                )
+            )
+            predictions.append(
+                Prediction(
+                    sentiment=max(scores, key=scores.__getitem__),
+                    scores=scores,
+                    urgency=level,
+                    urgency_score=score,
+                    intent=intent,
+                    reasons=reasons,
+                )
+            )
+        return predictions
+
+
+def _optional_head(task: str) -> Head | None:
+    try:
+        return Head.load(task)
+    except FileNotFoundError:
+        return None
