@@ -48,8 +48,11 @@ class Daemon:
             report = self.pipeline.process(CycleReport())
         log.info(
             "processed: %d classified, %d drafted, %d alerts raised, %d delivered",
-            report.classified, report.drafted, report.alerts_created, report.delivered,
-        )  # fmt: skip
+            report.classified,
+            report.drafted,
+            report.alerts_created,
+            report.delivered,
+        )
 
     def purge(self) -> None:
         cutoff = utcnow() - timedelta(days=self.settings.storage.retention_days)
@@ -62,13 +65,19 @@ class Daemon:
         for source in self.pipeline.sources.enabled:
             interval = next(s.interval for s in self.settings.sources if s.name == source.name)
             scheduler.add_job(
-                self.collect_and_process, "interval", args=[source], id=f"collect:{source.name}",
-                seconds=interval.total_seconds(), next_run_time=utcnow(),
-                max_instances=1, coalesce=True,
-            )  # fmt: skip
+                self.collect_and_process,
+                "interval",
+                args=[source],
+                id=f"collect:{source.name}",
+                seconds=interval.total_seconds(),
+                next_run_time=utcnow(),
+                max_instances=1,
+                coalesce=True,
+            )
         # Alerts left pending by an outage are retried even when no source brings news.
-        scheduler.add_job(self.process, "interval", id="process", minutes=1,
-                          max_instances=1, coalesce=True)  # fmt: skip
+        scheduler.add_job(
+            self.process, "interval", id="process", minutes=1, max_instances=1, coalesce=True
+        )
         scheduler.add_job(self.purge, "cron", id="purge", hour=PURGE_HOUR, coalesce=True)
 
 
@@ -97,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", "-c", help="YAML config (default: the bundled example)")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         settings = load_settings(args.config)
     except ConfigError as error:

@@ -59,8 +59,10 @@ class ConsoleSink:
         notify = f" {alert.notify}" if alert.notify else ""
         lines = [printable(line) for line in alert.body.splitlines()]
         details = "\n    ".join(shorten(line, CONSOLE_LINE_CHARS) for line in lines)
-        print(f"[ALERT → {alert.channel}]{notify} {printable(alert.title)}\n    {details}",
-              file=self.stream)  # fmt: skip
+        print(
+            f"[ALERT → {alert.channel}]{notify} {printable(alert.title)}\n    {details}",
+            file=self.stream,
+        )
         return None
 
 

@@ -296,9 +296,17 @@ class ConfigError(Exception):
 def _examples_by_field() -> dict[str, str]:
     examples: dict[str, str] = {}
     for model in (
-        Brand, ReplaySource, Market, AlertRoute, SlackConfig, SmtpConfig, DigestConfig,
-        StorageConfig, ModelConfig, Settings,
-    ):  # fmt: skip
+        Brand,
+        ReplaySource,
+        Market,
+        AlertRoute,
+        SlackConfig,
+        SmtpConfig,
+        DigestConfig,
+        StorageConfig,
+        ModelConfig,
+        Settings,
+    ):
         for name, info in model.model_fields.items():
             if info.examples and name not in examples:
                 examples[name] = str(info.examples[0])

@@ -18,16 +18,25 @@ from sqlmodel import Session, select
 
 from alerts.sinks import printable, shorten
 from config.schema import ConfigError, ReplaySource, Settings, load_settings
+from listener.cli_nlp import classify, eval_app, model_app, train_app
 from listener.models import Mention, ReplyDraft
 from listener.pipeline import CycleReport, Pipeline
 from listener.stats import collect_stats
 from listener.storage import describe_location, open_database
 
-app = typer.Typer(help="Brand mentions and reviews: collect, classify, draft replies, alert.",
-                  no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_show_locals=False)  # locals may hold secrets  # fmt: skip
+app = typer.Typer(
+    help="Brand mentions and reviews: collect, classify, draft replies, alert.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)  # locals may hold secrets
 console = Console(soft_wrap=True)  # long lines stay whole: scripts grep them
 errors = Console(stderr=True, soft_wrap=True)
+
+app.add_typer(model_app, name="model")
+app.add_typer(train_app, name="train")
+app.add_typer(eval_app, name="eval")
+app.command("classify")(classify)
 
 ConfigOption = Annotated[
     Path | None,

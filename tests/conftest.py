@@ -14,6 +14,26 @@ from listener.storage import open_database
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory) -> Iterator[Path]:
+    """The derived encoder, built once per test session (LISTENER_CACHE_DIR reuses one)."""
+    import os
+
+    preset = os.environ.get("LISTENER_CACHE_DIR")
+    path = Path(preset) if preset else tmp_path_factory.mktemp("cache")
+    os.environ["LISTENER_CACHE_DIR"] = str(path)
+    yield path
+    if not preset:
+        del os.environ["LISTENER_CACHE_DIR"]
+
+
+@pytest.fixture(scope="session")
+def encoder_dir(model_cache: Path) -> Path:
+    from listener.nlp.encoder import prepare_encoder
+
+    return prepare_encoder(progress=lambda _message: None)
+
+
 @pytest.fixture
 def database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh SQLite file per test; DATABASE_URL so subprocesses use it too."""
@@ -41,23 +61,64 @@ def write_feed(path: Path, records: list[dict]) -> Path:
 
 
 FEED = [
-    {"id": "t1", "source": "twitter", "author": "anna_b", "author_followers": 210, "lang": "de",
-     "text": "Mein Lumora PowerCube ist überhitzt und hat geraucht! Hand verbrannt."},
-    {"id": "t2", "source": "twitter", "author": "mike", "lang": "en",
-     "text": "Where is my order LM-4829163? Still waiting after two weeks, ridiculous"},
-    {"id": "r2", "source": "reddit", "author": "mike_r",
-     "text": "Where is my order LM-4829163? Still waiting after two weeks, ridiculous"},
-    {"id": "a1", "source": "appstore", "author": "kenji", "rating": 5, "lang": "ja",
-     "text": "とても便利なアプリです。最高！"},
-    {"id": "t3", "source": "twitter", "author": "LumoraShop", "lang": "en",
-     "text": "Our winter sale starts today"},
-    {"id": "t4", "source": "twitter", "author": "ivana", "lang": "hr",
-     "text": "Naplatili ste mi dvaput istu narudžbu, molim povrat novca"},
-    {"id": "t5", "source": "twitter", "author": "luca", "lang": "it",
-     "text": "Ho contattato il mio avvocato per il rimborso, ora basta"},
-    {"id": "t6", "source": "twitter", "author": "sam", "lang": "en",
-     "text": "saw a lumora ad today"},
-]  # fmt: skip
+    {
+        "id": "t1",
+        "source": "twitter",
+        "author": "anna_b",
+        "author_followers": 210,
+        "lang": "de",
+        "text": "Mein Lumora PowerCube ist überhitzt und hat geraucht! Hand verbrannt.",
+    },
+    {
+        "id": "t2",
+        "source": "twitter",
+        "author": "mike",
+        "lang": "en",
+        "text": "Where is my order LM-4829163? Still waiting after two weeks, ridiculous",
+    },
+    {
+        "id": "r2",
+        "source": "reddit",
+        "author": "mike_r",
+        "text": "Where is my order LM-4829163? Still waiting after two weeks, ridiculous",
+    },
+    {
+        "id": "a1",
+        "source": "appstore",
+        "author": "kenji",
+        "rating": 5,
+        "lang": "ja",
+        "text": "とても便利なアプリです。最高！",
+    },
+    {
+        "id": "t3",
+        "source": "twitter",
+        "author": "LumoraShop",
+        "lang": "en",
+        "text": "Our winter sale starts today",
+    },
+    {
+        "id": "t4",
+        "source": "twitter",
+        "author": "ivana",
+        "lang": "hr",
+        "text": "Naplatili ste mi dvaput istu narudžbu, molim povrat novca",
+    },
+    {
+        "id": "t5",
+        "source": "twitter",
+        "author": "luca",
+        "lang": "it",
+        "text": "Ho contattato il mio avvocato per il rimborso, ora basta",
+    },
+    {
+        "id": "t6",
+        "source": "twitter",
+        "author": "sam",
+        "lang": "en",
+        "text": "saw a lumora ad today",
+    },
+]
 
 
 @pytest.fixture

@@ -12,8 +12,14 @@ HOSTILE = "<!channel> refund now <https://evil.example|lumora.com> & <@U123>"
 
 
 def _alert(**kw) -> Alert:
-    defaults = {"id": 7, "key": "k", "level": "critical", "channel": "#social-alerts",
-                "title": "CRITICAL safety on twitter (en)", "body": HOSTILE}  # fmt: skip
+    defaults = {
+        "id": 7,
+        "key": "k",
+        "level": "critical",
+        "channel": "#social-alerts",
+        "title": "CRITICAL safety on twitter (en)",
+        "body": HOSTILE,
+    }
     return Alert(**{**defaults, **kw})
 
 

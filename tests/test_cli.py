@@ -40,9 +40,15 @@ def test_check_config_lists_all_three_mistakes_and_exits_2(tmp_path):
 def test_stats_json_has_the_documented_shape(database_url, tmp_path):
     feed = write_feed(
         tmp_path / "mine.jsonl",
-        [{"id": "1", "text": "Où est mon colis ? Toujours pas reçu", "source": "trustpilot",
-          "rating": 1}],
-    )  # fmt: skip
+        [
+            {
+                "id": "1",
+                "text": "Où est mon colis ? Toujours pas reçu",
+                "source": "trustpilot",
+                "rating": 1,
+            }
+        ],
+    )
     assert runner.invoke(app, ["demo", "--feed", str(feed)]).exit_code == 0
 
     result = runner.invoke(app, ["stats", "--json"])
@@ -98,9 +104,17 @@ def test_demo_runs_on_the_bundled_feed_twice_without_duplicates(database_url):
 def test_demo_posts_alerts_to_slack_when_a_token_is_set(database_url, tmp_path, monkeypatch):
     feed = write_feed(
         tmp_path / "urgent.jsonl",
-        [{"id": "1", "source": "twitter", "author": "kenji", "author_followers": 120_000,
-          "lang": "ja", "text": "PowerCubeが発熱して煙が出ました <!channel>"}],
-    )  # fmt: skip
+        [
+            {
+                "id": "1",
+                "source": "twitter",
+                "author": "kenji",
+                "author_followers": 120_000,
+                "lang": "ja",
+                "text": "PowerCubeが発熱して煙が出ました <!channel>",
+            }
+        ],
+    )
     with FakeSlack() as slack:
         monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-placeholder")
         monkeypatch.setenv("SLACK_BASE_URL", slack.base_url)

@@ -121,10 +121,23 @@ def test_slack_outage_keeps_alerts_in_the_outbox_until_delivered_once_in_order(
 def _run_once(config_file: Path, failpoint: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "LISTENER_FAILPOINTS": failpoint or ""}
     return subprocess.run(
-        [sys.executable, "-m", "listener", "run", "--once", "--config", str(config_file),
-         "--log-level", "warning"],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "listener",
+            "run",
+            "--once",
+            "--config",
+            str(config_file),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -150,9 +163,15 @@ def clean_run_counts(tmp_path_factory) -> dict:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "failpoint",
-    ["after_fetch", "after_collect", "classify_batch", "after_classify", "after_respond",
-     "after_route"],
-)  # fmt: skip
+    [
+        "after_fetch",
+        "after_collect",
+        "classify_batch",
+        "after_classify",
+        "after_respond",
+        "after_route",
+    ],
+)
 def test_killed_mid_cycle_then_rerun_finishes_exactly_once(
     database_url, config_file, clean_run_counts, failpoint
 ):

@@ -16,20 +16,33 @@ SHIPPED = {"en", "de", "fr", "it", "es", "pt-BR", "pt-PT", "hr", "ja"}
 
 def _mention(text: str, **kw) -> Mention:
     return Mention(
-        id=kw.pop("id", 1), source=kw.pop("source", "twitter"), collector="t", native_id="1",
-        text=text, created_at=datetime(2026, 11, 20, tzinfo=UTC),
-        author_handle=kw.pop("author_handle", "maria_k"), **kw,
-    )  # fmt: skip
+        id=kw.pop("id", 1),
+        source=kw.pop("source", "twitter"),
+        collector="t",
+        native_id="1",
+        text=text,
+        created_at=datetime(2026, 11, 20, tzinfo=UTC),
+        author_handle=kw.pop("author_handle", "maria_k"),
+        **kw,
+    )
 
 
 def _classification(
     language: str, intent: Intent, urgency: str = "high", sentiment: str = "negative"
 ):
     return Classification(
-        mention_id=1, language=language, sentiment=sentiment, score_negative=0.8,
-        score_neutral=0.1, score_positive=0.1, urgency=urgency, urgency_score=0.7,
-        intent=intent.value, model_name="t", model_version="1",
-    )  # fmt: skip
+        mention_id=1,
+        language=language,
+        sentiment=sentiment,
+        score_negative=0.8,
+        score_neutral=0.1,
+        score_positive=0.1,
+        urgency=urgency,
+        urgency_score=0.7,
+        intent=intent.value,
+        model_name="t",
+        model_version="1",
+    )
 
 
 def test_every_shipped_locale_has_every_intent_in_both_registers():
@@ -46,8 +59,12 @@ def test_catalog_placeholders_are_only_the_known_ones():
     allowed = {"name", "brand", "order"}
     for catalog in catalogs().values():
         for register in catalog.registers.values():
-            texts = [register.greeting, register.sign_off, *register.intents.values(),
-                     *register.with_order.values()]  # fmt: skip
+            texts = [
+                register.greeting,
+                register.sign_off,
+                *register.intents.values(),
+                *register.with_order.values(),
+            ]
             for text in texts:
                 fields = {f for _, f, _, _ in string.Formatter().parse(text) if f}
                 assert fields <= allowed, (catalog.locale, text)
@@ -55,9 +72,14 @@ def test_catalog_placeholders_are_only_the_known_ones():
 
 @pytest.mark.parametrize(
     ("language", "expected_locale", "formality"),
-    [("de", "de", "formal"), ("es", "es", "informal"), ("pt", "pt-BR", "informal"),
-     ("ja", "ja", "formal"), ("hr", "hr", "formal")],
-)  # fmt: skip
+    [
+        ("de", "de", "formal"),
+        ("es", "es", "informal"),
+        ("pt", "pt-BR", "informal"),
+        ("ja", "ja", "formal"),
+        ("hr", "hr", "formal"),
+    ],
+)
 def test_reply_in_the_mentions_language_and_the_markets_register(
     settings, language, expected_locale, formality
 ):

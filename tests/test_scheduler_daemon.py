@@ -21,8 +21,9 @@ STARTUP_TIMEOUT_S = 60
 def test_daemon_collects_then_stops_cleanly_on_sigterm(database_url, config_file):
     daemon = subprocess.Popen(
         [sys.executable, str(ROOT / "scheduler.py"), "--config", str(config_file)],
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         log: list[str] = []

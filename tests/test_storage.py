@@ -84,11 +84,19 @@ def test_purge_removes_old_mentions_and_what_derives_from_them(engine):
         old_id = session.exec(select(Mention.id).where(Mention.native_id == "old")).one()
         session.add(
             Classification(
-                mention_id=old_id, language="en", sentiment="negative", score_negative=1,
-                score_neutral=0, score_positive=0, urgency="high", urgency_score=0.7,
-                intent="damaged_defective", model_name="t", model_version="1",
+                mention_id=old_id,
+                language="en",
+                sentiment="negative",
+                score_negative=1,
+                score_neutral=0,
+                score_positive=0,
+                urgency="high",
+                urgency_score=0.7,
+                intent="damaged_defective",
+                model_name="t",
+                model_version="1",
             )
-        )  # fmt: skip
+        )
         session.commit()
         result = purge_before(session, old + timedelta(days=1))
         session.commit()

@@ -46,6 +46,11 @@ def load_classifier(config: ModelConfig) -> Classifier:
         from listener.nlp.baseline import BaselineClassifier
 
         return BaselineClassifier()
+    if config.name == "e5-heads":
+        from listener.nlp.transformer import TransformerClassifier
+
+        return TransformerClassifier(threads=config.threads, batch_size=config.batch_size)
     raise ValueError(
-        f"unknown model {config.name!r}: the models available in this version are: baseline"
+        f"unknown model {config.name!r}: the models available in this version are:"
+        " e5-heads (the multilingual transformer), baseline (keywords)"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -27,11 +28,16 @@ class Embedder:
         if threads:
             torch.set_num_threads(threads)
         hf_logging.set_verbosity_error()  # the load report would list the unused pooler
+        hf_logging.disable_progress_bar()
         self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(directory)
         model = BertModel.from_pretrained(directory, add_pooling_layer=False).eval()
         if quantize:
             # int8 weights for every Linear layer: ~2x faster on CPU, embeddings stay fp32.
-            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # torch's notice about its new API
+                model = torch.ao.quantization.quantize_dynamic(
+                    model, {torch.nn.Linear}, dtype=torch.qint8
+                )
         self.model = model
         self.max_tokens = max_tokens
         self.dim = int(model.config.hidden_size)

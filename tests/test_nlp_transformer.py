@@ -1,0 +1,109 @@
+"""The default transformer classifier through its stable CLI contracts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from config.schema import EXAMPLE_CONFIG
+from listener.cli import app
+
+runner = CliRunner()
+MENTIONS = [
+    {"id": "a", "text": "I love my new lamp, best purchase this year!", "lang": "en"},
+    {"id": "b", "text": "Mein Ladegerät hat geraucht und ist geschmolzen, gefährlich!"},
+    {
+        "id": "c",
+        "text": "Où est mon colis ? Toujours rien après deux semaines.",
+        "rating": 1,
+        "source": "trustpilot",
+    },
+    {"id": "d", "text": "Netko mi je hakirao račun i promijenio lozinku", "author_followers": 90},
+]
+
+
+@pytest.fixture
+def e5_config(tmp_path, encoder_dir):
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data["model"]["name"] = "e5-heads"
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def test_classify_writes_the_documented_shape(tmp_path, e5_config):
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(m, ensure_ascii=False) + "\n" for m in MENTIONS))
+    target = tmp_path / "out.jsonl"
+
+    result = runner.invoke(
+        app, ["classify", "--input", str(source), "--output", str(target), "-c", str(e5_config)]
+    )
+
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b", "c", "d"]
+    assert [r["language"] for r in rows] == ["en", "de", "fr", "hr"]
+    for row in rows:
+        scores = row["sentiment"]["scores"]
+        assert set(scores) == {"negative", "neutral", "positive"}
+        assert abs(sum(scores.values()) - 1) < 1e-3
+        assert row["sentiment"]["label"] == max(scores, key=scores.get)
+        assert row["urgency"]["level"] in {"low", "medium", "high", "critical"}
+        assert isinstance(row["urgency"]["reasons"], list)
+        assert row["intent"]
+    assert rows[0]["sentiment"]["label"] == "positive"
+    assert rows[2]["sentiment"]["label"] == "negative"
+
+
+def test_classify_rejects_lines_without_text(tmp_path, e5_config):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": "1"}\n')
+    result = runner.invoke(
+        app,
+        ["classify", "--input", str(source), "--output", str(tmp_path / "o"), "-c", str(e5_config)],
+    )
+    assert result.exit_code == 2
+    assert "line 1: needs 'id' and 'text'" in result.output
+
+
+def test_eval_sentiment_prints_and_writes_the_report(tmp_path, e5_config):
+    data = tmp_path / "umsab"
+    examples = {
+        "english": ["I hate this, worst service ever", "It is a phone", "Absolutely love it!"],
+        "italian": ["Servizio pessimo, mai più", "È un telefono", "Lo adoro, fantastico!"],
+    }
+    for language, texts in examples.items():
+        (data / language).mkdir(parents=True)
+        (data / language / "test_text.txt").write_text("\n".join(texts) + "\n")
+        (data / language / "test_labels.txt").write_text("0\n1\n2\n")
+    report_file = tmp_path / "report.json"
+
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "sentiment",
+            "--data",
+            str(data),
+            "--split",
+            "test",
+            "--json",
+            str(report_file),
+            "-c",
+            str(e5_config),
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "average" in result.output
+    report = json.loads(report_file.read_text())
+    assert set(report["languages"]) == {"english", "italian"}
+    for row in report["languages"].values():
+        assert set(row) == {"macro_f1", "accuracy", "n"}
+        assert 0.0 <= row["macro_f1"] <= 1.0
+        assert row["n"] == 3
+    assert 0.0 <= report["average_macro_f1"] <= 1.0
