@@ -1,0 +1,130 @@
+"""Classification speed on this machine: the default model vs a plain transformers pipeline.
+
+    .venv/bin/python benchmarks/classify_speed.py [--texts 512] [--threads 2]
+
+Prints texts/s for (a) a plain one-at-a-time `transformers.pipeline("feature-extraction")` on the
+same fp32 encoder, (b) listener's embedder at batch 1, (c) listener's embedder in length-sorted
+batches of 64, fp32 and int8; plus the cold start of `listener classify` (after `listener model
+prepare`) and its peak memory. Texts: UMSAB val from ../shared when present, else the demo feed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+UMSAB = ROOT.parent / "shared" / "data" / "umsab"
+
+
+def load_texts(limit: int) -> tuple[list[str], str]:
+    if UMSAB.is_dir():
+        texts = []
+        for language in sorted(p for p in UMSAB.iterdir() if p.is_dir()):
+            texts += (language / "val_text.txt").read_text(encoding="utf-8").splitlines()
+        step = max(len(texts) // limit, 1)
+        return texts[::step][:limit], f"UMSAB val (every {step}th of {len(texts)})"
+    feed = ROOT / "listener" / "data" / "demo_feed.jsonl"
+    texts = [json.loads(line)["text"] for line in feed.read_text(encoding="utf-8").splitlines()]
+    return (texts * (limit // len(texts) + 1))[:limit], "the demo feed (repeated)"
+
+
+def rate(function, texts: list[str]) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    function(texts)
+    return len(texts) / (time.perf_counter() - start)
+
+
+def classify_subprocess(texts: list[str]) -> tuple[float, float]:
+    """Wall time and peak RSS (MB) of `listener classify` on the texts, model cache warm."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "in.jsonl"
+        source.write_text(
+            "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts))
+        )
+        config = Path(tmp) / "config.yaml"
+        example = (ROOT / "config" / "example.yaml").read_text()
+        config.write_text(example.replace("name: baseline", "name: e5-heads"))
+        start = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "listener",
+                "classify",
+                "--input",
+                str(source),
+                "--output",
+                str(Path(tmp) / "out.jsonl"),
+                "--config",
+                str(config),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        elapsed = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return elapsed, peak_mb
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--texts", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from transformers import pipeline
+
+    from listener.nlp.embedder import Embedder
+    from listener.nlp.encoder import prepare_encoder
+
+    directory = prepare_encoder()
+    texts, origin = load_texts(args.texts)
+    plain = pipeline(
+        "feature-extraction",
+        model=str(directory),
+        tokenizer=str(directory),
+        device="cpu",
+        framework="pt",
+    )
+    fp32 = Embedder(directory, quantize=False)
+    int8 = Embedder(directory, quantize=True)
+    small = texts[: max(args.texts // 4, 32)]
+    rows = [
+        (
+            "transformers.pipeline, one at a time (fp32)",
+            rate(lambda ts: [plain(t) for t in ts], small),
+        ),
+        ("listener embedder, batch 1 (fp32)", rate(lambda ts: fp32.embed(ts, batch_size=1), small)),
+        ("listener embedder, batch 1 (int8)", rate(lambda ts: int8.embed(ts, batch_size=1), small)),
+        (
+            "listener embedder, sorted batches of 64 (fp32)",
+            rate(lambda ts: fp32.embed(ts, 64), texts),
+        ),
+        (
+            "listener embedder, sorted batches of 64 (int8, default)",
+            rate(lambda ts: int8.embed(ts, 64), texts),
+        ),
+    ]
+    baseline = rows[0][1]
+    print(f"{len(texts)} texts from {origin}; {args.threads} threads; torch {torch.__version__}")
+    print(f"{'configuration':58} {'texts/s':>9} {'vs pipeline':>12}")
+    for name, value in rows:
+        print(f"{name:58} {value:9.1f} {value / baseline:11.2f}x")
+    cold, _ = classify_subprocess(texts[:1])
+    full, peak = classify_subprocess(texts)
+    print(f"\nlistener classify, 1 text (cold start incl. Python and model load): {cold:.1f} s")
+    print(f"listener classify, {len(texts)} texts: {full:.1f} s; peak memory {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
