@@ -72,6 +72,15 @@ def _sentiment_scores(positive: int, negative: int, rating: int | None) -> dict[
     return {label: round(math.exp(value) / total, 4) for label, value in logits.items()}
 
 
+def lexicon_intent(text: str, language: str) -> Intent:
+    """The most serious intent whose keywords occur in the text."""
+    intents = _lexicon()["intents"]
+    folded = text.casefold()
+    return next(
+        (i for i in INTENT_PRIORITY if _hits(intents[i.value], language, folded)), Intent.OTHER
+    )
+
+
 def churn_threat(text: str, language: str) -> bool:
     """Per-language keywords for "never again", "switching to ...": a signal every model uses."""
     return bool(_hits(_lexicon()["sentiment"]["churn"], language, text.casefold()))
@@ -88,10 +97,7 @@ class BaselineClassifier:
         lexicon = _lexicon()
         text = item.text.casefold()
         language = item.language
-        intent = next(
-            (i for i in INTENT_PRIORITY if _hits(lexicon["intents"][i.value], language, text)),
-            Intent.OTHER,
-        )
+        intent = lexicon_intent(item.text, language)
         positive = _hits(lexicon["sentiment"]["positive"], language, text)
         negative = _hits(lexicon["sentiment"]["negative"], language, text)
         if intent in COMPLAINTS:

@@ -14,12 +14,13 @@ import numpy as np
 
 from listener.enums import Intent, Sentiment, Urgency
 from listener.nlp import Prediction, TextInput
-from listener.nlp.baseline import churn_threat
+from listener.nlp.baseline import churn_threat, lexicon_intent
 from listener.nlp.embedder import Embedder
 from listener.nlp.encoder import ENCODER_NAME, prepare_encoder
 from listener.nlp.heads import Head
-from listener.nlp.urgency import Signals, score_urgency
+from listener.nlp.urgency import CRITICAL_INTENTS, Signals, score_urgency
 
+KEYWORD_SUPPORT = 0.05
 SENTIMENT_ORDER = [Sentiment.NEGATIVE, Sentiment.NEUTRAL, Sentiment.POSITIVE]
 # How likely each sentiment is for a review with this many stars (negative, neutral, positive).
 # Multiplied into the text's probabilities: the stars are the customer's own verdict.
@@ -60,6 +61,24 @@ class TransformerClassifier:
         embeddings = self.embedder.embed([item.text for item in items], self.batch_size)
         return self.predict(items, embeddings)
 
+    def _intent(self, item: TextInput, probabilities: np.ndarray | None) -> Intent:
+        """The intent head's answer, unless keywords name a critical intent it finds plausible.
+
+        A missed safety report costs far more than a false alarm, so the per-language keywords of
+        safety, account security and legal threats win whenever the head gives them at least
+        `KEYWORD_SUPPORT` probability (always, without an intent head).
+        """
+        lexical = lexicon_intent(item.text, item.language)
+        if probabilities is None or self.intent is None:
+            return lexical
+        labels = self.intent.spec.labels
+        if (
+            lexical in CRITICAL_INTENTS
+            and probabilities[labels.index(lexical.value)] >= KEYWORD_SUPPORT
+        ):
+            return lexical
+        return Intent(labels[int(probabilities.argmax())])
+
     def predict(self, items: Sequence[TextInput], embeddings: np.ndarray) -> list[Prediction]:
         sentiment = self.sentiment.probabilities(embeddings)
         intents = self.intent.probabilities(embeddings) if self.intent else None
@@ -71,11 +90,7 @@ class TransformerClassifier:
                 label: round(float(p), 4)
                 for label, p in zip(SENTIMENT_ORDER, probabilities, strict=True)
             }
-            intent = (
-                Intent(self.intent.spec.labels[int(intents[row].argmax())])
-                if intents is not None and self.intent
-                else Intent.OTHER
-            )
+            intent = self._intent(item, intents[row] if intents is not None else None)
             model_urgency = (
                 {
                     Urgency.parse(label): float(p)
