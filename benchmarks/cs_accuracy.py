@@ -1,0 +1,81 @@
+"""Customer-service accuracy on the held-out split of listener/nlp/datasets/cs_mentions.
+
+    .venv/bin/python benchmarks/cs_accuracy.py [--model e5-heads] [--model baseline]
+
+The split is fixed by a hash of each example's id (`listener.nlp.training`), and the heads are
+never trained on it. Prints, per classifier: sentiment accuracy, urgency recall per level,
+critical recall, how many critical/high items came out low, and intent accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+
+from config.schema import ModelConfig
+from listener.nlp import TextInput, load_classifier
+from listener.nlp.training import URGENCY_LABELS, load_cs_mentions
+
+
+def evaluate(model: str, records: list[dict]) -> dict:
+    classifier = load_classifier(ModelConfig(name=model))
+    inputs = [
+        TextInput(r["text"], r["lang"], r.get("rating"), r.get("author_followers"), r.get("source"))
+        for r in records
+    ]
+    predictions = classifier.classify(inputs)
+    gold_urgency = [r["urgency"] for r in records]
+    got_urgency = [p.urgency.label for p in predictions]
+    recall = {}
+    for level in URGENCY_LABELS:
+        relevant = [g == level for g in gold_urgency]
+        hits = sum(1 for g, p in zip(gold_urgency, got_urgency, strict=True) if g == level == p)
+        recall[level] = hits / max(sum(relevant), 1)
+    serious_as_low = sum(
+        1
+        for g, p in zip(gold_urgency, got_urgency, strict=True)
+        if g in ("critical", "high") and p == "low"
+    )
+    return {
+        "model": f"{classifier.name} {classifier.version}",
+        "n": len(records),
+        "sentiment_accuracy": sum(
+            p.sentiment.value == r["sentiment"] for p, r in zip(predictions, records, strict=True)
+        )
+        / len(records),
+        "intent_accuracy": sum(
+            p.intent.value == r["intent"] for p, r in zip(predictions, records, strict=True)
+        )
+        / len(records),
+        "urgency_accuracy": sum(g == p for g, p in zip(gold_urgency, got_urgency, strict=True))
+        / len(records),
+        "urgency_recall": recall,
+        "critical_high_labelled_low": serious_as_low,
+        "confusion": Counter(zip(gold_urgency, got_urgency, strict=True)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", action="append", default=[])
+    args = parser.parse_args()
+    records = load_cs_mentions()["test"]
+    languages = Counter(r["lang"] for r in records)
+    print(f"held-out split: {len(records)} mentions, {dict(sorted(languages.items()))}")
+    header = (
+        f"{'model':34} {'sent.acc':>8} {'intent':>7} {'urg.acc':>7} "
+        + " ".join(f"{'R(' + level + ')':>11}" for level in URGENCY_LABELS)
+        + f" {'crit/high→low':>13}"
+    )
+    print(header)
+    for model in args.model or ["e5-heads", "baseline"]:
+        r = evaluate(model, records)
+        recalls = " ".join(f"{r['urgency_recall'][level]:11.3f}" for level in URGENCY_LABELS)
+        print(
+            f"{r['model']:34} {r['sentiment_accuracy']:8.3f} {r['intent_accuracy']:7.3f} "
+            f"{r['urgency_accuracy']:7.3f} {recalls} {r['critical_high_labelled_low']:13d}"
+        )
+
+
+if __name__ == "__main__":
+    main()
