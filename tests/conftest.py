@@ -131,7 +131,7 @@ def config_file(tmp_path: Path, feed: Path) -> Path:
     """The example config, reading the test feed, in batches of 3 so stages span batches."""
     data = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     data["sources"] = [{"name": "feed", "type": "replay", "paths": [str(feed)]}]
-    data["model"]["batch_size"] = 3
+    data["model"].update(name="baseline", batch_size=3)  # pipeline mechanics, fast model
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path

@@ -148,7 +148,7 @@ def clean_run_counts(tmp_path_factory) -> dict:
     data["sources"] = [
         {"name": "feed", "type": "replay", "paths": [str(write_feed(tmp_path / "f.jsonl", FEED))]}
     ]
-    data["model"]["batch_size"] = 3
+    data["model"].update(name="baseline", batch_size=3)  # pipeline mechanics, fast model
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     engine = open_database(f"sqlite:///{tmp_path / 'clean.db'}")

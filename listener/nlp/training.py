@@ -100,6 +100,13 @@ def train_sentiment(
     train_x, val_x = _embed_all(embedder, train), _embed_all(embedder, val)
     x = np.concatenate([train_x[lang] for lang in train])
     y = np.concatenate([train[lang].labels for lang in train])
+    # Tweets alone teach little about customer-service mail and reviews: add the training split of
+    # the project's own set (its test split stays unseen, for benchmarks/cs_accuracy.py).
+    cs_train = load_cs_mentions()["train"]
+    if cs_train:
+        progress(f"Adding {len(cs_train)} customer-service mentions from {DATASET_DIR} …")
+        x = np.concatenate([x, embedder.embed([r["text"] for r in cs_train])])
+        y = np.concatenate([y, [SENTIMENT_LABELS.index(r["sentiment"]) for r in cs_train]])
     best: tuple[float, Head, dict] | None = None
     for params in SENTIMENT_GRID:
         spec = HeadSpec(
