@@ -92,8 +92,18 @@ class _SourceBase(_Model):
         description="Secret name -> environment variable that holds it; never the secret itself.",
         examples=["{bearer_token: X_BEARER_TOKEN}"],
     )
+    base_url: str | None = Field(
+        default=None,
+        description="The platform API's base URL, to go through a proxy or a test server;"
+        " default: the platform's public endpoint.",
+        examples=['"https://api.x.com/2/"'],
+    )
+    backfill: Duration = Field(
+        default=timedelta(days=7),
+        description="How far back the first run reads; later runs continue from the cursor.",
+    )
 
-    @field_validator("interval", mode="before")
+    @field_validator("interval", "backfill", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> timedelta:
         return parse_duration(value)
