@@ -231,7 +231,7 @@ class StorageConfig(_Model):
 
 
 class ModelConfig(_Model):
-    name: str = Field(default="baseline", examples=['"baseline"'])
+    name: str = Field(default="e5-heads", examples=['"e5-heads"', '"baseline"'])
     threads: int = Field(default=2, gt=0, examples=["2"])
     batch_size: int = Field(default=32, gt=0, examples=["32"])
 
