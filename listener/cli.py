@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from alerts.sinks import printable, shorten
 from config.schema import ConfigError, ReplaySource, Settings, load_settings
+from listener.cli_digest import digest
 from listener.cli_nlp import classify, eval_app, model_app, train_app
 from listener.models import Mention, ReplyDraft
 from listener.pipeline import CycleReport, Pipeline
@@ -37,6 +38,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 app.command("classify")(classify)
+app.command("digest")(digest)
 
 ConfigOption = Annotated[
     Path | None,
