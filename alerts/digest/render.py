@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -13,7 +12,7 @@ from alerts.digest.complaints import intent_label, language_name
 from alerts.digest.figures import UNATTRIBUTED, Headline
 from alerts.sinks import printable
 
-MINUTE, HOUR, DAY = 60, 3600, 86400
+MINUTE = 60
 
 
 def count(value: int | None) -> str:
@@ -29,15 +28,15 @@ def points(value: float | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """`12 min`, `3 h 05 min`, `2 d 4 h`."""
+    """`12 min`, `3 h 05 min`, `2 d 4 h` (to the nearest minute: SQLite's julianday is a float)."""
     if seconds is None:
         return "–"
-    seconds = max(seconds, 0)
-    if seconds < HOUR:
-        return f"{math.ceil(seconds / MINUTE)} min" if seconds else "0 min"
-    if seconds < DAY:
-        return f"{int(seconds // HOUR)} h {int(seconds % HOUR // MINUTE):02d} min"
-    return f"{int(seconds // DAY)} d {int(seconds % DAY // HOUR)} h"
+    minutes = round(max(seconds, 0) / MINUTE)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 24 * 60:
+        return f"{minutes // 60} h {minutes % 60:02d} min"
+    return f"{minutes // (24 * 60)} d {minutes % (24 * 60) // 60} h"
 
 
 def change(now: float | None, before: float | None, kind: str) -> str:
