@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, case, extract, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from alerts.digest.week import Week
@@ -136,7 +136,7 @@ def day_bucket(column: Any, bounds: list[datetime]) -> ColumnElement[int]:
 def seconds_between(later: Any, earlier: Any, dialect: str) -> ColumnElement[float]:
     if dialect == "sqlite":
         return (func.julianday(later) - func.julianday(earlier)) * 86400.0
-    return func.extract("epoch", later - earlier)
+    return extract("epoch", later - earlier)
 
 
 def _median(session: Session, query: Select[Any]) -> float | None:
