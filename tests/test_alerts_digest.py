@@ -332,6 +332,10 @@ def test_digest_mail_has_text_html_and_inline_charts_matching_the_database(
 
 
 def test_hostile_text_is_escaped_and_only_http_links_are_links(seeded, settings):
+    with Session(seeded) as s:  # a source label that would be mathtext to matplotlib
+        _mention(s, "h1", berlin(19, 9), source="$\\frac{<b>}$", text="lumora?")
+        s.commit()
+
     html = preview_html(build_digest(seeded, settings, _week()))
 
     assert "<script>" not in html
