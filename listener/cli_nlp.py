@@ -146,6 +146,48 @@ def train_sentiment_command(
     )
 
 
+@train_app.command("adapter")
+def train_adapter_command(
+    *,
+    data: Annotated[Path, typer.Option("--data")] = DEFAULT_UMSAB,
+    epochs: Annotated[int, typer.Option("--epochs")] = 3,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="training examples per language (a quick try)")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", help="Weights folder")] = None,
+    checkpoints: Annotated[Path, typer.Option("--checkpoints")] = Path("adapter-checkpoints"),
+) -> None:
+    """Fine-tune a LoRA adapter of the encoder on UMSAB sentiment (slow on CPU: ~15 min/epoch).
+
+    Then run `listener train sentiment` and `listener train urgency`: every head is refitted on
+    the adapted encoder.
+    """
+    from dataclasses import replace
+
+    from listener.nlp.adapter import AdapterSpec, train_adapter
+    from listener.nlp.encoder import prepare_encoder
+    from listener.nlp.heads import WEIGHTS_DIR
+    from listener.nlp.training import load_umsab
+
+    def pairs(split: str) -> dict:
+        loaded = load_umsab(data, split)
+        cut = limit if split == "train" else None
+        return {k: (v.texts[:cut], v.labels[:cut]) for k, v in loaded.items()}
+
+    result = train_adapter(
+        prepare_encoder(progress=console.print),
+        pairs("train"),
+        pairs("val"),
+        spec=replace(AdapterSpec(), epochs=epochs),
+        seed=seed,
+        output=output or WEIGHTS_DIR,
+        checkpoints=checkpoints,
+        progress=lambda message: console.print(message, markup=False),
+    )
+    console.print(f"best val macro-F1 {result['best']:.4f}", markup=False)
+
+
 @train_app.command("urgency")
 def train_urgency_command(
     seed: Annotated[int, typer.Option("--seed")] = 0,

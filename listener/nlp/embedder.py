@@ -13,6 +13,10 @@ from safetensors.torch import load_file
 from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
+from listener.nlp.adapter import apply_adapter
+from listener.nlp.encoder import ENCODER_NAME
+from listener.nlp.heads import WEIGHTS_DIR
+
 log = logging.getLogger(__name__)
 QUERY_PREFIX = "query: "  # how e5 was trained for classification-style inputs
 MAX_TOKENS = 128  # mentions are short; long reviews keep their first 128 pieces
@@ -44,13 +48,18 @@ class Embedder:
         threads: int | None = None,
         quantize: bool = True,
         max_tokens: int = MAX_TOKENS,
+        adapter_dir: Path | None = WEIGHTS_DIR,
     ) -> None:
+        """`adapter_dir`: where a LoRA adapter is merged from, if one is there; None for none."""
         if threads:
             torch.set_num_threads(threads)
         hf_logging.set_verbosity_error()  # the load report would list the unused pooler
         hf_logging.disable_progress_bar()
         self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(directory)
         model = load_bert(directory)
+        adapter = apply_adapter(model, adapter_dir) if adapter_dir else None
+        # What the heads were trained on: heads must match it (`TransformerClassifier` checks).
+        self.encoder_id = ENCODER_NAME + (f" + adapter {adapter}" if adapter else "")
         if quantize:
             # int8 weights for every Linear layer: ~2x faster on CPU, embeddings stay fp32.
             with warnings.catch_warnings():

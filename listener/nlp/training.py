@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from listener.nlp.embedder import Embedder
-from listener.nlp.encoder import ENCODER_NAME
 from listener.nlp.heads import (
     Head,
     HeadSpec,
@@ -110,7 +109,11 @@ def train_sentiment(
     best: tuple[float, Head, dict] | None = None
     for params in SENTIMENT_GRID:
         spec = HeadSpec(
-            "sentiment", SENTIMENT_LABELS, x.shape[1], hidden=params["hidden"], encoder=ENCODER_NAME
+            "sentiment",
+            SENTIMENT_LABELS,
+            x.shape[1],
+            hidden=params["hidden"],
+            encoder=embedder.encoder_id,
         )
         head = train_head(
             spec,
@@ -166,7 +169,7 @@ def train_cs_heads(
         y_test = np.array([labels.index(r[task]) for r in splits["test"]])
         counts = np.bincount(y_train, minlength=len(labels)).astype(float)
         weights = counts.sum() / (len(labels) * np.maximum(counts, 1))
-        spec = HeadSpec(task, labels, train_x.shape[1], hidden=256, encoder=ENCODER_NAME)
+        spec = HeadSpec(task, labels, train_x.shape[1], hidden=256, encoder=embedder.encoder_id)
         head = train_head(spec, train_x, y_train, epochs=60, seed=seed, class_weights=weights)
         head.spec.temperature = fit_temperature(head, train_x, y_train)
         predicted = head.probabilities(test_x).argmax(1)

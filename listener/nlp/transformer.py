@@ -16,7 +16,7 @@ from listener.enums import Intent, Sentiment, Urgency
 from listener.nlp import Prediction, TextInput
 from listener.nlp.baseline import churn_threat, lexicon_intent
 from listener.nlp.embedder import Embedder
-from listener.nlp.encoder import ENCODER_NAME, prepare_encoder
+from listener.nlp.encoder import prepare_encoder
 from listener.nlp.heads import Head
 from listener.nlp.urgency import CRITICAL_INTENTS, Signals, score_urgency
 
@@ -52,8 +52,14 @@ class TransformerClassifier:
         self.intent = _optional_head("intent")
         self.urgency = _optional_head("urgency")
         heads = [h.spec for h in (self.sentiment, self.intent, self.urgency) if h is not None]
+        stale = [spec.task for spec in heads if spec.encoder != self.embedder.encoder_id]
+        if stale:
+            raise RuntimeError(
+                f"the {', '.join(stale)} head(s) were trained on another encoder than"
+                f" {self.embedder.encoder_id!r}; retrain them (listener train sentiment|urgency)"
+            )
         self.version = "+".join(f"{spec.task}:{spec.metrics.get('version', '1')}" for spec in heads)
-        self.encoder_name = ENCODER_NAME
+        self.encoder_name = self.embedder.encoder_id
 
     def classify(self, items: Sequence[TextInput]) -> list[Prediction]:
         if not items:
