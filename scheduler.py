@@ -60,11 +60,19 @@ class Daemon:
         )
 
     def purge(self) -> None:
-        cutoff = utcnow() - timedelta(days=self.settings.storage.retention_days)
+        now = utcnow()
+        cutoff = now - timedelta(days=self.settings.storage.retention_days)
+        per_source = {
+            source.name: now - timedelta(days=source.retention_days)
+            for source in self.settings.sources
+            if source.retention_days
+        }
         with Session(self.pipeline.engine) as session:
-            result = purge_before(session, cutoff)
+            result = purge_before(session, cutoff, per_source)
             session.commit()
-        log.info("retention purge before %s: %s", cutoff.date(), result)
+        log.info(
+            "retention purge before %s (per source: %s): %s", cutoff.date(), per_source, result
+        )
 
     def send_digest(self) -> None:
         from alerts.digest import DigestError, send_last_week

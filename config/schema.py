@@ -6,6 +6,7 @@ value), so a team lead fixes a config in one round instead of one error per star
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from datetime import time, timedelta
@@ -24,14 +25,28 @@ from pydantic import (
     field_validator,
 )
 
+from config.secrets import secret_warnings
 from listener.enums import Formality, Intent, Sentiment, Urgency
 
+log = logging.getLogger("listener.config")
 EXAMPLE_CONFIG = Path(__file__).with_name("example.yaml")
 DEFAULT_SQLITE_NAME = "listener.db"
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
-EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+_ENV_VAR = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+def _env_var_name(value: str) -> str:
+    if not _ENV_VAR.match(value):
+        raise ValueError(
+            "must be the NAME of an environment variable (capitals, digits and _, like"
+            " X_BEARER_TOKEN) that holds the secret, never the secret itself"
+        )
+    return value
+
+
+EnvVarName = Annotated[str, AfterValidator(_env_var_name)]
 WebUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s<>|]+$")]
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
@@ -108,6 +123,13 @@ class _SourceBase(_Model):
     backfill: Duration = Field(
         default=timedelta(days=7),
         description="How far back the first run reads; later runs continue from the cursor.",
+    )
+    retention_days: int | None = Field(
+        default=None,
+        gt=0,
+        description="Delete this source's mentions after so many days; default:"
+        " storage.retention_days.",
+        examples=["90"],
     )
 
     @field_validator("interval", "backfill", mode="before")
@@ -471,4 +493,6 @@ def load_settings(path: Path | str | None = None) -> Settings:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         message = f"not valid YAML: {getattr(error, 'problem', error)}"
         raise ConfigError([Problem(file=file, path=where, message=message)]) from None
+    for warning in secret_warnings(data, file):
+        log.warning("%s", warning)
     return parse_settings(data, file=file, path=config_path.resolve())

@@ -21,6 +21,7 @@ from config.schema import ConfigError, ReplaySource, Settings, load_settings
 from listener.cli_digest import digest
 from listener.cli_draft import draft as draft_command
 from listener.cli_nlp import classify, eval_app, model_app, train_app
+from listener.cli_ops import forget, status
 from listener.models import Mention, ReplyDraft
 from listener.pipeline import CycleReport, Pipeline
 from listener.stats import collect_stats
@@ -39,6 +40,8 @@ app.add_typer(model_app, name="model")
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 app.command("classify")(classify)
+app.command("status")(status)
+app.command("forget")(forget)
 app.command("draft")(draft_command)
 app.command("digest")(digest)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, delete, event, func, select, update
+from sqlalchemy import ColumnElement, Engine, and_, delete, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
@@ -128,15 +128,41 @@ class PurgeResult:
     alerts: int
 
 
-def purge_before(session: Session, cutoff: datetime) -> PurgeResult:
-    """Delete mentions created before `cutoff` with everything derived from them."""
-    old = select(Mention.id).where(Mention.created_at < cutoff)
+def delete_mentions(session: Session, condition: ColumnElement[bool]) -> PurgeResult:
+    """Delete the mentions matching `condition` with everything derived from them.
+
+    Copies of a deleted mention that other authors posted stay, unlinked. The caller commits.
+    """
+    doomed = select(Mention.id).where(condition)
     session.execute(
-        update(Mention).where(Mention.duplicate_of_id.in_(old)).values(duplicate_of_id=None)  # type: ignore[union-attr]
+        update(Mention).where(Mention.duplicate_of_id.in_(doomed)).values(duplicate_of_id=None)  # type: ignore[union-attr]
     )
     counts = [
-        session.execute(delete(table).where(table.mention_id.in_(old))).rowcount  # type: ignore[attr-defined]
+        session.execute(delete(table).where(table.mention_id.in_(doomed))).rowcount  # type: ignore[attr-defined]
         for table in (Classification, ReplyDraft, Alert)
     ]
-    removed = session.execute(delete(Mention).where(Mention.created_at < cutoff)).rowcount
+    removed = session.execute(delete(Mention).where(condition)).rowcount
     return PurgeResult(removed, *counts)
+
+
+def purge_before(
+    session: Session, cutoff: datetime, per_collector: dict[str, datetime] | None = None
+) -> PurgeResult:
+    """Delete mentions created before `cutoff`, or before their collector's own cutoff."""
+    per_collector = per_collector or {}
+    condition = or_(
+        and_(Mention.created_at < cutoff, Mention.collector.not_in(per_collector)),  # type: ignore[attr-defined]
+        *(
+            and_(Mention.collector == collector, Mention.created_at < own_cutoff)
+            for collector, own_cutoff in per_collector.items()
+        ),
+    )
+    return delete_mentions(session, condition)
+
+
+def forget_author(session: Session, handle: str, source: str | None = None) -> PurgeResult:
+    """Erase an author's mentions (handle in any case, with or without @): a privacy request."""
+    condition = func.lower(Mention.author_handle) == handle.lstrip("@").lower()
+    if source:
+        condition = and_(condition, or_(Mention.source == source, Mention.collector == source))
+    return delete_mentions(session, condition)

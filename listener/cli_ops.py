@@ -1,0 +1,93 @@
+"""Operations: `listener status` (is it healthy?) and `listener forget` (privacy requests)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import Session
+
+from listener.cli_nlp import ConfigOption, _config
+from listener.status import collect_status
+from listener.storage import forget_author, open_database
+
+console = Console(soft_wrap=True)
+
+
+def status(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Per source: last success, last error, items/hour; backlog per stage; outbox; review queue.
+
+    Exits 1 when a source is failing or an alert keeps failing to deliver, so monitoring can use it.
+    """
+    settings = _config(config)
+    data = collect_status(open_database(settings.database_url()), settings)
+    if as_json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        _print_status(data)
+    if not data["healthy"]:
+        raise typer.Exit(code=1)
+
+
+def _print_status(data: dict) -> None:
+    table = Table(title="Sources")
+    for column in ("source", "type", "state", "last success", "items/h (24h)", "last error"):
+        table.add_column(column)
+    for name, row in data["sources"].items():
+        if not row["enabled"]:
+            state = f"disabled: {row['disabled_reason']}"
+        elif row["backing_off_until"]:
+            state = f"{row['consecutive_failures']} failures, retry {row['backing_off_until']}"
+        else:
+            state = "failing" if row["consecutive_failures"] else "ok"
+        table.add_row(
+            name,
+            row["type"],
+            state,
+            row["last_success_at"] or "never",
+            str(row["items_per_hour_24h"]),
+            (row["last_error"] or "")[:80],
+        )
+    console.print(table)
+    backlog = ", ".join(f"{stage} {count}" for stage, count in data["backlog"].items())
+    outbox = data["outbox"]
+    console.print(f"Backlog (mentions waiting per stage): {backlog}", markup=False)
+    console.print(
+        f"Outbox: {outbox['alerts_waiting']} alerts waiting"
+        + (f" since {outbox['oldest_waiting_since']}" if outbox["oldest_waiting_since"] else "")
+        + (f", up to {outbox['most_attempts']} attempts" if outbox["most_attempts"] else ""),
+        markup=False,
+    )
+    console.print(f"Drafts awaiting review: {data['drafts_awaiting_review']}", markup=False)
+    console.print("healthy" if data["healthy"] else "NOT healthy", markup=False)
+
+
+def forget(
+    author: Annotated[str, typer.Option("--author", help="the author's handle, with or without @")],
+    source: Annotated[
+        str | None, typer.Option("--source", help="only this platform or configured source")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Erase an author's mentions with their classifications, drafts and alerts (GDPR/CCPA)."""
+    if not author.lstrip("@").strip():
+        console.print("--author needs a handle, e.g. --author @maria_k", markup=False)
+        raise typer.Exit(code=2)
+    settings = _config(config)
+    with Session(open_database(settings.database_url())) as session:
+        result = forget_author(session, author, source)
+        session.commit()
+    scope = f" on {source}" if source else ""
+    console.print(
+        f"Forgot {author.lstrip('@')}{scope}: removed {result.mentions} mentions,"
+        f" {result.classifications} classifications, {result.drafts} reply drafts and"
+        f" {result.alerts} alerts. Messages already posted to Slack or sent by email are not"
+        " touched; delete those there.",
+        markup=False,
+    )

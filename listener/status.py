@@ -1,0 +1,93 @@
+"""Operational state for `listener status`: source health, backlog, outbox, review queue."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+
+from config.schema import Settings
+from listener.enums import DeliveryState, DraftStatus
+from listener.models import Alert, Mention, ReplyDraft, SourceCursor, Stage, utcnow
+from listener.sources import build_sources
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+def _collected_since(session: Session, collector: str, since: datetime) -> int:
+    query = select(func.count()).where(
+        Mention.collector == collector, Mention.collected_at >= since
+    )
+    return session.scalar(query) or 0
+
+
+def _source_rows(session: Session, settings: Settings, now: datetime) -> dict[str, Any]:
+    built = build_sources(settings)
+    cursors = {c.source: c for c in session.exec(select(SourceCursor))}
+    rows: dict[str, Any] = {}
+    for config in settings.sources:
+        cursor = cursors.get(config.name)
+        backing_off = bool(cursor and cursor.next_attempt_at and cursor.next_attempt_at > now)
+        rows[config.name] = {
+            "type": config.type,
+            "enabled": config.name not in built.disabled,
+            "disabled_reason": built.disabled.get(config.name),
+            "last_success_at": _iso(cursor.last_success_at) if cursor else None,
+            "last_error": cursor.last_error if cursor and cursor.consecutive_failures else None,
+            "last_error_at": _iso(cursor.last_error_at) if cursor else None,
+            "consecutive_failures": cursor.consecutive_failures if cursor else 0,
+            "backing_off_until": _iso(cursor.next_attempt_at) if backing_off and cursor else None,
+            "items_last_hour": _collected_since(session, config.name, now - timedelta(hours=1)),
+            "items_per_hour_24h": round(
+                _collected_since(session, config.name, now - timedelta(days=1)) / 24, 1
+            ),
+        }
+    return rows
+
+
+def _outbox(session: Session) -> dict[str, Any]:
+    waiting = Alert.state != DeliveryState.DELIVERED
+    by_channel = dict(
+        session.exec(
+            select(Alert.channel, func.count()).where(waiting).group_by(Alert.channel)
+        ).all()
+    )
+    oldest = session.scalar(select(func.min(Alert.created_at)).where(waiting))
+    failures = session.scalar(select(func.max(Alert.attempts)).where(waiting)) or 0
+    return {
+        "alerts_waiting": sum(by_channel.values()),
+        "by_channel": by_channel,
+        "oldest_waiting_since": _iso(oldest),
+        "most_attempts": failures,
+    }
+
+
+def collect_status(engine: Engine, settings: Settings, now: datetime | None = None) -> dict:
+    """The `listener status --json` document."""
+    now = now or utcnow()
+    with Session(engine) as session:
+        stages = dict(
+            session.exec(select(Mention.stage, func.count()).group_by(Mention.stage)).all()
+        )
+        backlog = {
+            stage.name.lower(): stages.get(stage, 0) for stage in Stage if stage is not Stage.ROUTED
+        }
+        review = session.scalar(
+            select(func.count()).where(ReplyDraft.status == DraftStatus.PENDING)
+        )
+        sources = _source_rows(session, settings, now)
+        outbox = _outbox(session)
+    failing = sorted(name for name, row in sources.items() if row["consecutive_failures"])
+    return {
+        "checked_at": _iso(now),
+        "healthy": not failing and not outbox["most_attempts"],
+        "failing_sources": failing,
+        "sources": sources,
+        "backlog": backlog,
+        "outbox": outbox,
+        "drafts_awaiting_review": review or 0,
+    }
