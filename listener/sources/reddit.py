@@ -55,7 +55,11 @@ class _NoRetry(prawcore.sessions.FiniteRetryStrategy):
     """prawcore retries 5xx itself with fixed sleeps; ours (`call_with_retries`) is the one
     layer that retries, honouring Retry-After and logging under the source's name."""
 
-    retries: int = 0
+    def _sleep_seconds(self) -> float | None:
+        return None
+
+    def should_retry_on_failure(self) -> bool:
+        return False
 
 
 def _quote(term: str) -> str:
@@ -192,13 +196,15 @@ class RedditSource(Source):
             raise TransientError("Reddit: the answer is not JSON") from None
         except prawcore.RequestException as error:
             raise TransientError(f"Reddit: {type(error.original_exception).__name__}") from None
-        except (prawcore.OAuthException, prawcore.Forbidden, prawcore.InvalidToken) as error:
-            raise SourceError(
-                f"Reddit refused the credentials ({error}): check REDDIT_CLIENT_ID /"
-                " REDDIT_CLIENT_SECRET and that Reddit approved the app"
-            ) from None
         except prawcore.Redirect:
             raise SourceError(f"Reddit: r/{self.where} does not exist") from None
+        except prawcore.OAuthException as error:
+            raise SourceError(_refused(str(error))) from None
+        except prawcore.ResponseException as error:
+            status = error.response.status_code
+            if status in (401, 403):
+                raise SourceError(_refused(f"HTTP {status}")) from None
+            raise SourceError(f"Reddit: HTTP {status}") from None
         except prawcore.PrawcoreException as error:
             raise SourceError(f"Reddit: {type(error).__name__}: {error}") from None
 
@@ -251,6 +257,13 @@ class RedditSource(Source):
             created_at=to_utc(created),
             raw=json_safe(fields),
         )
+
+
+def _refused(detail: str) -> str:
+    return (
+        f"Reddit refused the credentials ({detail}): check the client id and secret"
+        " (REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET) and that Reddit approved the app"
+    )
 
 
 def _seconds(headers: Any) -> float | None:
