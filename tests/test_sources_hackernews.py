@@ -155,7 +155,7 @@ def test_first_run_reads_stories_and_comments_in_the_window(api, hn, make):
     assert comment.raw["story_title"] == "Ask HN"
     (call,) = api.calls(SEARCH)
     assert call.query["tags"] == "(story,comment)"
-    assert abs(int(call.query["numericFilters"].split(">=")[1]) - (NOW - 86400)) < 60
+    assert abs(int(call.query["numericFilters"].split(">=")[1]) - (time.time() - 86400)) < 60
 
 
 def test_incremental_run_and_several_queries_without_duplicates(api, hn, make):
