@@ -310,3 +310,12 @@ def test_restart_between_fetch_and_commit_stores_each_tweet_once(
 def make(settings, api, monkeypatch):
     """Build the source from its config entry, pointed at the local server."""
     return lambda **overrides: _make(settings, api, monkeypatch, **overrides)
+
+
+@pytest.mark.parametrize("cursor", ["not json", '{"since_id": "abc"}', '{"start_time": "soon"}'])
+def test_an_unreadable_cursor_restarts_from_the_backfill_window(api, x, make, cursor, caplog):
+    x.post(2)
+    result = make().fetch(cursor)
+    assert len(result.mentions) == 2
+    assert "start_time" in api.calls(SEARCH)[0].query
+    assert "unreadable cursor" in caplog.text

@@ -34,6 +34,8 @@ from listener.sources.common import (
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
 
 log = logging.getLogger(__name__)
+# tweepy's debug log prints request headers, the bearer token among them: keep it above debug.
+logging.getLogger("tweepy.client").setLevel(logging.INFO)
 PLATFORM = "twitter"
 LIBRARY_HOSTS = ("https://api.twitter.com", "https://api.x.com")
 RECENT_WINDOW = timedelta(days=7) - timedelta(minutes=5)  # margin for clock skew
@@ -100,13 +102,14 @@ class TweetCursor:
     def load(cls, cursor: str | None, source: str) -> TweetCursor:
         data = read_cursor(cursor, source)
         try:
+            start = data.get("start_time")
             return cls(
                 since_id=_as_int(data.get("since_id")),
-                start_time=data.get("start_time"),
+                start_time=to_utc(start).isoformat() if start else None,
                 until_id=_as_int(data.get("until_id")),
                 newest_id=_as_int(data.get("newest_id")),
             )
-        except ValueError:
+        except (TypeError, ValueError):
             log.warning("source %s: unreadable cursor %r; reading the backfill", source, cursor)
             return cls()
 
