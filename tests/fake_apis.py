@@ -27,7 +27,7 @@ from listener.sources.replay import ReplaySource
 from listener.sources.retry import RetryPolicy
 
 # Retries without real waiting: tests stay fast, the policy's logic stays real.
-FAST = RetryPolicy(attempts=3, initial_delay=0.01, max_delay=2.0)
+FAST = RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.05)
 
 
 @dataclass

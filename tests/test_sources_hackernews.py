@@ -245,3 +245,12 @@ def test_restart_between_fetch_and_commit_stores_each_item_once(
 
     assert (again.stored, again.already_stored) == (1, 0)
     assert sorted(m.native_id for m in stored(engine, "hn")) == ["1", "2", "3"]
+
+
+def test_an_unreachable_server_is_transient(settings):
+    with FakeAPI() as gone:
+        url = f"{gone.url}/api/v1/"
+    config = HackerNewsConfig(type="hackernews", name="hn", base_url=url, queries=["lumora"])
+    source = HackerNewsSource.from_config(config, settings, policy=FAST)
+    with pytest.raises(TransientError, match="ConnectionError"):
+        source.fetch(None)

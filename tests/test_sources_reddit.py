@@ -281,3 +281,11 @@ def test_restart_between_fetch_and_commit_stores_each_item_once(
 def make(settings, api, monkeypatch):
     """Build the source from its config entry, pointed at the local server."""
     return lambda **overrides: _make(settings, api, monkeypatch, **overrides)
+
+
+def test_an_unreachable_server_is_transient(settings, monkeypatch):
+    with FakeAPI() as gone:
+        closed = gone
+    source = _make(settings, closed, monkeypatch)
+    with pytest.raises(TransientError, match="ConnectionError"):
+        source.fetch(None)

@@ -319,3 +319,18 @@ def test_an_unreadable_cursor_restarts_from_the_backfill_window(api, x, make, cu
     assert len(result.mentions) == 2
     assert "start_time" in api.calls(SEARCH)[0].query
     assert "unreadable cursor" in caplog.text
+
+
+def test_an_unreachable_server_is_transient(settings, monkeypatch):
+    with FakeAPI() as gone:
+        closed = gone
+    source = _make(settings, closed, monkeypatch)
+    with pytest.raises(TransientError, match="ConnectionError"):
+        source.fetch(None)
+
+
+def test_a_query_over_the_length_limit_is_refused_with_the_fix(settings, monkeypatch):
+    monkeypatch.setenv("X_BEARER_TOKEN", TOKEN)
+    config = TwitterConfig(type="twitter", name="x", max_query_length=60)
+    with pytest.raises(NotConfigured, match=r"over max_query_length 60; set `query`"):
+        TwitterSource.from_config(config, settings)
