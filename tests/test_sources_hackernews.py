@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import re
+import signal
 import time
 
 import pytest
+import yaml
 
+from config.schema import EXAMPLE_CONFIG, load_settings
 from config.schema import HackerNewsSource as HackerNewsConfig
-from config.schema import load_settings
 from listener.sources.hackernews import HackerNewsSource
 from listener.sources.retry import TransientError
 from tests.fake_apis import (
@@ -22,6 +24,7 @@ from tests.fake_apis import (
     pipeline_with,
     stored,
 )
+from tests.test_pipeline import _run_once
 
 SEARCH = "/api/v1/search_by_date"
 PAGE_LIMIT = 20  # the emulator pages at 20 whatever hitsPerPage says, to exercise `page`
@@ -254,3 +257,34 @@ def test_an_unreachable_server_is_transient(settings):
     source = HackerNewsSource.from_config(config, settings, policy=FAST)
     with pytest.raises(TransientError, match="ConnectionError"):
         source.fetch(None)
+
+
+@pytest.mark.slow
+def test_killed_between_fetch_and_commit_then_rerun_stores_each_hit_once(api, hn, tmp_path, engine):
+    """A real SIGKILL after the fetch (failpoint), then a clean run: the cursor had not moved,
+    the same hits are fetched again and each is stored once."""
+    hn.story(1, "Lumora Glow teardown", NOW - 600)
+    hn.comment(2, "lumora support never answers", NOW - 300)
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data["sources"] = [
+        {
+            "name": "hn",
+            "type": "hackernews",
+            "base_url": f"{api.url}/api/v1/",
+            "queries": ["lumora"],
+        }
+    ]
+    data["model"]["name"] = "baseline"
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+    killed = _run_once(config, "after_fetch")
+    assert killed.returncode == -signal.SIGKILL
+    assert stored(engine, "hn") == []
+    assert _run_once(config).returncode == 0
+
+    assert sorted(m.native_id for m in stored(engine, "hn")) == ["1", "2"]
+    filters = [c.query["numericFilters"] for c in api.calls(SEARCH)]
+    assert len(filters) == 2
+    since = [int(f.split(">=")[1]) for f in filters]
+    assert all(t < NOW - 600 for t in since)  # both from the backfill: no cursor was committed
