@@ -136,13 +136,14 @@ def demo(
         settings = _with_feed(settings, feed)
     url = settings.database_url()
     engine = open_database(url)
-    console.print(f"Running one cycle on {', '.join(s.name for s in settings.sources)} …")
     pipeline = Pipeline.build(settings, engine)
     for name, reason in pipeline.sources.disabled.items():
         errors.print(f"source {name}: disabled, {reason}", markup=False)
     if not pipeline.sources.enabled:
         errors.print("No source is enabled, so there is nothing to demonstrate.", markup=False)
         raise typer.Exit(code=2)
+    enabled = ", ".join(s.name for s in pipeline.sources.enabled)
+    console.print(f"Running one cycle on {enabled} …", markup=False)
     report = pipeline.run_cycle()
     _print_cycle(report)
     data = collect_stats(engine)
