@@ -11,11 +11,11 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from typing import Any, TypeVar
+from typing import Any
 
 import requests
 
@@ -24,7 +24,6 @@ from listener.sources import NotConfigured, SourceError
 from listener.sources.retry import TransientError, parse_retry_after
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 DEFAULT_TIMEOUT = 30.0
 MAX_SEEN = 1000  # ids remembered at the watermark; bounded like praw's BoundedSet
 USER_AGENT = "listener/0.1 (brand monitoring for customer service)"
@@ -222,23 +221,3 @@ def read_cursor(cursor: str | None, source: str) -> dict[str, Any]:
         log.warning("source %s: unreadable cursor %r; reading the backfill window", source, cursor)
         return {}
     return data
-
-
-def collect_items(
-    payloads: Iterable[T], parse: Callable[[T], Any], describe: Callable[[T], str]
-) -> tuple[list[Any], list[str]]:
-    """Parse each payload; a bad one becomes a rejection naming the item and the reason."""
-    parsed: list[Any] = []
-    rejected: list[str] = []
-    for payload in payloads:
-        try:
-            parsed.append(parse(payload))
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            rejected.append(f"{describe(payload)}: {_reason(error)}")
-    return parsed, rejected
-
-
-def _reason(error: Exception) -> str:
-    if isinstance(error, KeyError):
-        return f"missing field {error.args[0]!r}"
-    return str(error) or type(error).__name__
