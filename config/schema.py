@@ -150,7 +150,100 @@ class ReplaySource(_SourceBase):
     )
 
 
-SourceConfig = Annotated[ReplaySource, Field(discriminator="type")]
+class TwitterSource(_SourceBase):
+    """X / Twitter API v2 recent search (the last 7 days; reads are paid per post)."""
+
+    type: Literal["twitter"]
+    credentials: dict[str, EnvVarName] = Field(
+        default_factory=lambda: {"bearer_token": "X_BEARER_TOKEN"},
+        examples=["{bearer_token: X_BEARER_TOKEN}"],
+    )
+    query: str | None = Field(
+        default=None,
+        description="An X search query used as is; default: built from the brands' handles,"
+        " keywords per language (with lang: filters), exclusions and -is:retweet.",
+        examples=['"(lumora OR @LumoraShop) lang:en -is:retweet"'],
+    )
+    max_query_length: int = Field(
+        default=512,
+        gt=0,
+        description="X's limit for the account's access level (512 basic, 1024 pro).",
+        examples=["512"],
+    )
+
+
+class RedditSource(_SourceBase):
+    """Reddit search (submissions) and new comments in the configured subreddits."""
+
+    type: Literal["reddit"]
+    credentials: dict[str, EnvVarName] = Field(
+        default_factory=lambda: {
+            "client_id": "REDDIT_CLIENT_ID",
+            "client_secret": "REDDIT_CLIENT_SECRET",
+            "user_agent": "REDDIT_USER_AGENT",
+        },
+        examples=["{client_id: REDDIT_CLIENT_ID, client_secret: REDDIT_CLIENT_SECRET}"],
+    )
+    subreddits: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{2,21}$")]] = Field(
+        default_factory=list,
+        description="Where to search; empty: all of Reddit (submissions only).",
+        examples=["[gadgets, BuyItForLife]"],
+    )
+    query: str | None = Field(
+        default=None,
+        description="A Reddit search query used as is; default: the brands' keywords OR-ed.",
+        examples=['lumora OR "lumora glow"'],
+    )
+    comments: bool = Field(
+        default=True,
+        description="Also read new comments in the configured subreddits, kept when they name"
+        " a brand keyword (Reddit's API cannot search comments).",
+    )
+    auth_url: str | None = Field(
+        default=None,
+        description="Where OAuth tokens come from; default https://www.reddit.com (tests:"
+        " the same test server as base_url).",
+        examples=['"https://www.reddit.com"'],
+    )
+
+
+class RssSource(_SourceBase):
+    """RSS/Atom feeds: Google Alerts, Trustpilot, review and news sites."""
+
+    type: Literal["rss"]
+    feeds: list[Annotated[str, StringConstraints(pattern=r"^https?://\S+$")]] = Field(
+        min_length=1,
+        examples=['["https://www.google.com/alerts/feeds/0123/4567"]'],
+    )
+    platform: Name = Field(
+        default="rss",
+        description="The platform label stored with each mention, e.g. trustpilot.",
+        examples=['"trustpilot"', '"google-alerts"'],
+    )
+    keywords_only: bool = Field(
+        default=False,
+        description="Keep only entries that name a brand keyword (for general news feeds).",
+    )
+
+
+class HackerNewsSource(_SourceBase):
+    """Hacker News stories and comments through the free Algolia search API."""
+
+    type: Literal["hackernews"]
+    queries: list[str] = Field(
+        default_factory=list,
+        description="Search terms, one request each; default: the brands' keywords.",
+        examples=['["lumora", "lumora glow"]'],
+    )
+    tags: list[Literal["story", "comment"]] = Field(
+        default_factory=lambda: ["story", "comment"], min_length=1, examples=["[story, comment]"]
+    )
+
+
+SourceConfig = Annotated[
+    ReplaySource | TwitterSource | RedditSource | RssSource | HackerNewsSource,
+    Field(discriminator="type"),
+]
 
 
 class Market(_Model):
@@ -359,6 +452,10 @@ def _examples_by_field() -> dict[str, str]:
     for model in (
         Brand,
         ReplaySource,
+        TwitterSource,
+        RedditSource,
+        RssSource,
+        HackerNewsSource,
         Market,
         AlertRoute,
         SlackConfig,
@@ -376,7 +473,7 @@ def _examples_by_field() -> dict[str, str]:
 
 
 _EXAMPLES = _examples_by_field()
-_SOURCE_TYPES = {"replay"}
+_SOURCE_TYPES = {"replay", "twitter", "reddit", "rss", "hackernews"}
 
 
 def _format_location(loc: tuple[Any, ...]) -> str:

@@ -22,6 +22,7 @@ from listener.cli_digest import digest
 from listener.cli_draft import draft as draft_command
 from listener.cli_nlp import classify, eval_app, model_app, train_app
 from listener.cli_ops import forget, status
+from listener.cli_sources import sources_app
 from listener.models import Mention, ReplyDraft
 from listener.pipeline import CycleReport, Pipeline
 from listener.stats import collect_stats
@@ -39,6 +40,7 @@ errors = Console(stderr=True, soft_wrap=True)
 app.add_typer(model_app, name="model")
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
+app.add_typer(sources_app, name="sources")
 app.command("classify")(classify)
 app.command("status")(status)
 app.command("forget")(forget)
@@ -141,13 +143,14 @@ def demo(
         settings = _with_feed(settings, feed)
     url = settings.database_url()
     engine = open_database(url)
-    console.print(f"Running one cycle on {', '.join(s.name for s in settings.sources)} …")
     pipeline = Pipeline.build(settings, engine)
     for name, reason in pipeline.sources.disabled.items():
         errors.print(f"source {name}: disabled, {reason}", markup=False)
     if not pipeline.sources.enabled:
         errors.print("No source is enabled, so there is nothing to demonstrate.", markup=False)
         raise typer.Exit(code=2)
+    enabled = ", ".join(s.name for s in pipeline.sources.enabled)
+    console.print(f"Running one cycle on {enabled} …", markup=False)
     report = pipeline.run_cycle()
     _print_cycle(report)
     data = collect_stats(engine)

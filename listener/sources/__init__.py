@@ -50,9 +50,19 @@ class Source(ABC):
 
 
 def _registry() -> dict[str, type[Source]]:
+    from listener.sources.hackernews import HackerNewsSource
+    from listener.sources.reddit import RedditSource
     from listener.sources.replay import ReplaySource
+    from listener.sources.rss import RssSource
+    from listener.sources.twitter import TwitterSource
 
-    classes: list[type[Source]] = [ReplaySource]
+    classes: list[type[Source]] = [
+        ReplaySource,
+        TwitterSource,
+        RedditSource,
+        RssSource,
+        HackerNewsSource,
+    ]
     registry: dict[str, type[Source]] = {}
     for cls in classes:
         if cls.type in registry:

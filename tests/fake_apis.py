@@ -1,0 +1,175 @@
+"""A real HTTP server on 127.0.0.1 that stands in for a platform API in collector tests.
+
+Each test module registers handlers that answer in the platform's documented shape (status codes,
+headers, pagination); tests queue failures (429, 500, HTML pages) served before the normal answer
+of a path, and read back every request the client library made.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy import Engine
+from sqlmodel import Session, func, select
+
+from config.schema import Settings
+from listener.models import Mention, SourceCursor
+from listener.pipeline import Pipeline
+from listener.sources import Source, SourceSet
+from listener.sources.replay import ReplaySource
+from listener.sources.retry import RetryPolicy
+
+# Retries without real waiting: tests stay fast, the policy's logic stays real.
+FAST = RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.05)
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None  # dict/list: JSON; str/bytes: sent as is
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json; charset=utf-8"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: str
+
+
+Handler = Callable[[Request], Reply]
+HTML_ERROR = Reply(502, "<html><body><h1>502 Bad Gateway</h1></body></html>", {}, "text/html")
+
+
+class FakeAPI:
+    def __init__(self) -> None:
+        self.routes: dict[tuple[str, str], Handler] = {}
+        self.failures: dict[str, list[Reply]] = {}
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def route(self, method: str, path: str, handler: Handler) -> None:
+        self.routes[(method, path)] = handler
+
+    def fail(self, path: str, *replies: Reply) -> None:
+        """Serve these replies, in order, before the path's normal answers."""
+        self.failures.setdefault(path, []).extend(replies)
+
+    def calls(self, path: str) -> list[Request]:
+        return [r for r in self.requests if r.path == path]
+
+    def __enter__(self) -> FakeAPI:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _answer(self, request: Request) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            queued = self.failures.get(request.path)
+            if queued:
+                return queued.pop(0)
+        handler = self.routes.get((request.method, request.path))
+        if handler is None:
+            return Reply(404, {"error": f"no route {request.method} {request.path}"})
+        return handler(request)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._serve("GET")
+
+            def do_POST(self) -> None:
+                self._serve("POST")
+
+            def _serve(self, method: str) -> None:
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length", 0))
+                request = Request(
+                    method=method,
+                    path=parts.path,
+                    query={k: v[-1] for k, v in parse_qs(parts.query).items()},
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=self.rfile.read(length).decode() if length else "",
+                )
+                reply = fake._answer(request)
+                body = reply.body
+                if isinstance(body, dict | list):
+                    data = json.dumps(body).encode()
+                elif isinstance(body, str):
+                    data = body.encode()
+                else:
+                    data = body or b""
+                self.send_response(reply.status)
+                self.send_header("Content-Type", reply.content_type)
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        return Handler
+
+
+# -- checks every collector shares, run through the real pipeline ------------------------------
+
+
+def stored(engine: Engine, collector: str) -> list[Mention]:
+    with Session(engine) as session:
+        return list(session.exec(select(Mention).where(Mention.collector == collector)))
+
+
+def stored_count(engine: Engine) -> int:
+    with Session(engine) as session:
+        return session.exec(select(func.count()).select_from(Mention)).one()
+
+
+def cursor_of(engine: Engine, name: str) -> SourceCursor | None:
+    with Session(engine) as session:
+        return session.get(SourceCursor, (name, ""))
+
+
+def pipeline_with(settings: Settings, engine: Engine, source: Source, feed: Path) -> Pipeline:
+    """The real pipeline with `source` beside a replay source, to show one does not stop the
+    other."""
+    other = ReplaySource("feed", [feed], max_items=100)
+    return Pipeline.build(settings, engine, sources=SourceSet(enabled=[source, other], disabled={}))
+
+
+def assert_storm_is_recorded(pipeline: Pipeline, engine: Engine, name: str) -> str:
+    """A source that keeps failing: error recorded, cursor untouched, the replay source stored."""
+    outcomes = pipeline.collect_all(respect_backoff=True)
+    assert outcomes[name].error, outcomes[name]
+    assert outcomes["feed"].stored > 0
+    state = cursor_of(engine, name)
+    assert state is not None
+    assert state.cursor is None
+    assert state.consecutive_failures == 1
+    assert state.last_error == outcomes[name].error
+    return outcomes[name].error
