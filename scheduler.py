@@ -26,7 +26,7 @@ from config.schema import ConfigError, Settings, load_settings
 from listener.models import utcnow
 from listener.pipeline import CycleReport, Pipeline
 from listener.sources import Source
-from listener.storage import open_database, purge_before
+from listener.storage import PurgeResult, open_database, purge_before, retry_database
 
 log = logging.getLogger("listener.scheduler")
 PURGE_HOUR = 3
@@ -41,7 +41,9 @@ class Daemon:
         self._processing = threading.Lock()
 
     def collect_and_process(self, source: Source) -> None:
-        outcome = self.pipeline.collect(source)
+        outcome = retry_database(
+            lambda: self.pipeline.collect(source), what=f"collect {source.name}"
+        )
         if outcome.error or outcome.skipped:
             log.info("source %s: %s", source.name, outcome.error or outcome.skipped)
         else:
@@ -50,7 +52,7 @@ class Daemon:
 
     def process(self) -> None:
         with self._processing:
-            report = self.pipeline.process(CycleReport())
+            report = retry_database(lambda: self.pipeline.process(CycleReport()), what="processing")
         log.info(
             "processed: %d classified, %d drafted, %d alerts raised, %d delivered",
             report.classified,
@@ -67,9 +69,14 @@ class Daemon:
             for source in self.settings.sources
             if source.retention_days
         }
-        with Session(self.pipeline.engine) as session:
-            result = purge_before(session, cutoff, per_source)
-            session.commit()
+
+        def purge_once() -> PurgeResult:
+            with Session(self.pipeline.engine) as session:
+                result = purge_before(session, cutoff, per_source)
+                session.commit()
+                return result
+
+        result = retry_database(purge_once, what="retention purge")
         log.info(
             "retention purge before %s (per source: %s): %s", cutoff.date(), per_source, result
         )

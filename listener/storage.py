@@ -6,17 +6,26 @@ import hashlib
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import ColumnElement, Engine, and_, delete, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlmodel import Session, create_engine
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from listener.models import Alert, Classification, Mention, ReplyDraft
 
@@ -25,16 +34,54 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # Shorter texts ("thanks!", "help") repeat by chance; longer identical texts are cross-posts.
 MIN_CROSS_POST_CHARS = 30
 _URL = re.compile(r"https?://\S+")
+BUSY_TIMEOUT_S = 30.0  # SQLite: how long a writer waits for another's lock before failing
+T = TypeVar("T")
 
 
-def create_db_engine(url: str) -> Engine:
+def is_transient_db_error(error: BaseException) -> bool:
+    """Locked (SQLite), restarting or unreachable (PostgreSQL): worth trying again shortly."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, OperationalError | InterfaceError)
+
+
+def retry_database(
+    call: Callable[[], T], *, what: str, attempts: int = 4, initial_wait_s: float = 2.0
+) -> T:
+    """Run a pipeline step, retrying it when the database is briefly locked or unavailable.
+
+    Safe because every step commits its work batch by batch: a retried step redoes only the
+    batch that did not commit.
+    """
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "%s: database unavailable (%s); retry %d/%d",
+            what,
+            type(error).__name__,
+            state.attempt_number,
+            attempts - 1,
+        )
+
+    retrying = Retrying(
+        retry=retry_if_exception(is_transient_db_error),
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential_jitter(multiplier=initial_wait_s, max=60),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return retrying(call)
+
+
+def create_db_engine(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
     """An engine for any SQLAlchemy URL; SQLite gets WAL, a busy timeout and foreign keys."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_s})
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -42,7 +89,7 @@ def create_db_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         cursor.close()
 
     return engine
@@ -57,8 +104,8 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-def open_database(url: str) -> Engine:
-    engine = create_db_engine(url)
+def open_database(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
+    engine = create_db_engine(url, busy_timeout_s)
     migrate(engine)
     return engine
 

@@ -43,7 +43,7 @@ class RetryPolicy:
     max_delay: float = 60.0  # longer waits (a 15-minute rate-limit window) end the cycle instead
 
     def waiter(self) -> Callable[[RetryCallState], float]:
-        backoff = wait_exponential_jitter(initial=self.initial_delay, max=self.max_delay)
+        backoff = wait_exponential_jitter(multiplier=self.initial_delay, max=self.max_delay)
 
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
