@@ -134,9 +134,10 @@ def purge_before(session: Session, cutoff: datetime) -> PurgeResult:
     session.execute(
         update(Mention).where(Mention.duplicate_of_id.in_(old)).values(duplicate_of_id=None)  # type: ignore[union-attr]
     )
-    counts = [
-        session.execute(delete(table).where(table.mention_id.in_(old))).rowcount  # type: ignore[attr-defined]
-        for table in (Classification, ReplyDraft, Alert)
-    ]
+    # Alerts first: a draft's review message (an outbox row) refers to the draft.
+    counts = {
+        table: session.execute(delete(table).where(table.mention_id.in_(old))).rowcount  # type: ignore[attr-defined]
+        for table in (Alert, Classification, ReplyDraft)
+    }
     removed = session.execute(delete(Mention).where(Mention.created_at < cutoff)).rowcount
-    return PurgeResult(removed, *counts)
+    return PurgeResult(removed, counts[Classification], counts[ReplyDraft], counts[Alert])
