@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 from alerts.sinks import printable, shorten
 from config.schema import ConfigError, ReplaySource, Settings, load_settings
 from listener.cli_nlp import classify, eval_app, model_app, train_app
+from listener.cli_slack import slack_app
 from listener.models import Mention, ReplyDraft
 from listener.pipeline import CycleReport, Pipeline
 from listener.stats import collect_stats
@@ -36,6 +37,7 @@ errors = Console(stderr=True, soft_wrap=True)
 app.add_typer(model_app, name="model")
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
+app.add_typer(slack_app, name="slack")
 app.command("classify")(classify)
 
 ConfigOption = Annotated[
