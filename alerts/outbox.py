@@ -86,6 +86,7 @@ def reraise_due(session: Session, settings: Settings, now: datetime) -> int:
     count = 0
     for alert in list(session.exec(query)):
         times = session.scalar(select(func.count()).where(Alert.parent_id == alert.id)) or 0
+        age = _age(now, alert.delivered_at or now)
         session.add(
             Alert(
                 key=f"{RERAISE}:{alert.id}:{times + 1}",
@@ -94,7 +95,7 @@ def reraise_due(session: Session, settings: Settings, now: datetime) -> int:
                 mention_id=alert.mention_id,
                 level=alert.level,
                 channel=alert.channel,
-                title=f"Still unacknowledged after {_age(now, alert.created_at)}: {alert.title}",
+                title=f"Still unacknowledged after {age}: {alert.title}",
                 body=alert.body,
                 notify=alert.notify,
             )

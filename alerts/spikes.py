@@ -86,6 +86,8 @@ class SpikeDetector:
         """True when the mention belongs to a spike (its own alerts are then not raised)."""
         if not self.config.enabled or c.sentiment != Sentiment.NEGATIVE:
             return False
+        if not self.now - self.config.window <= mention.created_at <= self.now:
+            return False  # an old mention arriving late is no part of today's burst
         key = (brand_of(mention, self.settings), c.language)
         if key not in self._active:
             burst = self._burst(session, *key)
