@@ -281,7 +281,7 @@ class Pipeline:
 
     def queue_reviews(self) -> int:
         """Outbox rows for pending drafts, where the sink offers review (Slack)."""
-        if not (self.sink.reviews and self.settings.slack.review.post_drafts):
+        if not (getattr(self.sink, "reviews", False) and self.settings.slack.review.post_drafts):
             return 0
         with Session(self.engine) as session:
             queued = queue_reviews(session, self.settings)
@@ -320,6 +320,12 @@ class Pipeline:
                 try:
                     blocks = draft_blocks(session, alert) if alert.kind == DRAFT else None
                     alert.external_id = self.sink.deliver(alert, blocks)
+                except LookupError as error:  # its draft is gone: nothing left to review
+                    alert.state, alert.last_error = DeliveryState.FAILED, str(error)
+                    session.add(alert)
+                    session.commit()
+                    log.error("alerts: %s", error)
+                    continue
                 except DeliveryError as error:
                     self._record_delivery_failure(session, alert, error, now)
                     return delivered, [str(error)]

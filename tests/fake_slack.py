@@ -1,6 +1,7 @@
 """A real HTTP server on 127.0.0.1 that answers like Slack's Web API.
 
-Speaks `chat.postMessage`, `chat.update`, `chat.postEphemeral` and `views.open` in the documented
+Speaks `chat.postMessage`, `chat.update`, `chat.postEphemeral`, `views.open` and
+`apps.connections.open` (Socket Mode, see fake_socket_mode.py) in the documented
 shapes (channel names resolve to ids, `chat.update` needs an existing message, `views.open` needs
 a `trigger_id`). Tests queue failures (status code, body, headers) that are served before normal
 answers, and read back every request the client made and every message's current state.
@@ -38,6 +39,8 @@ class FakeSlack:
         self.failures: list[Failure] = []
         # (channel id, ts) -> the message's current payload, as chat.update leaves it.
         self.messages: dict[tuple[str, str], dict] = {}
+        # Where `apps.connections.open` sends Socket Mode clients (a FakeSocketMode's url).
+        self.socket_url: str | None = None
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -69,6 +72,7 @@ class FakeSlack:
             "chat.update": self._update,
             "views.open": self._open_view,
             "chat.postEphemeral": lambda _payload, ts: {"ok": True, "message_ts": ts},
+            "apps.connections.open": lambda _payload, _ts: {"ok": True, "url": self.socket_url},
         }
         if method not in answers:
             return {"ok": False, "error": "unknown_method"}
@@ -116,7 +120,9 @@ class FakeSlack:
                     }
                     fake.requests.append(record)
                     ts = f"1700000000.{len(fake.requests):06d}"
-                    authorised = str(record["auth"]).startswith("Bearer xoxb-")
+                    # Bot tokens for the Web API; the app-level token only opens Socket Mode.
+                    prefix = "Bearer xapp-" if method == "apps.connections.open" else "Bearer xoxb-"
+                    authorised = str(record["auth"]).startswith(prefix)
                     accepted = failure is None and authorised
                     body = fake.answer(method, payload, ts) if accepted else {}
                 if failure:
