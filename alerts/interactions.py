@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.views import View
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, select, update
 
 from alerts import modals
 from alerts.outbox import DRAFT
@@ -167,17 +167,34 @@ class InteractionHandler:
         return True
 
     def _approve(self, click: Click) -> None:
+        """Claim the draft with one conditional UPDATE, so a double click never replies twice."""
+        now = self.clock()
         with Session(self.engine) as session:
-            review = self._load(session, click.target)
-            if self._closed(review, click.user, click.channel):
-                return
-            draft, now = review.draft, self.clock()
-            draft.status, draft.reviewer = DraftStatus.APPROVED, click.user
-            draft.reviewed_at = draft.updated_at = now
-            note = self._post_reply(review)
-            session.add(draft)
+            claim = (
+                update(ReplyDraft)
+                .where(
+                    ReplyDraft.id == click.target,  # type: ignore[arg-type]
+                    ReplyDraft.status.in_(OPEN_STATUSES),  # type: ignore[attr-defined]
+                )
+                .values(
+                    status=DraftStatus.APPROVED,
+                    reviewer=click.user,
+                    reviewed_at=now,
+                    updated_at=now,
+                )
+            )
+            claimed = session.execute(claim).rowcount == 1
             session.commit()
-            log.info("slack: draft %s %s by %s", draft.id, draft.status, printable(click.user))
+            review = self._load(session, click.target)
+            if not claimed:
+                self._closed(review, click.user, click.channel)
+                return
+            note = self._post_reply(review)
+            session.add(review.draft)
+            session.commit()
+            log.info(
+                "slack: draft %s %s by %s", click.target, review.draft.status, printable(click.user)
+            )
             self._refresh(session, review, click.channel, click.ts, note)
 
     def _post_reply(self, review: Review) -> str | None:

@@ -63,6 +63,15 @@ def _stars(rating: int | None) -> str:
     return "★" * rating + "☆" * max(5 - rating, 0) + f" ({rating}/5)"
 
 
+def _confidence(c: Classification) -> float:
+    scores = {
+        "negative": c.score_negative,
+        "neutral": c.score_neutral,
+        "positive": c.score_positive,
+    }
+    return scores.get(c.sentiment, 0.0)
+
+
 def _field(label: str, value: str) -> MarkdownTextObject:
     return MarkdownTextObject(text=shorten(f"*{label}*\n{value}", FIELD_CHARS))
 
@@ -127,7 +136,7 @@ def review_blocks(
                 _field("Followers", followers),
                 _field("Link", _link(mention.url)),
                 _field("Language", escape_mrkdwn(c.language)),
-                _field("Sentiment", f"{escape_mrkdwn(c.sentiment)} ({c.score_negative:.2f} neg)"),
+                _field("Sentiment", f"{escape_mrkdwn(c.sentiment)} ({_confidence(c):.0%})"),
                 _field("Urgency", f"{escape_mrkdwn(c.urgency)} ({c.urgency_score:.2f})"),
                 _field("Rating", _stars(mention.rating)),
             ]

@@ -7,10 +7,12 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 from sqlmodel import Session, select
 
 from alerts.outbox import quiet_until
 from alerts.sinks import ACK_ACTION
+from config.schema import EXAMPLE_CONFIG, ConfigError, parse_settings
 from listener.models import Alert
 from listener.pipeline import Pipeline
 from tests import slack_payloads as sp
@@ -219,3 +221,25 @@ def test_quiet_hours_cross_midnight_in_the_market_time_zone(settings, local, hel
     assert quiet_until(settings, "de", "high", now) == expected
     assert quiet_until(settings, "de", "critical", now) is None
     assert quiet_until(settings, "en", "high", now) is None  # en-US has no quiet hours
+
+
+@pytest.mark.parametrize(
+    ("slack_keys", "market_keys", "problem"),
+    [
+        (
+            {},
+            {"quiet_hours": "22:00-25:00"},
+            "markets[0].quiet_hours: '22:00-25:00' is not a range",
+        ),
+        ({"review": {"reviewers": ["bob"]}}, {}, "slack.review.reviewers[0]"),
+        ({"spike": {"window": "often"}}, {}, "slack.spike.window: 'often' is not a duration"),
+        ({"reraise_after": "soon"}, {}, "slack.reraise_after: 'soon' is not a duration"),
+    ],
+)
+def test_bad_review_and_alert_settings_are_reported(slack_keys, market_keys, problem):
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data["slack"].update(slack_keys)
+    data["markets"][0].update(market_keys)
+    with pytest.raises(ConfigError) as error:
+        parse_settings(data, file="my.yaml")
+    assert problem in str(error.value)
