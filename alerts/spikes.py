@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from alerts.rules import EXCERPT_CHARS
+from alerts.rules import EXCERPT_CHARS, brand_of
 from alerts.sinks import shorten
 from config.schema import Settings
 from listener.enums import Sentiment, Urgency
@@ -22,16 +22,7 @@ from listener.models import Alert, Classification, Mention
 log = logging.getLogger(__name__)
 CRISIS = "crisis"
 EXAMPLE_CHARS = 200
-
-
-def brand_of(mention: Mention, settings: Settings) -> str:
-    """The configured brand a mention names (by name or keyword); the first brand otherwise."""
-    text = mention.text.casefold()
-    for brand in settings.brands:
-        words = [brand.name, *(w for ws in brand.keywords.values() for w in ws)]
-        if any(word.casefold() in text for word in words):
-            return brand.name
-    return settings.brands[0].name
+UNKNOWN_BRAND = "(no brand named)"
 
 
 @dataclass
@@ -68,7 +59,7 @@ class SpikeDetector:
         )
         burst = Burst(brand, language)
         for mention, classification in rows:
-            if brand_of(mention, self.settings) != brand:
+            if (brand_of(mention, self.settings) or UNKNOWN_BRAND) != brand:
                 continue
             if mention.created_at >= window_start:
                 burst.recent.append((mention, classification))
@@ -88,7 +79,7 @@ class SpikeDetector:
             return False
         if not self.now - self.config.window <= mention.created_at <= self.now:
             return False  # an old mention arriving late is no part of today's burst
-        key = (brand_of(mention, self.settings), c.language)
+        key = (brand_of(mention, self.settings) or UNKNOWN_BRAND, c.language)
         if key not in self._active:
             burst = self._burst(session, *key)
             self._active[key] = self.is_spike(burst)

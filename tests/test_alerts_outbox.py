@@ -11,9 +11,10 @@ import yaml
 from sqlmodel import Session, select
 
 from alerts.outbox import quiet_until
+from alerts.rules import alerts_for
 from alerts.sinks import ACK_ACTION
 from config.schema import EXAMPLE_CONFIG, ConfigError, parse_settings
-from listener.models import Alert
+from listener.models import Alert, Classification, Mention
 from listener.pipeline import Pipeline
 from tests import slack_payloads as sp
 from tests.conftest import FEED
@@ -243,3 +244,39 @@ def test_bad_review_and_alert_settings_are_reported(slack_keys, market_keys, pro
     with pytest.raises(ConfigError) as error:
         parse_settings(data, file="my.yaml")
     assert problem in str(error.value)
+
+
+def test_routes_by_the_brand_a_mention_names_when_there_are_several(settings):
+    from config.schema import AlertRoute, Brand
+
+    brands = [*settings.brands, Brand(name="Nordlys", keywords={"en": ["nordlys lamp"]})]
+    routes = [
+        AlertRoute(channel="#lumora", min_urgency="low", brands=["Lumora"]),
+        AlertRoute(channel="#nordlys", min_urgency="low", brands=["Nordlys"]),
+    ]
+    settings = settings.model_copy(
+        update={"brands": brands, "slack": settings.slack.model_copy(update={"routes": routes})}
+    )
+    classification = Classification(
+        mention_id=1,
+        language="en",
+        sentiment="negative",
+        score_negative=0.9,
+        score_neutral=0.05,
+        score_positive=0.05,
+        urgency="high",
+        urgency_score=0.8,
+        intent="damaged_defective",
+        model_name="test",
+        model_version="1",
+    )
+
+    def channels(text: str) -> list[str]:
+        mention = Mention(
+            id=1, source="twitter", collector="feed", native_id="1", text=text, created_at=NOW
+        )
+        return [a.channel for a in alerts_for(mention, classification, settings)]
+
+    assert channels("My Nordlys lamp arrived broken") == ["#nordlys"]
+    assert channels("Lumora lamp arrived broken") == ["#lumora"]
+    assert channels("A lamp arrived broken") == []  # no brand named, several configured
