@@ -89,7 +89,9 @@ class InteractionServer:
         self._server.serve_forever()
 
     def __enter__(self) -> InteractionServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
