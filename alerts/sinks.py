@@ -47,8 +47,9 @@ ACK_LEVELS = {"critical"}
 
 class AlertSink(Protocol):
     name: str
-    # Whether drafts can be reviewed through this sink (Slack buttons); the console cannot.
-    reviews: bool
+    # Whether people can act on messages here (buttons: review drafts, acknowledge alerts).
+    # Only then are drafts posted for review and unacknowledged alerts re-raised.
+    interactive: bool
 
     def deliver(self, alert: Alert, blocks: list | None = None) -> str | None:
         """Send the alert (or `blocks` in its place); return the sink's message id.
@@ -74,7 +75,7 @@ def printable(text: str) -> str:
 
 class ConsoleSink:
     name = "console"
-    reviews = False
+    interactive = False
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
@@ -92,7 +93,7 @@ class ConsoleSink:
 
 class SlackSink:
     name = "slack"
-    reviews = True
+    interactive = True
 
     def __init__(self, client: WebClient) -> None:
         self.client = client

@@ -279,9 +279,13 @@ class Pipeline:
             report.folded_into_spikes = spikes.folded
         return created
 
+    @property
+    def _interactive(self) -> bool:
+        return bool(getattr(self.sink, "interactive", False))
+
     def queue_reviews(self) -> int:
         """Outbox rows for pending drafts, where the sink offers review (Slack)."""
-        if not (getattr(self.sink, "reviews", False) and self.settings.slack.review.post_drafts):
+        if not (self._interactive and self.settings.slack.review.post_drafts):
             return 0
         with Session(self.engine) as session:
             queued = queue_reviews(session, self.settings)
@@ -289,6 +293,9 @@ class Pipeline:
         return queued
 
     def reraise(self) -> int:
+        """Repeat unacknowledged critical alerts, where they can be acknowledged at all."""
+        if not self._interactive:
+            return 0
         with Session(self.engine) as session:
             count = reraise_due(session, self.settings, self.clock())
             session.commit()

@@ -280,3 +280,14 @@ def test_routes_by_the_brand_a_mention_names_when_there_are_several(settings):
     assert channels("My Nordlys lamp arrived broken") == ["#nordlys"]
     assert channels("Lumora lamp arrived broken") == ["#lumora"]
     assert channels("A lamp arrived broken") == []  # no brand named, several configured
+
+
+def test_on_the_console_drafts_are_not_queued_and_alerts_not_re_raised(tmp_path, engine, capsys):
+    clock = Clock()
+    pipeline = Pipeline.build(make_settings(tmp_path, FEED), engine, clock=clock)
+    first = pipeline.run_cycle()
+    clock.now += timedelta(hours=3)
+    later = pipeline.run_cycle()
+    assert (first.reviews_queued, later.reraised) == (0, 0)
+    assert {r.kind for r in _rows(engine)} == {"alert"}
+    assert "[ALERT → #social-alerts]" in capsys.readouterr().out
