@@ -111,9 +111,8 @@ def _buttons(draft_id: int) -> ActionsBlock:
 
 
 def review_text(draft: ReplyDraft, mention: Mention) -> str:
-    """The notification text (shown where blocks are not: push notifications, search)."""
-    author = escape_mrkdwn(mention.author_handle or "unknown")
-    return f"Reply draft #{draft.id} for @{author} on {escape_mrkdwn(mention.source)}"
+    """The notification text (push notifications, search), raw: the sink escapes it."""
+    return f"Reply draft #{draft.id} for @{mention.author_handle or 'unknown'} on {mention.source}"
 
 
 def review_blocks(
