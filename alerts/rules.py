@@ -21,6 +21,16 @@ class AlertDraft:
     notify: str | None
 
 
+def brand_of(mention: Mention, settings: Settings) -> str | None:
+    """The configured brand a mention names (by name or keyword); the only brand if just one."""
+    text = mention.text.casefold()
+    for brand in settings.brands:
+        words = [brand.name, *(w for ws in brand.keywords.values() for w in ws)]
+        if any(word.casefold() in text for word in words):
+            return brand.name
+    return settings.brands[0].name if len(settings.brands) == 1 else None
+
+
 def _matches(route: AlertRoute, mention: Mention, c: Classification, brand: str | None) -> bool:
     return (
         Urgency.parse(c.urgency) >= route.urgency_floor
@@ -43,7 +53,7 @@ def alerts_for(mention: Mention, c: Classification, settings: Settings) -> list[
     """
     if mention.duplicate_of_id is not None:
         return []
-    brand = settings.brands[0].name if len(settings.brands) == 1 else None
+    brand = brand_of(mention, settings)
     author = f"@{mention.author_handle}" if mention.author_handle else "unknown author"
     reach = f", {mention.author_followers:,} followers" if mention.author_followers else ""
     rating = f", {mention.rating}★" if mention.rating else ""

@@ -10,7 +10,13 @@ from typing import Protocol, TextIO
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ContextBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
 
 from config.schema import Settings
 from listener.models import Alert
@@ -25,14 +31,32 @@ def shorten(text: str, limit: int) -> str:
 
 
 class DeliveryError(Exception):
-    """The sink did not accept the alert; it stays in the outbox for the next attempt."""
+    """The sink did not accept the alert; it stays in the outbox for the next attempt.
+
+    `retry_after` (seconds) is the platform's own wait, e.g. Slack's Retry-After on a 429.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+ACK_ACTION = "alert_ack"
+ACK_LEVELS = {"critical"}
 
 
 class AlertSink(Protocol):
     name: str
+    # Whether people can act on messages here (buttons: review drafts, acknowledge alerts).
+    # Only then are drafts posted for review and unacknowledged alerts re-raised.
+    interactive: bool
 
-    def deliver(self, alert: Alert) -> str | None:
-        """Send the alert; return the sink's message id, raise DeliveryError on failure."""
+    def deliver(self, alert: Alert, blocks: list | None = None) -> str | None:
+        """Send the alert (or `blocks` in its place); return the sink's message id.
+
+        Raises DeliveryError on failure. A sink that knows where the message landed records it
+        on `alert.external_channel`, for later updates in place.
+        """
         ...
 
 
@@ -51,11 +75,12 @@ def printable(text: str) -> str:
 
 class ConsoleSink:
     name = "console"
+    interactive = False
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
 
-    def deliver(self, alert: Alert) -> str | None:
+    def deliver(self, alert: Alert, blocks: list | None = None) -> str | None:
         notify = f" {alert.notify}" if alert.notify else ""
         lines = [printable(line) for line in alert.body.splitlines()]
         details = "\n    ".join(shorten(line, CONSOLE_LINE_CHARS) for line in lines)
@@ -68,6 +93,7 @@ class ConsoleSink:
 
 class SlackSink:
     name = "slack"
+    interactive = True
 
     def __init__(self, client: WebClient) -> None:
         self.client = client
@@ -83,31 +109,60 @@ class SlackSink:
         return cls(client)
 
     @staticmethod
-    def blocks(alert: Alert) -> list:
+    def blocks(alert: Alert, acknowledged: str | None = None) -> list:
+        """The alert as Block Kit; critical ones carry an Acknowledge button until acknowledged.
+
+        `acknowledged` is the status line shown instead of the button once someone has.
+        """
         notify = f"{alert.notify} " if alert.notify else ""
         title = f"{notify}*{escape_mrkdwn(alert.title)}*"
         body = escape_mrkdwn(alert.body)[:SECTION_TEXT_LIMIT]
-        return [
+        blocks: list = [
             SectionBlock(text=MarkdownTextObject(text=title)),
             SectionBlock(text=MarkdownTextObject(text=body)),
             ContextBlock(elements=[MarkdownTextObject(text=f"listener alert #{alert.id}")]),
         ]
+        if acknowledged:
+            blocks.append(ContextBlock(elements=[MarkdownTextObject(text=acknowledged)]))
+        elif alert.level in ACK_LEVELS:
+            root = alert.parent_id or alert.id
+            button = ButtonElement(
+                text="Acknowledge", action_id=ACK_ACTION, value=str(root), style="primary"
+            )
+            blocks.append(ActionsBlock(block_id=f"alert:{root}", elements=[button]))
+        return blocks
 
-    def deliver(self, alert: Alert) -> str | None:
+    def deliver(self, alert: Alert, blocks: list | None = None) -> str | None:
         try:
             response = self.client.chat_postMessage(
                 channel=alert.channel,
                 text=escape_mrkdwn(alert.title),
-                blocks=self.blocks(alert),
+                blocks=blocks if blocks is not None else self.blocks(alert),
                 unfurl_links=False,
             )
         except SlackApiError as error:
             raise DeliveryError(
-                f"Slack refused the message: {error.response.get('error')}"
+                f"Slack refused the message: {error.response.get('error')}",
+                retry_after=retry_after(error),
             ) from error
         except (SlackClientError, OSError) as error:
             raise DeliveryError(f"Slack unreachable: {type(error).__name__}: {error}") from error
+        alert.external_channel = str(response.get("channel") or alert.channel)
         return str(response.get("ts"))
+
+
+def retry_after(error: SlackApiError) -> float | None:
+    """Slack's Retry-After (seconds) on a 429, if it sent a readable one."""
+    if error.response.status_code != 429:
+        return None
+    headers = {key.lower(): value for key, value in (error.response.headers or {}).items()}
+    value = headers.get("retry-after")
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return max(float(value), 0.0) if value is not None else None
+    except ValueError:
+        return None
 
 
 def build_sink(settings: Settings, stream: TextIO | None = None) -> AlertSink:

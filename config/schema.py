@@ -66,6 +66,17 @@ def parse_duration(value: Any) -> timedelta:
     return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
 
 
+def parse_time_range(value: str) -> tuple[time, time]:
+    """`"22:00-07:00"` → (22:00, 07:00); the range may cross midnight but not be empty."""
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in value.split("-"))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a range like HH:MM-HH:MM") from None
+    if start == end:
+        raise ValueError(f"{value!r} is an empty range")
+    return start, end
+
+
 def _check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
@@ -256,6 +267,12 @@ class Market(_Model):
         default_factory=lambda: list(WEEKDAYS[:5]), examples=["[mon, tue, wed, thu, fri]"]
     )
     country: str = Field(pattern=r"^[A-Z]{2}$", examples=['"DE"'])
+    quiet_hours: str | None = Field(
+        default=None,
+        description="Local time range in which non-critical alerts for this market wait;"
+        " may cross midnight.",
+        examples=['"22:00-07:00"'],
+    )
 
     @field_validator("business_hours")
     @classmethod
@@ -266,6 +283,13 @@ class Market(_Model):
             raise ValueError(f"{value!r} is not a range like HH:MM-HH:MM") from None
         if start >= end:
             raise ValueError(f"{value!r} ends before it starts")
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_time_range(value)
         return value
 
     @field_validator("business_days")
@@ -302,14 +326,73 @@ class AlertRoute(_Model):
         return Urgency.parse(self.min_urgency)
 
 
+SlackUserId = Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,}$")]
+
+
+class ReviewConfig(_Model):
+    """Draft review in Slack: who may act, and whether approval posts the reply."""
+
+    post_drafts: bool = Field(
+        default=True, description="Post each pending draft to the review channel (needs a token)."
+    )
+    reviewers: list[SlackUserId] = Field(
+        default_factory=list,
+        description="Slack user ids allowed to approve, edit, reject or assign; empty: anyone"
+        " in the channel.",
+        examples=['["U0123ABCD", "U0456EFGH"]'],
+    )
+    post_replies: bool = Field(
+        default=False,
+        description="On Approve, send the reply through the source's API where it can reply."
+        " Off by default: approval only records the decision.",
+    )
+
+
+class SpikeConfig(_Model):
+    """A burst of negative mentions per brand and language becomes one crisis alert."""
+
+    enabled: bool = True
+    window: Duration = timedelta(hours=1)
+    baseline: Duration = Field(
+        default=timedelta(hours=24), description="The recent past the window is compared with."
+    )
+    min_mentions: int = Field(default=10, gt=1, examples=["10"])
+    ratio: float = Field(
+        default=3.0, gt=1, description="Window count over the baseline's rate per window."
+    )
+    channel: str = Field(default="#social-alerts", min_length=1, examples=['"#social-alerts"'])
+    notify: str | None = Field(default=None, examples=['"<!subteam^S0123ABC>"'])
+    examples: int = Field(default=3, gt=0, le=10, examples=["3"])
+
+    @field_validator("window", "baseline", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+
 class SlackConfig(_Model):
     token_env: EnvVarName = Field(default="SLACK_BOT_TOKEN", examples=['"SLACK_BOT_TOKEN"'])
     base_url_env: EnvVarName = Field(default="SLACK_BASE_URL", examples=['"SLACK_BASE_URL"'])
+    signing_secret_env: EnvVarName = Field(
+        default="SLACK_SIGNING_SECRET", examples=['"SLACK_SIGNING_SECRET"']
+    )
+    app_token_env: EnvVarName = Field(default="SLACK_APP_TOKEN", examples=['"SLACK_APP_TOKEN"'])
     review_channel: str = Field(default="#social-review", examples=['"#social-review"'])
     routes: list[AlertRoute] = Field(
         default_factory=lambda: [AlertRoute(channel="#social-alerts")],
         examples=['[{channel: "#social-alerts", min_urgency: high}]'],
     )
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
+    spike: SpikeConfig = Field(default_factory=SpikeConfig)
+    reraise_after: Duration | None = Field(
+        default=timedelta(minutes=30),
+        description="Post an unacknowledged critical alert again after this long; null: never.",
+    )
+
+    @field_validator("reraise_after", mode="before")
+    @classmethod
+    def _reraise(cls, value: Any) -> timedelta | None:
+        return None if value is None else parse_duration(value)
 
 
 class SmtpConfig(_Model):
@@ -458,6 +541,8 @@ def _examples_by_field() -> dict[str, str]:
         HackerNewsSource,
         Market,
         AlertRoute,
+        ReviewConfig,
+        SpikeConfig,
         SlackConfig,
         SmtpConfig,
         DigestConfig,

@@ -22,6 +22,7 @@ from listener.cli_digest import digest
 from listener.cli_draft import draft as draft_command
 from listener.cli_nlp import classify, eval_app, model_app, train_app
 from listener.cli_ops import forget, status
+from listener.cli_slack import slack_app
 from listener.cli_sources import sources_app
 from listener.models import Mention, ReplyDraft
 from listener.pipeline import CycleReport, Pipeline
@@ -41,6 +42,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 app.add_typer(sources_app, name="sources")
+app.add_typer(slack_app, name="slack")
 app.command("classify")(classify)
 app.command("status")(status)
 app.command("forget")(forget)

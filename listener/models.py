@@ -95,6 +95,9 @@ class ReplyDraft(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
     reviewed_at: datetime | None = None
     sent_at: datetime | None = None
+    original_text: str | None = Field(default=None, description="The drafter's text, once edited")
+    reject_reason: str | None = None
+    assignee: str | None = Field(default=None, description="Slack user id who took the draft")
 
 
 class Alert(SQLModel, table=True):
@@ -117,6 +120,20 @@ class Alert(SQLModel, table=True):
     external_id: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     delivered_at: datetime | None = None
+    kind: str = Field(
+        default="alert", max_length=16, description="alert, crisis, reraise or draft (review)"
+    )
+    draft_id: int | None = Field(default=None, foreign_key="reply_drafts.id", index=True)
+    parent_id: int | None = Field(
+        default=None, foreign_key="alerts.id", description="The alert a re-raise repeats"
+    )
+    next_attempt_at: datetime | None = Field(
+        default=None, description="Not sent before this: Slack's Retry-After, or quiet hours"
+    )
+    external_channel: str | None = Field(default=None, description="Slack channel id posted to")
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    reraised_at: datetime | None = None
 
 
 class SourceCursor(SQLModel, table=True):

@@ -18,8 +18,19 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from alerts.outbox import (
+    DRAFT,
+    RATE_LIMITED,
+    draft_blocks,
+    queue_reviews,
+    quiet_until,
+    rate_limited_until,
+    ready,
+    reraise_due,
+)
 from alerts.rules import alerts_for
 from alerts.sinks import AlertSink, DeliveryError, build_sink
+from alerts.spikes import SpikeDetector
 from config.schema import Settings
 from listener import failpoints
 from listener.enums import DeliveryState
@@ -53,6 +64,9 @@ class CycleReport:
     drafted: int = 0
     no_reply: Counter[str] = field(default_factory=Counter)
     alerts_created: int = 0
+    folded_into_spikes: int = 0
+    reviews_queued: int = 0
+    reraised: int = 0
     delivered: int = 0
     delivery_errors: list[str] = field(default_factory=list)
     classifier: str = ""
@@ -244,48 +258,110 @@ class Pipeline:
                 session.commit()
         return drafted, no_reply
 
-    def route(self) -> int:
+    def route(self, report: CycleReport | None = None) -> int:
+        """Alerts per matching route; a spike's mentions fold into one crisis alert instead."""
         created = 0
+        now = self.clock()
+        spikes = SpikeDetector(self.settings, now)
         while not self.stop.is_set():
             with Session(self.engine) as session:
                 batch = self._classified_batch(session, Stage.RESPONDED)
                 if not batch:
                     break
                 for mention, classification in batch:
-                    for alert in alerts_for(mention, classification, self.settings):
-                        session.add(Alert(mention_id=mention.id, **vars(alert)))
+                    folded = mention.duplicate_of_id is None and spikes.fold(
+                        session, mention, classification
+                    )
+                    alerts = [] if folded else alerts_for(mention, classification, self.settings)
+                    for alert in alerts:
+                        wait = quiet_until(self.settings, classification.language, alert.level, now)
+                        session.add(
+                            Alert(mention_id=mention.id, next_attempt_at=wait, **vars(alert))
+                        )
                         created += 1
                     mention.stage = Stage.ROUTED
                     session.add(mention)
                 session.commit()
+        if report is not None:
+            report.folded_into_spikes = spikes.folded
         return created
 
+    @property
+    def _interactive(self) -> bool:
+        return bool(getattr(self.sink, "interactive", False))
+
+    def queue_reviews(self) -> int:
+        """Outbox rows for pending drafts, where the sink offers review (Slack)."""
+        if not (self._interactive and self.settings.slack.review.post_drafts):
+            return 0
+        with Session(self.engine) as session:
+            queued = queue_reviews(session, self.settings)
+            session.commit()
+        return queued
+
+    def reraise(self) -> int:
+        """Repeat unacknowledged critical alerts, where they can be acknowledged at all."""
+        if not self._interactive:
+            return 0
+        with Session(self.engine) as session:
+            count = reraise_due(session, self.settings, self.clock())
+            session.commit()
+        return count
+
     def deliver(self) -> tuple[int, list[str]]:
-        """Send pending alerts in order; stop at the first failure so order is kept."""
+        """Send pending rows in order, alerts before review messages; stop at the first failure.
+
+        Rows still waiting (quiet hours, Slack's Retry-After) are left for later; while a
+        Retry-After runs, nothing is sent at all.
+        """
         delivered = 0
         while not self.stop.is_set():
             with Session(self.engine) as session:
-                query = select(Alert).where(Alert.state == DeliveryState.PENDING).order_by(Alert.id)
+                now = self.clock()
+                until = rate_limited_until(session, now)
+                if until is not None:
+                    return delivered, [f"Slack rate limit: waiting until {until.isoformat()}"]
+                query = (
+                    select(Alert)
+                    .where(Alert.state == DeliveryState.PENDING, ready(now))
+                    .order_by(Alert.kind == DRAFT, Alert.id)
+                )
                 alert = session.exec(query.limit(1)).first()
                 if alert is None:
                     return delivered, []
                 alert.attempts += 1
                 alert.sink = self.sink.name
                 try:
-                    alert.external_id = self.sink.deliver(alert)
-                except DeliveryError as error:
-                    alert.last_error = str(error)[:MAX_ERROR_CHARS]
+                    blocks = draft_blocks(session, alert) if alert.kind == DRAFT else None
+                    alert.external_id = self.sink.deliver(alert, blocks)
+                except LookupError as error:  # its draft is gone: nothing left to review
+                    alert.state, alert.last_error = DeliveryState.FAILED, str(error)
                     session.add(alert)
                     session.commit()
-                    log.warning("alerts: delivery failed, will retry next cycle: %s", error)
+                    log.error("alerts: %s", error)
+                    continue
+                except DeliveryError as error:
+                    self._record_delivery_failure(session, alert, error, now)
                     return delivered, [str(error)]
                 alert.state = DeliveryState.DELIVERED
                 alert.delivered_at = self.clock()
                 alert.last_error = None
+                alert.next_attempt_at = None
                 session.add(alert)
                 session.commit()
                 delivered += 1
         return delivered, []
+
+    def _record_delivery_failure(
+        self, session: Session, alert: Alert, error: DeliveryError, now: datetime
+    ) -> None:
+        alert.last_error = str(error)[:MAX_ERROR_CHARS]
+        if error.retry_after is not None:
+            alert.next_attempt_at = now + timedelta(seconds=error.retry_after)
+            alert.last_error = f"{RATE_LIMITED} for {error.retry_after:g}s: {alert.last_error}"
+        session.add(alert)
+        session.commit()
+        log.warning("alerts: delivery failed, will retry later: %s", alert.last_error)
 
     def process(self, report: CycleReport) -> CycleReport:
         report.classifier = f"{self.classifier.name} {self.classifier.version}"
@@ -293,8 +369,10 @@ class Pipeline:
         failpoints.hit("after_classify")
         report.drafted, report.no_reply = self.respond()
         failpoints.hit("after_respond")
-        report.alerts_created = self.route()
+        report.alerts_created = self.route(report)
         failpoints.hit("after_route")
+        report.reviews_queued = self.queue_reviews()
+        report.reraised = self.reraise()
         report.delivered, report.delivery_errors = self.deliver()
         return report
 

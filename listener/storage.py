@@ -184,12 +184,13 @@ def delete_mentions(session: Session, condition: ColumnElement[bool]) -> PurgeRe
     session.execute(
         update(Mention).where(Mention.duplicate_of_id.in_(doomed)).values(duplicate_of_id=None)  # type: ignore[union-attr]
     )
-    counts = [
-        session.execute(delete(table).where(table.mention_id.in_(doomed))).rowcount  # type: ignore[attr-defined]
-        for table in (Classification, ReplyDraft, Alert)
-    ]
+    # Alerts first: a draft's review message (an outbox row) refers to the draft.
+    counts = {
+        table: session.execute(delete(table).where(table.mention_id.in_(doomed))).rowcount  # type: ignore[attr-defined]
+        for table in (Alert, Classification, ReplyDraft)
+    }
     removed = session.execute(delete(Mention).where(condition)).rowcount
-    return PurgeResult(removed, *counts)
+    return PurgeResult(removed, counts[Classification], counts[ReplyDraft], counts[Alert])
 
 
 def purge_before(

@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
@@ -99,22 +99,29 @@ def test_slack_outage_keeps_alerts_in_the_outbox_until_delivered_once_in_order(
         monkeypatch.setenv("SLACK_BOT_TOKEN", SLACK_TOKEN)
         monkeypatch.setenv("SLACK_BASE_URL", slack.base_url)
         slack.failures = [Failure(503), Failure(429, headers={"Retry-After": "1"})]
-        pipeline = Pipeline.build(load_settings(config_file), engine)
+        now = [datetime.now(UTC)]
+        pipeline = Pipeline.build(load_settings(config_file), engine, clock=lambda: now[0])
 
         first = pipeline.run_cycle()
         assert first.delivered == 0
         assert first.delivery_errors
         second = pipeline.run_cycle()  # still failing once (429)
         assert second.delivered == 0
+        waiting = pipeline.run_cycle()  # Slack's Retry-After (1 s) is honoured
+        assert waiting.delivered == 0
+        assert "rate limit" in waiting.delivery_errors[0]
+        now[0] += timedelta(seconds=2)
         third = pipeline.run_cycle()
 
-        assert third.delivered == first.alerts_created
+        assert third.delivered == first.alerts_created + first.reviews_queued
         with Session(engine) as session:
-            alerts = list(session.exec(select(Alert).order_by(Alert.id)))
-        assert [a.state for a in alerts] == ["delivered"] * len(alerts)
+            rows = list(session.exec(select(Alert).order_by(Alert.id)))
+        alerts = [a for a in rows if a.kind == "alert"]
+        assert [a.state for a in rows] == ["delivered"] * len(rows)
         assert alerts[0].attempts == 3
-        posted_titles = [r["payload"]["text"] for r in slack.posted]
-        assert len(posted_titles) == len(alerts)  # nothing posted twice
+        posted = [r["payload"] for r in slack.posted]
+        posted_titles = [p["text"] for p in posted if p["channel"] != "#social-review"]
+        assert len(posted) == len(rows)  # nothing posted twice
         assert posted_titles == [a.title for a in alerts]  # in order
 
 

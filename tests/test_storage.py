@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlmodel import Session, func, select
 
 from listener.models import Classification, Mention
-from listener.storage import content_hash, migrate, purge_before, store_mentions
+from listener.storage import MIGRATIONS, content_hash, migrate, purge_before, store_mentions
 
 
 def _mention(
@@ -61,9 +62,8 @@ def test_sqlite_runs_in_wal_mode_and_migrations_are_idempotent(engine):
     migrate(engine)  # second run: nothing to do
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert (
-            connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
-        )
+        version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    assert version == ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
 def test_raw_payload_and_untrusted_text_are_stored_faithfully(engine):

@@ -36,10 +36,20 @@ class FetchResult:
 
 class Source(ABC):
     type: ClassVar[str]
+    # Whether `reply` can post an approved draft on the platform (tweepy reply, praw reply).
+    can_reply: ClassVar[bool] = False
 
     def __init__(self, name: str, max_items: int) -> None:
         self.name = name
         self.max_items = max_items
+
+    def reply(self, mention: Mention, text: str) -> str:
+        """Post `text` in answer to `mention` on the platform; return the reply's id.
+
+        Only sources declaring `can_reply = True` implement it; the review workflow calls it on
+        Approve when `slack.review.post_replies` is on.
+        """
+        raise NotImplementedError(f"{self.type} sources cannot post replies")
 
     @classmethod
     @abstractmethod

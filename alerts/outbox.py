@@ -1,0 +1,156 @@
+"""What goes into the outbox besides per-mention alerts, and when a row may be sent.
+
+- Review messages: one row per pending draft (key `draft:<id>`), posted to the review channel.
+- Re-raises: an unacknowledged critical alert is posted again after `slack.reraise_after`.
+- Quiet hours: a non-critical alert for a market in its quiet hours waits until they end.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, select
+from sqlmodel.sql.sqltypes import UTCDateTime
+
+from alerts.review import review_blocks, review_text
+from config.schema import Settings, parse_time_range
+from listener.enums import DeliveryState, DraftStatus
+from listener.models import Alert, Classification, Mention, ReplyDraft
+
+log = logging.getLogger(__name__)
+DRAFT = "draft"
+RERAISE = "reraise"
+CRISIS = "crisis"
+CRITICAL = "critical"
+
+
+def queue_reviews(session: Session, settings: Settings) -> int:
+    """Add an outbox row for each pending draft that has none; idempotent by key."""
+    query = (
+        select(ReplyDraft, Mention, Classification)
+        .join(Mention, Mention.id == ReplyDraft.mention_id)
+        .join(Classification, Classification.mention_id == Mention.id)
+        .outerjoin(Alert, Alert.draft_id == ReplyDraft.id)  # type: ignore[arg-type]
+        .where(ReplyDraft.status == DraftStatus.PENDING, Alert.id.is_(None))  # type: ignore[union-attr]
+        .order_by(ReplyDraft.id)
+    )
+    queued = 0
+    for draft, mention, classification in session.exec(query):
+        session.add(
+            Alert(
+                key=f"draft:{draft.id}",
+                kind=DRAFT,
+                draft_id=draft.id,
+                mention_id=mention.id,
+                level=classification.urgency,
+                channel=settings.slack.review_channel,
+                title=review_text(draft, mention),
+                body=draft.text,
+            )
+        )
+        queued += 1
+    return queued
+
+
+def draft_blocks(session: Session, alert: Alert) -> list:
+    """The review message for a draft row, from the draft's state at the time of sending."""
+    draft = session.get(ReplyDraft, alert.draft_id)
+    if draft is None:
+        raise LookupError(f"outbox row {alert.key}: draft {alert.draft_id} no longer exists")
+    mention = session.get(Mention, draft.mention_id)
+    classification = session.exec(
+        select(Classification).where(Classification.mention_id == draft.mention_id)
+    ).first()
+    if mention is None or classification is None:
+        raise LookupError(f"outbox row {alert.key}: mention {draft.mention_id} is incomplete")
+    return review_blocks(draft, mention, classification)
+
+
+def reraise_due(session: Session, settings: Settings, now: datetime) -> int:
+    """Queue a repeat of every critical alert nobody acknowledged within `reraise_after`."""
+    after = settings.slack.reraise_after
+    if after is None:
+        return 0
+    last_shown = func.coalesce(Alert.reraised_at, Alert.delivered_at, type_=UTCDateTime)
+    query = select(Alert).where(
+        Alert.level == CRITICAL,
+        Alert.kind != DRAFT,
+        Alert.kind != RERAISE,
+        Alert.state == DeliveryState.DELIVERED,
+        Alert.acknowledged_at.is_(None),  # type: ignore[union-attr]
+        last_shown <= now - after,
+    )
+    count = 0
+    for alert in list(session.exec(query)):
+        times = session.scalar(select(func.count()).where(Alert.parent_id == alert.id)) or 0
+        age = _age(now, alert.delivered_at or now)
+        session.add(
+            Alert(
+                key=f"{RERAISE}:{alert.id}:{times + 1}",
+                kind=RERAISE,
+                parent_id=alert.id,
+                mention_id=alert.mention_id,
+                level=alert.level,
+                channel=alert.channel,
+                title=f"Still unacknowledged after {age}: {alert.title}",
+                body=alert.body,
+                notify=alert.notify,
+            )
+        )
+        alert.reraised_at = now
+        session.add(alert)
+        count += 1
+        log.info("alerts: re-raising unacknowledged critical alert #%s", alert.id)
+    return count
+
+
+def _age(now: datetime, then: datetime) -> str:
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    minutes = max(int((now - then).total_seconds() // 60), 0)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes} min"
+
+
+def quiet_until(
+    settings: Settings, language: str | None, level: str, now: datetime
+) -> datetime | None:
+    """When a non-critical alert for this language's market may go out, if it must wait."""
+    if level == CRITICAL:
+        return None
+    market = settings.market_for_language(language)
+    if not market.quiet_hours:
+        return None
+    start, end = parse_time_range(market.quiet_hours)
+    local = now.astimezone(ZoneInfo(market.timezone))
+    clock = local.time().replace(tzinfo=None)
+    inside = start <= clock < end if start < end else clock >= start or clock < end
+    if not inside:
+        return None
+    ends = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    if ends <= local:
+        ends += timedelta(days=1)
+    return ends.astimezone(UTC)
+
+
+def ready(now: datetime):  # type: ignore[no-untyped-def]
+    """The SQL condition for rows whose wait (Retry-After, quiet hours) is over."""
+    return or_(Alert.next_attempt_at.is_(None), Alert.next_attempt_at <= now)  # type: ignore[union-attr, operator]
+
+
+RATE_LIMITED = "rate limited"
+
+
+def rate_limited_until(session: Session, now: datetime) -> datetime | None:
+    """While Slack's Retry-After runs for one row, the whole outbox waits (it is per app)."""
+    query = select(func.max(Alert.next_attempt_at)).where(
+        Alert.state == DeliveryState.PENDING,
+        Alert.last_error.startswith(RATE_LIMITED),  # type: ignore[union-attr]
+        Alert.next_attempt_at > now,  # type: ignore[operator]
+    )
+    until = session.scalar(query)
+    if until is not None and until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    return until

@@ -1,0 +1,293 @@
+"""The Slack outbox: Retry-After, outages, spikes folded into one crisis alert, re-raising
+unacknowledged critical alerts, and quiet hours. Against the local fake Slack."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import yaml
+from sqlmodel import Session, select
+
+from alerts.outbox import quiet_until
+from alerts.rules import alerts_for
+from alerts.sinks import ACK_ACTION
+from config.schema import EXAMPLE_CONFIG, ConfigError, parse_settings
+from listener.models import Alert, Classification, Mention
+from listener.pipeline import Pipeline
+from tests import slack_payloads as sp
+from tests.conftest import FEED
+from tests.fake_slack import Failure
+from tests.test_alerts_slack_review import NOW, Clock, build_desk, make_settings, slack
+
+__all__ = ["slack"]  # the fixture, shared with the review tests
+
+
+def _rows(engine) -> list[Alert]:
+    with Session(engine) as session:
+        return list(session.exec(select(Alert).order_by(Alert.id)))
+
+
+def test_a_429_holds_the_outbox_until_retry_after_has_passed(tmp_path, engine, slack):
+    clock = Clock()
+    ratelimited = Failure(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "30"})
+    slack.failures = [ratelimited]
+    pipeline = Pipeline.build(make_settings(tmp_path, FEED), engine, clock=clock)
+
+    first = pipeline.run_cycle()
+    assert first.delivered == 0
+    head = _rows(engine)[0]
+    assert head.next_attempt_at == NOW + timedelta(seconds=30)
+    assert head.last_error.startswith("rate limited for 30s")
+
+    clock.now += timedelta(seconds=10)
+    waiting = pipeline.run_cycle()
+    assert waiting.delivered == 0
+    assert len(slack.requests) == 1  # nothing sent while Slack asked us to wait
+
+    clock.now += timedelta(seconds=21)
+    done = pipeline.run_cycle()
+    rows = _rows(engine)
+    assert done.delivered == len(rows)
+    assert {r.state for r in rows} == {"delivered"}
+    assert len(slack.posted) == len(rows)  # each posted once
+    assert rows[0].attempts == 2
+
+
+def test_a_slack_outage_loses_nothing_and_posts_nothing_twice(tmp_path, engine, slack):
+    slack.failures = [Failure(500), Failure(503, {"ok": False, "error": "service_unavailable"})]
+    pipeline = Pipeline.build(make_settings(tmp_path, FEED), engine, clock=Clock())
+
+    assert pipeline.run_cycle().delivered == 0
+    assert pipeline.run_cycle().delivered == 0
+    rows = _rows(engine)
+    assert {r.state for r in rows} == {"pending"}
+    assert any(r.kind == "draft" for r in rows)
+    recovered = pipeline.run_cycle()
+
+    rows = _rows(engine)
+    assert recovered.delivered == len(rows)
+    assert all(r.state == "delivered" and r.external_id for r in rows)
+    assert len({r.external_id for r in rows}) == len(rows)
+    assert len(slack.posted) == len(rows)
+    kinds = [r.kind for r in sorted(rows, key=lambda r: r.delivered_at)]
+    assert kinds == sorted(kinds, key=lambda k: k == "draft")  # alerts before review messages
+
+
+def _burst(count: int, minutes_apart: int = 4) -> list[dict]:
+    return [
+        {
+            "id": f"b{i}",
+            "source": "twitter",
+            "author": f"angry{i}",
+            "author_followers": 100 * i,
+            "lang": "en",
+            "created_at": (NOW - timedelta(minutes=minutes_apart * i)).isoformat(),
+            "text": f"Lumora order {1000 + i} never arrived, terrible service, I want a refund",
+        }
+        for i in range(count)
+    ]
+
+
+def test_a_burst_of_negative_mentions_raises_one_crisis_alert_with_examples(
+    tmp_path, engine, slack
+):
+    baseline = [
+        {
+            **record,
+            "id": f"old{n}",
+            "created_at": (NOW - timedelta(hours=10)).isoformat(),
+            "text": f"Lumora order {2000 + n} late again, terrible service, I want a refund",
+        }
+        for n, record in enumerate(_burst(2))
+    ]
+    settings = make_settings(tmp_path, _burst(12) + baseline)
+    report = Pipeline.build(settings, engine, clock=Clock()).run_cycle()
+
+    alerts = [r for r in _rows(engine) if r.kind != "draft"]
+    [crisis] = [a for a in alerts if a.kind == "crisis"]
+    assert crisis.level == "critical"
+    assert "12 negative mentions of Lumora in en in the last 60 min" in crisis.body
+    assert crisis.body.count("• @angry") == 3  # examples, the most reached first
+    assert "@angry11" in crisis.body
+    assert report.folded_into_spikes == 12
+    individual = [a for a in alerts if a.kind == "alert"]
+    assert all(a.mention_id is not None for a in individual)
+    # Only the two old mentions (outside the burst) alerted one by one.
+    assert len(individual) == 2
+    [post] = [p["payload"] for p in slack.posted if "CRISIS" in p["payload"]["text"]]
+    assert ACK_ACTION in json.dumps(post["blocks"])
+
+
+def test_no_spike_without_a_burst_over_the_baseline(tmp_path, engine, slack):
+    steady = [
+        {
+            **record,
+            "id": f"d{n}",
+            "created_at": (NOW - timedelta(hours=n + 1)).isoformat(),
+            "text": f"Lumora order {3000 + n} late again, terrible service, I want a refund",
+        }
+        for n, record in enumerate(_burst(20))
+    ]
+    settings = make_settings(tmp_path, _burst(4) + steady)
+    report = Pipeline.build(settings, engine, clock=Clock()).run_cycle()
+    assert report.folded_into_spikes == 0
+    assert not [r for r in _rows(engine) if r.kind == "crisis"]
+
+
+def test_an_unacknowledged_critical_alert_is_raised_again_until_acknowledged(
+    tmp_path, engine, slack
+):
+    clock = Clock()
+    settings = make_settings(tmp_path, [FEED[0]], reraise_after="30m")  # the burn: critical
+    for desk in build_desk(settings, engine, slack, clock):
+        [critical] = [r for r in _rows(engine) if r.kind == "alert"]
+        assert critical.level == "critical"
+        pipeline = Pipeline.build(settings, engine, clock=clock)
+
+        clock.now += timedelta(minutes=20)
+        assert pipeline.run_cycle().reraised == 0
+        clock.now += timedelta(minutes=11)
+        assert pipeline.run_cycle().reraised == 1
+        [again] = [r for r in _rows(engine) if r.kind == "reraise"]
+        assert again.parent_id == critical.id
+        assert again.state == "delivered"
+        assert again.title.startswith("Still unacknowledged after 31 min: CRITICAL")
+
+        click = sp.block_action(
+            ACK_ACTION, str(critical.id), again.external_channel, again.external_id
+        )
+        assert desk.post(click).status == 200
+        with Session(engine) as session:
+            acked = session.get(Alert, critical.id)
+        assert (acked.acknowledged_by, acked.acknowledged_at) == (sp.REVIEWER, clock.now)
+        shown = slack.messages[(again.external_channel, again.external_id)]
+        assert f"Acknowledged by <@{sp.REVIEWER}>" in json.dumps(shown["blocks"])
+        assert ACK_ACTION not in json.dumps(shown["blocks"])
+
+        clock.now += timedelta(hours=2)
+        assert pipeline.run_cycle().reraised == 0
+
+
+def test_quiet_hours_hold_non_critical_alerts_for_the_market_until_morning(tmp_path, engine, slack):
+    late = datetime(2026, 11, 27, 21, 30, tzinfo=UTC)  # 22:30 in Berlin
+    mild = {
+        "id": "q1",
+        "source": "twitter",
+        "author": "jonas",
+        "lang": "de",
+        "text": "Die Lieferung von Lumora dauert etwas länger als gedacht, schade",
+    }
+    settings = make_settings(tmp_path, [FEED[0], mild])
+    markets = [
+        m.model_copy(update={"quiet_hours": "22:00-07:00"}) if m.code == "de-DE" else m
+        for m in settings.markets
+    ]
+    settings = settings.model_copy(update={"markets": markets})
+    clock = Clock(late)
+    pipeline = Pipeline.build(settings, engine, clock=clock)
+    pipeline.run_cycle()
+
+    alerts = {r.level: r for r in _rows(engine) if r.kind == "alert"}
+    assert alerts["critical"].state == "delivered"  # critical goes out at night
+    assert alerts["high"].state == "pending"
+    assert alerts["high"].next_attempt_at == datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+
+    clock.now = datetime(2026, 11, 28, 6, 1, tzinfo=UTC)
+    pipeline.run_cycle()
+    assert {r.state for r in _rows(engine)} == {"delivered"}
+
+
+@pytest.mark.parametrize(
+    ("local", "held_until"),
+    [
+        ("2026-11-27T23:59", "2026-11-28T07:00"),
+        ("2026-11-28T03:00", "2026-11-28T07:00"),
+        ("2026-11-28T07:00", None),
+        ("2026-11-27T21:59", None),
+    ],
+)
+def test_quiet_hours_cross_midnight_in_the_market_time_zone(settings, local, held_until):
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    markets = [
+        m.model_copy(update={"quiet_hours": "22:00-07:00"}) if m.code == "de-DE" else m
+        for m in settings.markets
+    ]
+    settings = settings.model_copy(update={"markets": markets})
+    now = datetime.fromisoformat(local).replace(tzinfo=berlin)
+    expected = datetime.fromisoformat(held_until).replace(tzinfo=berlin) if held_until else None
+    assert quiet_until(settings, "de", "high", now) == expected
+    assert quiet_until(settings, "de", "critical", now) is None
+    assert quiet_until(settings, "en", "high", now) is None  # en-US has no quiet hours
+
+
+@pytest.mark.parametrize(
+    ("slack_keys", "market_keys", "problem"),
+    [
+        (
+            {},
+            {"quiet_hours": "22:00-25:00"},
+            "markets[0].quiet_hours: '22:00-25:00' is not a range",
+        ),
+        ({"review": {"reviewers": ["bob"]}}, {}, "slack.review.reviewers[0]"),
+        ({"spike": {"window": "often"}}, {}, "slack.spike.window: 'often' is not a duration"),
+        ({"reraise_after": "soon"}, {}, "slack.reraise_after: 'soon' is not a duration"),
+    ],
+)
+def test_bad_review_and_alert_settings_are_reported(slack_keys, market_keys, problem):
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data["slack"].update(slack_keys)
+    data["markets"][0].update(market_keys)
+    with pytest.raises(ConfigError) as error:
+        parse_settings(data, file="my.yaml")
+    assert problem in str(error.value)
+
+
+def test_routes_by_the_brand_a_mention_names_when_there_are_several(settings):
+    from config.schema import AlertRoute, Brand
+
+    brands = [*settings.brands, Brand(name="Nordlys", keywords={"en": ["nordlys lamp"]})]
+    routes = [
+        AlertRoute(channel="#lumora", min_urgency="low", brands=["Lumora"]),
+        AlertRoute(channel="#nordlys", min_urgency="low", brands=["Nordlys"]),
+    ]
+    settings = settings.model_copy(
+        update={"brands": brands, "slack": settings.slack.model_copy(update={"routes": routes})}
+    )
+    classification = Classification(
+        mention_id=1,
+        language="en",
+        sentiment="negative",
+        score_negative=0.9,
+        score_neutral=0.05,
+        score_positive=0.05,
+        urgency="high",
+        urgency_score=0.8,
+        intent="damaged_defective",
+        model_name="test",
+        model_version="1",
+    )
+
+    def channels(text: str) -> list[str]:
+        mention = Mention(
+            id=1, source="twitter", collector="feed", native_id="1", text=text, created_at=NOW
+        )
+        return [a.channel for a in alerts_for(mention, classification, settings)]
+
+    assert channels("My Nordlys lamp arrived broken") == ["#nordlys"]
+    assert channels("Lumora lamp arrived broken") == ["#lumora"]
+    assert channels("A lamp arrived broken") == []  # no brand named, several configured
+
+
+def test_on_the_console_drafts_are_not_queued_and_alerts_not_re_raised(tmp_path, engine, capsys):
+    clock = Clock()
+    pipeline = Pipeline.build(make_settings(tmp_path, FEED), engine, clock=clock)
+    first = pipeline.run_cycle()
+    clock.now += timedelta(hours=3)
+    later = pipeline.run_cycle()
+    assert (first.reviews_queued, later.reraised) == (0, 0)
+    assert {r.kind for r in _rows(engine)} == {"alert"}
+    assert "[ALERT → #social-alerts]" in capsys.readouterr().out
