@@ -50,9 +50,22 @@ class Source(ABC):
 
 
 def _registry() -> dict[str, type[Source]]:
+    from listener.sources.appstore import AppStoreReviews
+    from listener.sources.bluesky import BlueskySearch
+    from listener.sources.googleplay import GooglePlayReviews
+    from listener.sources.mastodon_source import MastodonTimelines
     from listener.sources.replay import ReplaySource
+    from listener.sources.youtube import YouTubeComments
 
     classes: list[type[Source]] = [ReplaySource]
+    # -- review and social sources (part B)
+    classes += [
+        AppStoreReviews,
+        GooglePlayReviews,
+        MastodonTimelines,
+        BlueskySearch,
+        YouTubeComments,
+    ]
     registry: dict[str, type[Source]] = {}
     for cls in classes:
         if cls.type in registry:
