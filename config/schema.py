@@ -167,6 +167,11 @@ class MastodonSource(_SourceBase):
     """Mastodon hashtag timelines (public, no account) and status search (needs a token)."""
 
     type: Literal["mastodon"]
+    credentials: dict[str, EnvVarName] = Field(
+        default_factory=lambda: {"access_token": "MASTODON_ACCESS_TOKEN"},
+        description="Optional for hashtags; needed for `queries`.",
+        examples=["{access_token: MASTODON_ACCESS_TOKEN}"],
+    )
     hashtags: list[Hashtag] = Field(
         default_factory=list, description="Without the #.", examples=["[lumora]"]
     )
