@@ -140,7 +140,7 @@ class AppStoreReviews(Source):
         return Target(
             key=f"{app_id}/{country}",
             label=f"app {app_id} ({country})",
-            fetch=lambda token, _budget: self._page(app_id, country, token),
+            fetch=lambda token, _budget, _since: self._page(app_id, country, token),
             parse=lambda entry: review_to_mention(
                 entry, app_id=app_id, country=country, collector=self.name
             ),

@@ -182,7 +182,7 @@ class GooglePlayReviews(Source):
         return Target(
             key=f"{app_id}/{locale}",
             label=f"app {app_id} ({locale})",
-            fetch=lambda token, budget: self._page(app_id, locale, token, budget),
+            fetch=lambda token, budget, _since: self._page(app_id, locale, token, budget),
             parse=lambda review: review_to_mention(
                 review, app_id=app_id, locale=locale, collector=self.name
             ),

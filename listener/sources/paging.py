@@ -59,7 +59,7 @@ class Walked:
 def walk(
     mark: Mark,
     *,
-    fetch: Callable[[str | None, int], Page],
+    fetch: Callable[[str | None, int, datetime], Page],
     parse: Callable[[Any], Mention],
     budget: int,
     floor: datetime,
@@ -76,7 +76,7 @@ def walk(
     mentions: list[Mention] = []
     rejected: list[str] = []
     for _ in range(max_pages):
-        page = fetch(token, budget - len(mentions))
+        page = fetch(token, budget - len(mentions), since)
         reached = False
         for raw in page.items:
             try:
@@ -110,7 +110,7 @@ class Target:
 
     key: str
     label: str
-    fetch: Callable[[str | None, int], Page]
+    fetch: Callable[[str | None, int, datetime], Page]
     parse: Callable[[Any], Mention]
 
 
