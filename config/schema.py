@@ -138,14 +138,18 @@ class AppStoreSource(_SourceBase):
 
     type: Literal["appstore"]
     app_ids: list[AppStoreAppId] = Field(
-        min_length=1, description="Numeric App Store ids (the idNNN in the app's URL).",
+        min_length=1,
+        description="Numeric App Store ids (the idNNN in the app's URL).",
         examples=["[1234567890]"],
     )
     countries: list[CountryCode] = Field(
         default_factory=lambda: ["us"], min_length=1, examples=["[us, de, jp]"]
     )
     max_pages: int = Field(
-        default=10, ge=1, le=10, description="Apple serves at most 10 pages of 50 reviews.",
+        default=10,
+        ge=1,
+        le=10,
+        description="Apple serves at most 10 pages of 50 reviews.",
         examples=["10"],
     )
 

@@ -42,9 +42,13 @@ def entry(number: int, *, minutes_ago: int, rating: int = 4, text: str | None = 
         "im:version": {"label": "3.2.1"},
         "id": {"label": str(10_000 + number)},
         "title": {"label": f"Title {number}"},
-        "content": {"label": text or f"Review number {number} about the Lumora app",
-                    "attributes": {"type": "text"}},
-        "link": {"attributes": {"rel": "related", "href": "https://itunes.apple.com/us/review?id=1"}},
+        "content": {
+            "label": text or f"Review number {number} about the Lumora app",
+            "attributes": {"type": "text"},
+        },
+        "link": {
+            "attributes": {"rel": "related", "href": "https://itunes.apple.com/us/review?id=1"}
+        },
         "im:voteSum": {"label": "0"},
         "im:contentType": {"attributes": {"term": "Application", "label": "Application"}},
         "im:voteCount": {"label": "0"},
@@ -62,10 +66,15 @@ class AppleFeed:
         parts = request.path.strip("/").split("/")
         # /{country}/rss/customerreviews/page={n}/id={app}/sortby=mostrecent/json
         country, page = parts[0], int(parts[3].removeprefix("page="))
-        assert parts[4] == f"id={APP}" and parts[5] == "sortby=mostrecent" and parts[6] == "json"
+        assert parts[4] == f"id={APP}"
+        assert parts[5] == "sortby=mostrecent"
+        assert parts[6] == "json"
         chunk = self.reviews.get(country, [])[(page - 1) * PER_PAGE : page * PER_PAGE]
         feed: dict = {
-            "author": {"name": {"label": "iTunes Store"}, "uri": {"label": "http://www.apple.com/itunes/"}},
+            "author": {
+                "name": {"label": "iTunes Store"},
+                "uri": {"label": "http://www.apple.com/itunes/"},
+            },
             "updated": {"label": NOW.isoformat()},
             "id": {"label": request.path},
             "link": [{"attributes": {"rel": "self", "href": request.path}}],
@@ -98,20 +107,25 @@ def make_source(api: FakeAPI, *, countries=("us",), max_items=500, backfill=time
 
 def test_first_run_maps_reviews_and_stops_at_the_backfill_window(apple):
     api, feed = apple
-    feed.reviews["us"] = [entry(3, minutes_ago=5, rating=1, text="Crashes at login"),
-                          entry(2, minutes_ago=60), entry(1, minutes_ago=60 * 24 * 30)]
+    feed.reviews["us"] = [
+        entry(3, minutes_ago=5, rating=1, text="Crashes at login"),
+        entry(2, minutes_ago=60),
+        entry(1, minutes_ago=60 * 24 * 30),
+    ]
     result = make_source(api).fetch(None)
 
     assert [m.native_id for m in result.mentions] == ["10003", "10002"]  # #1 is past 7 days
     first = result.mentions[0]
-    assert first.source == "appstore" and first.collector == "appstore-main"
+    assert first.source == "appstore"
+    assert first.collector == "appstore-main"
     assert first.rating == 1
     assert first.text == "Title 3\nCrashes at login"
     assert first.author_handle == "reviewer3"
     assert first.created_at == NOW - timedelta(minutes=5)
     assert first.created_at.tzinfo == UTC
     assert first.url == f"https://apps.apple.com/us/app/id{APP}?see-all=reviews"
-    assert first.raw["version"] == "3.2.1" and first.raw["country"] == "us"
+    assert first.raw["version"] == "3.2.1"
+    assert first.raw["country"] == "us"
     json.dumps(first.raw)  # the raw payload is storable as JSON
     assert result.rejected == []
 
@@ -187,10 +201,12 @@ def test_500_storm_gives_up_for_the_cycle_and_records_the_error(apple, engine):
 
     outcome = pipeline.collect(source)
 
-    assert outcome.error is not None and "HTTP 500" in outcome.error
+    assert outcome.error is not None
+    assert "HTTP 500" in outcome.error
     assert len(api.calls("/us/")) == 3  # the policy's attempts, then give up
     state = cursor_state(engine, "appstore-main")
-    assert state.cursor is None and state.consecutive_failures == 1
+    assert state.cursor is None
+    assert state.consecutive_failures == 1
     assert stored_ids(engine, "appstore") == []
 
 
@@ -221,14 +237,20 @@ def test_restart_between_fetch_and_commit_stores_each_review_once(apple, engine)
     outcome = pipeline_for(engine, source).collect(source)
     again = pipeline_for(engine, source).collect(source)
 
-    assert outcome.stored == 2 and again.fetched == 0
+    assert outcome.stored == 2
+    assert again.fetched == 0
     assert stored_ids(engine, "appstore") == ["10001", "10002"]
 
 
 def test_transient_error_type_for_a_dead_server():
     source = AppStoreReviews(
-        "appstore-main", app_ids=[APP], countries=["us"], max_items=10,
-        base_url="http://127.0.0.1:9", retry=fast_retry(), clock=lambda: NOW,
+        "appstore-main",
+        app_ids=[APP],
+        countries=["us"],
+        max_items=10,
+        base_url="http://127.0.0.1:9",
+        retry=fast_retry(),
+        clock=lambda: NOW,
     )
     with pytest.raises(TransientError, match="cannot connect"):
         source.fetch(None)

@@ -32,12 +32,21 @@ def _b64(data: dict) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
-ACCESS_JWT = ".".join([
-    _b64({"typ": "at+jwt", "alg": "ES256K"}),
-    _b64({"scope": "com.atproto.appPass", "sub": DID, "iat": 1763600000, "exp": 4102444800,
-          "aud": "did:web:bsky.social"}),
-    "c2lnbmF0dXJl",
-])
+ACCESS_JWT = ".".join(
+    [
+        _b64({"typ": "at+jwt", "alg": "ES256K"}),
+        _b64(
+            {
+                "scope": "com.atproto.appPass",
+                "sub": DID,
+                "iat": 1763600000,
+                "exp": 4102444800,
+                "aud": "did:web:bsky.social",
+            }
+        ),
+        "c2lnbmF0dXJl",
+    ]
+)
 
 
 def _z(at: datetime) -> str:
@@ -50,12 +59,23 @@ def post(number: int, *, minutes_ago: int, text: str | None = None, langs=("en",
     return {
         "uri": f"at://did:plc:author{number:04d}/app.bsky.feed.post/3lrk{number:05d}",
         "cid": "bafyreib2rxk3rybk3aobmv5cjuql3bm2twh4jo5uxgf5ovrb6mq6cxbpoi",
-        "author": {"did": f"did:plc:author{number:04d}", "handle": f"user{number}.bsky.social",
-                   "displayName": f"User {number}", "labels": [],
-                   "createdAt": "2024-01-01T00:00:00.000Z"},
-        "record": {"$type": "app.bsky.feed.post", "createdAt": _z(at),
-                   "text": text or f"@lumora my order {number} never arrived", "langs": list(langs)},
-        "replyCount": 0, "repostCount": 0, "likeCount": 2, "quoteCount": 0,
+        "author": {
+            "did": f"did:plc:author{number:04d}",
+            "handle": f"user{number}.bsky.social",
+            "displayName": f"User {number}",
+            "labels": [],
+            "createdAt": "2024-01-01T00:00:00.000Z",
+        },
+        "record": {
+            "$type": "app.bsky.feed.post",
+            "createdAt": _z(at),
+            "text": text or f"@lumora my order {number} never arrived",
+            "langs": list(langs),
+        },
+        "replyCount": 0,
+        "repostCount": 0,
+        "likeCount": 2,
+        "quoteCount": 0,
         "indexedAt": _z(at + timedelta(seconds=1)),
         "labels": [],
     }
@@ -73,18 +93,32 @@ class AppView:
     def login(self, request: Request) -> Reply:
         body = json.loads(request.body)
         if body != {"identifier": "lumora.bsky.social", "password": "app-pass-placeholder"}:
-            return Reply(401, {"error": "AuthenticationRequired", "message": "Invalid identifier or password"})
+            return Reply(
+                401,
+                {"error": "AuthenticationRequired", "message": "Invalid identifier or password"},
+            )
         self.logins += 1
-        return Reply(200, {"accessJwt": ACCESS_JWT, "refreshJwt": ACCESS_JWT,
-                           "handle": "lumora.bsky.social", "did": DID, "active": True})
+        return Reply(
+            200,
+            {
+                "accessJwt": ACCESS_JWT,
+                "refreshJwt": ACCESS_JWT,
+                "handle": "lumora.bsky.social",
+                "did": DID,
+                "active": True,
+            },
+        )
 
     def search(self, request: Request) -> Reply:
         if request.headers.get("authorization") != f"Bearer {ACCESS_JWT}":
             return Reply(403, {"error": "AuthMissing", "message": "Authentication Required"})
         assert request.query["sort"] == "latest"
         since = datetime.fromisoformat(request.query["since"].replace("Z", "+00:00"))
-        hits = [p for p in self.posts if datetime.fromisoformat(
-            p["indexedAt"].replace("Z", "+00:00")) >= since]
+        hits = [
+            p
+            for p in self.posts
+            if datetime.fromisoformat(p["indexedAt"].replace("Z", "+00:00")) >= since
+        ]
         hits.sort(key=lambda p: p["indexedAt"], reverse=True)
         start = int(request.query.get("cursor", 0))
         limit = int(request.query["limit"])
@@ -100,7 +134,10 @@ def appview():
         yield api, AppView(api)
 
 
-def make_source(api: FakeAPI, *, max_items=500, password="app-pass-placeholder"):
+PLACEHOLDER_PASSWORD = "app-pass-placeholder"
+
+
+def make_source(api: FakeAPI, *, max_items=500, password=PLACEHOLDER_PASSWORD):
     return BlueskySearch(
         "bluesky-main",
         handle="lumora.bsky.social",
@@ -123,8 +160,10 @@ def test_first_run_logs_in_once_and_maps_posts(appview):
     assert view.logins == 1
     assert [m.native_id for m in result.mentions] == [view.posts[1]["uri"]]
     mention = result.mentions[0]
-    assert mention.source == "bluesky" and mention.author_handle == "user2.bsky.social"
-    assert mention.author_name == "User 2" and mention.language == "pt"
+    assert mention.source == "bluesky"
+    assert mention.author_handle == "user2.bsky.social"
+    assert mention.author_name == "User 2"
+    assert mention.language == "pt"
     assert mention.url == "https://bsky.app/profile/user2.bsky.social/post/3lrk00002"
     assert mention.created_at == NOW - timedelta(minutes=5)
     assert mention.raw["likeCount"] == 2
@@ -142,8 +181,9 @@ def test_incremental_run_sends_since_and_returns_only_new_posts(appview):
     second = source.fetch(first.cursor)
 
     assert [m.native_id for m in second.mentions] == [view.posts[1]["uri"]]
-    assert api.calls(SEARCH)[-1].query["since"] == _z(NOW - timedelta(minutes=29, seconds=59)
-                                                       - timedelta(minutes=10))
+    assert api.calls(SEARCH)[-1].query["since"] == _z(
+        NOW - timedelta(minutes=29, seconds=59) - timedelta(minutes=10)
+    )
     assert source.fetch(second.cursor).mentions == []
 
 
@@ -163,9 +203,14 @@ def test_cursor_pagination_and_budget_resume(appview):
 def test_429_then_success(appview):
     api, view = appview
     view.posts = [post(1, minutes_ago=1)]
-    api.fail(SEARCH, Reply(429, {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
-                           headers={"Retry-After": "0", "RateLimit-Limit": "3000",
-                                    "RateLimit-Remaining": "0"}))
+    api.fail(
+        SEARCH,
+        Reply(
+            429,
+            {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+            headers={"Retry-After": "0", "RateLimit-Limit": "3000", "RateLimit-Remaining": "0"},
+        ),
+    )
 
     assert len(make_source(api).fetch(None).mentions) == 1
     assert len(api.calls(SEARCH)) == 2
@@ -179,7 +224,8 @@ def test_500_storm_gives_up_for_the_cycle(appview, engine):
 
     outcome = pipeline_for(engine, source).collect(source)
 
-    assert "HTTP 500" in outcome.error and len(api.calls(SEARCH)) == 3
+    assert "HTTP 500" in outcome.error
+    assert len(api.calls(SEARCH)) == 3
     assert cursor_state(engine, "bluesky-main").cursor is None
 
 
@@ -216,7 +262,8 @@ def test_restart_between_fetch_and_commit_stores_each_post_once(appview, engine)
     first = pipeline_for(engine, source).collect(source)
     again = pipeline_for(engine, source).collect(source)
 
-    assert first.stored == 2 and again.fetched == 0
+    assert first.stored == 2
+    assert again.fetched == 0
     assert len(stored_ids(engine, "bluesky")) == 2
 
 
@@ -231,5 +278,6 @@ def test_queries_default_to_the_brand_keywords(monkeypatch):
     monkeypatch.setenv("BLUESKY_HANDLE", "lumora.bsky.social")
     monkeypatch.setenv("BLUESKY_APP_PASSWORD", "app-pass-placeholder")
     source = BlueskySearch.from_config(BlueskyConfig(name="b", type="bluesky"), load_settings())
-    assert "lumora" in source.queries and "ルモラ" in source.queries
+    assert "lumora" in source.queries
+    assert "ルモラ" in source.queries
     assert "app-pass-placeholder" not in repr(source)

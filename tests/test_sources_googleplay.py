@@ -71,14 +71,18 @@ class PlayStore:
 
     def answer(self, request: Request) -> Reply:
         app, count, token, sort = rpc_args(request)
-        assert app == APP and sort == 2  # newest first
+        assert app == APP
+        assert sort == 2
         assert request.headers["content-type"].startswith("application/x-www-form-urlencoded")
         items = self.reviews[request.query["hl"]]
         start = int(token.removeprefix("tok-")) if token else 0
         chunk = items[start : start + count]
         more = start + count < len(items)
-        return Reply(200, batchexecute(chunk, f"tok-{start + count}" if more else None),
-                     content_type="application/json; charset=utf-8")
+        return Reply(
+            200,
+            batchexecute(chunk, f"tok-{start + count}" if more else None),
+            content_type="application/json; charset=utf-8",
+        )
 
 
 @pytest.fixture
@@ -106,11 +110,16 @@ def test_first_run_maps_reviews_with_rating_version_and_utc_time(play):
 
     assert [m.native_id for m in result.mentions] == ["gp:review-2"]  # #1 is past the backfill
     mention = result.mentions[0]
-    assert mention.source == "googleplay" and mention.rating == 1 and mention.language == "en"
+    assert mention.source == "googleplay"
+    assert mention.rating == 1
+    assert mention.language == "en"
     assert mention.created_at == (NOW - timedelta(minutes=5)).replace(second=0)
     assert mention.author_name == "User 2"
-    assert mention.url == f"https://play.google.com/store/apps/details?id={APP}&reviewId=gp:review-2"
-    assert mention.raw["version"] == "5.1.0" and mention.raw["reply"] == "Thanks, we are on it"
+    assert (
+        mention.url == f"https://play.google.com/store/apps/details?id={APP}&reviewId=gp:review-2"
+    )
+    assert mention.raw["version"] == "5.1.0"
+    assert mention.raw["reply"] == "Thanks, we are on it"
     json.dumps(mention.raw)
     assert api.calls(RPC_PATH)[0].query == {"hl": "en", "gl": "us"}
 
@@ -135,7 +144,8 @@ def test_continuation_tokens_page_through_and_the_budget_resumes_next_cycle(play
 
     first = source.fetch(None)
     tokens = [rpc_args(r)[2] for r in api.calls(RPC_PATH)]
-    assert tokens == [None, "tok-200"] and len(first.mentions) == 300
+    assert tokens == [None, "tok-200"]
+    assert len(first.mentions) == 300
     second = source.fetch(first.cursor)
 
     ids = {m.native_id for m in first.mentions + second.mentions}
@@ -150,7 +160,8 @@ def test_each_locale_is_its_own_list(play):
     result = make_source(api, locales=("en-US", "de-DE")).fetch(None)
 
     assert {(m.native_id, m.language) for m in result.mentions} == {
-        ("gp:review-1", "en"), ("gp:review-2", "de")
+        ("gp:review-1", "en"),
+        ("gp:review-2", "de"),
     }
     assert json.loads(result.cursor).keys() == {f"{APP}/en-US", f"{APP}/de-DE"}
 
@@ -159,8 +170,14 @@ def test_429_then_success_and_the_gateway_rate_limit_answer_is_retried(play):
     api, store = play
     store.reviews["en"] = [review(1, minutes_ago=1)]
     api.fail(RPC_PATH, Reply(429, "Too Many Requests", headers={"Retry-After": "0"}))
-    api.fail(RPC_PATH, Reply(200, ")]}'\n\n[[\"er\",null,null,null,null,429,null,null,null,"
-                                   "[\"com.google.play.gateway.proto.PlayGatewayError\"]]]"))
+    api.fail(
+        RPC_PATH,
+        Reply(
+            200,
+            ')]}\'\n\n[["er",null,null,null,null,429,null,null,null,'
+            '["com.google.play.gateway.proto.PlayGatewayError"]]]',
+        ),
+    )
 
     result = make_source(api).fetch(None)
 
@@ -199,7 +216,7 @@ def test_malformed_reviews_are_skipped_with_the_reason(play, engine):
 
 def test_truncated_answer_is_transient():
     with pytest.raises(TransientError, match="not readable"):
-        parse_page(")]}'\n\n[[\"wrb.fr\",\"oCPfdb\",\"[[[\\\"gp:1")
+        parse_page(')]}\'\n\n[["wrb.fr","oCPfdb","[[[\\"gp:1')
 
 
 def test_restart_between_fetch_and_commit_stores_each_review_once(play, engine):
@@ -211,7 +228,8 @@ def test_restart_between_fetch_and_commit_stores_each_review_once(play, engine):
     first = pipeline_for(engine, source).collect(source)
     again = pipeline_for(engine, source).collect(source)
 
-    assert first.stored == 2 and again.fetched == 0
+    assert first.stored == 2
+    assert again.fetched == 0
     assert stored_ids(engine, "googleplay") == ["gp:review-1", "gp:review-2"]
 
 

@@ -41,7 +41,8 @@ def status(number: int, *, minutes_ago: int, html: str | None = None, lang: str 
         "replies_count": 0,
         "reblogs_count": 0,
         "favourites_count": 1,
-        "content": html or f"<p>My <a href=\"https://social.example/tags/lumora\">#lumora</a> lamp "
+        "content": html
+        or f'<p>My <a href="https://social.example/tags/lumora">#lumora</a> lamp '
         f"number {number} broke &amp; support is silent</p><p>second line</p>",
         "reblog": None,
         "account": {
@@ -66,11 +67,22 @@ class Instance:
         self.statuses: list[dict] = []
         api.route("GET", TAG_PATH, self.timeline)
         api.route("GET", SEARCH_PATH, self.search)
-        api.route("GET", "/api/v2/instance", lambda _r: Reply(200, {
-            "domain": "social.example", "version": "4.3.0",
-            "configuration": {"timelines_access": {
-                "hashtag_feeds": {"local": "public", "remote": "public"}}},
-        }))
+        api.route(
+            "GET",
+            "/api/v2/instance",
+            lambda _r: Reply(
+                200,
+                {
+                    "domain": "social.example",
+                    "version": "4.3.0",
+                    "configuration": {
+                        "timelines_access": {
+                            "hashtag_feeds": {"local": "public", "remote": "public"}
+                        }
+                    },
+                },
+            ),
+        )
 
     def _window(self, request: Request) -> list[dict]:
         limit = int(request.query.get("limit", 20))
@@ -119,17 +131,25 @@ def make_source(api: FakeAPI, *, hashtags=("lumora",), queries=(), token=None, m
 
 def test_first_run_maps_statuses_and_stops_at_the_backfill_window(instance):
     api, server = instance
-    server.statuses = [status(1, minutes_ago=60 * 24 * 10), status(2, minutes_ago=30),
-                       status(3, minutes_ago=5, lang="de")]
+    server.statuses = [
+        status(1, minutes_ago=60 * 24 * 10),
+        status(2, minutes_ago=30),
+        status(3, minutes_ago=5, lang="de"),
+    ]
     result = make_source(api).fetch(None)
 
-    assert [m.native_id for m in result.mentions] == [server.statuses[2]["id"],
-                                                       server.statuses[1]["id"]]
+    assert [m.native_id for m in result.mentions] == [
+        server.statuses[2]["id"],
+        server.statuses[1]["id"],
+    ]
     newest = result.mentions[0]
-    assert newest.source == "mastodon" and newest.collector == "mastodon-main"
+    assert newest.source == "mastodon"
+    assert newest.collector == "mastodon-main"
     assert newest.text == "My #lumora lamp number 3 broke & support is silent\n\nsecond line"
-    assert newest.author_handle == "anna@social.example" and newest.author_name == "Anna B."
-    assert newest.author_followers == 1234 and newest.language == "de"
+    assert newest.author_handle == "anna@social.example"
+    assert newest.author_name == "Anna B."
+    assert newest.author_followers == 1234
+    assert newest.language == "de"
     assert newest.created_at == NOW - timedelta(minutes=5)
     assert newest.url == "https://social.example/@anna/3"
     json.dumps(newest.raw)
@@ -145,8 +165,10 @@ def test_incremental_runs_ask_for_statuses_after_the_cursor(instance):
 
     second = source.fetch(first.cursor)
 
-    assert sorted(m.native_id for m in second.mentions) == [server.statuses[1]["id"],
-                                                            server.statuses[2]["id"]]
+    assert sorted(m.native_id for m in second.mentions) == [
+        server.statuses[1]["id"],
+        server.statuses[2]["id"],
+    ]
     assert api.calls(TAG_PATH)[-1].query["min_id"] == server.statuses[0]["id"]
     assert source.fetch(second.cursor).mentions == []
 
@@ -193,9 +215,18 @@ def test_a_refused_token_is_a_source_error_not_retried(instance):
 def test_429_then_success(instance):
     api, server = instance
     server.statuses = [status(1, minutes_ago=1)]
-    api.fail(TAG_PATH, Reply(429, {"error": "Too many requests"}, headers={
-        "X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0",
-        "X-RateLimit-Reset": (NOW + timedelta(seconds=1)).isoformat()}))
+    api.fail(
+        TAG_PATH,
+        Reply(
+            429,
+            {"error": "Too many requests"},
+            headers={
+                "X-RateLimit-Limit": "300",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": (NOW + timedelta(seconds=1)).isoformat(),
+            },
+        ),
+    )
 
     result = make_source(api).fetch(None)
 
@@ -214,7 +245,8 @@ def test_500_storm_gives_up_for_the_cycle_and_records_it(instance, engine):
     assert "HTTP 502" in outcome.error
     assert len(api.calls(TAG_PATH)) == 3
     state = cursor_state(engine, "mastodon-main")
-    assert state.cursor is None and state.last_error.startswith("TransientError")
+    assert state.cursor is None
+    assert state.last_error.startswith("TransientError")
 
 
 def test_malformed_statuses_are_skipped_with_the_reason(instance, engine):
@@ -229,10 +261,12 @@ def test_malformed_statuses_are_skipped_with_the_reason(instance, engine):
     outcome = pipeline_for(engine, source).collect(source)
 
     assert stored_ids(engine, "mastodon") == [server.statuses[0]["id"]]
-    assert sorted(outcome.rejected) == sorted([
-        f"tag:lumora: status {no_account['id']}: missing 'account'",
-        f"tag:lumora: status {bad_content['id']}: missing 'content' (HTML string)",
-    ])
+    assert sorted(outcome.rejected) == sorted(
+        [
+            f"tag:lumora: status {no_account['id']}: missing 'account'",
+            f"tag:lumora: status {bad_content['id']}: missing 'content' (HTML string)",
+        ]
+    )
 
 
 def test_restart_between_fetch_and_commit_stores_each_status_once(instance, engine):
@@ -245,7 +279,9 @@ def test_restart_between_fetch_and_commit_stores_each_status_once(instance, engi
     server.statuses.append(status(3, minutes_ago=0))
     again = pipeline_for(engine, source).collect(source)
 
-    assert first.stored == 2 and again.stored == 1 and again.already_stored == 0
+    assert first.stored == 2
+    assert again.stored == 1
+    assert again.already_stored == 0
     assert len(stored_ids(engine, "mastodon")) == 3
 
 

@@ -70,8 +70,18 @@ def thread(number: int, *, minutes_ago: int, video: str = VIDEO, text: str | Non
 
 
 def api_error(status: int, reason: str, message: str) -> Reply:
-    return Reply(status, {"error": {"code": status, "message": message, "errors": [
-        {"message": message, "domain": "youtube.commentThread", "reason": reason}]}})
+    return Reply(
+        status,
+        {
+            "error": {
+                "code": status,
+                "message": message,
+                "errors": [
+                    {"message": message, "domain": "youtube.commentThread", "reason": reason}
+                ],
+            }
+        },
+    )
 
 
 class DataAPI:
@@ -87,7 +97,8 @@ class DataAPI:
         assert "key" not in q  # the key travels in a header, never in a logged URL
         if request.headers.get("x-goog-api-key") != KEY:
             return api_error(400, "keyInvalid", "API key not valid. Please pass a valid API key.")
-        assert q["part"] == "snippet" and q["order"] == "time"
+        assert q["part"] == "snippet"
+        assert q["order"] == "time"
         if "videoId" in q:
             if q["videoId"] in self.disabled:
                 return api_error(403, "commentsDisabled", "The video has disabled comments.")
@@ -135,8 +146,10 @@ def test_first_run_maps_comment_threads(youtube):
 
     assert [m.native_id for m in result.mentions] == ["Ugz00002AaBbCc4AaABAg"]
     mention = result.mentions[0]
-    assert mention.source == "youtube" and mention.collector == "youtube-main"
-    assert mention.author_handle == "viewer2" and mention.author_name == "@viewer2"
+    assert mention.source == "youtube"
+    assert mention.collector == "youtube-main"
+    assert mention.author_handle == "viewer2"
+    assert mention.author_name == "@viewer2"
     assert mention.url == f"https://www.youtube.com/watch?v={VIDEO}&lc=Ugz00002AaBbCc4AaABAg"
     assert mention.created_at == NOW - timedelta(minutes=3)
     assert mention.raw["snippet"]["totalReplyCount"] == 1
@@ -158,8 +171,9 @@ def test_incremental_run_stops_at_the_last_comment_read(youtube):
 
 def test_page_tokens_and_budget_resume_for_a_channel(youtube):
     api, data = youtube
-    data.threads = [thread(n, minutes_ago=400 - n, video=VIDEO if n % 2 else OTHER_VIDEO)
-                    for n in range(1, 251)]
+    data.threads = [
+        thread(n, minutes_ago=400 - n, video=VIDEO if n % 2 else OTHER_VIDEO) for n in range(1, 251)
+    ]
     source = make_source(api, videos=(), channels=(CHANNEL,), max_items=120)
 
     first = source.fetch(None)
@@ -184,8 +198,10 @@ def test_a_video_with_comments_off_is_skipped_and_the_others_are_read(youtube):
 def test_429_then_success(youtube):
     api, data = youtube
     data.threads = [thread(1, minutes_ago=1)]
-    api.fail(PATH, Reply(429, {"error": {"code": 429, "message": "Too many"}},
-                         headers={"Retry-After": "0"}))
+    api.fail(
+        PATH,
+        Reply(429, {"error": {"code": 429, "message": "Too many"}}, headers={"Retry-After": "0"}),
+    )
     assert len(make_source(api).fetch(None).mentions) == 1
     assert len(api.calls(PATH)) == 2
 
@@ -193,8 +209,14 @@ def test_429_then_success(youtube):
 def test_quota_exceeded_ends_the_cycle_until_the_pacific_midnight(youtube):
     api, data = youtube
     data.threads = [thread(1, minutes_ago=1)]
-    api.fail(PATH, api_error(403, "quotaExceeded", "The request cannot be completed because you"
-                                                   " have exceeded your quota."))
+    api.fail(
+        PATH,
+        api_error(
+            403,
+            "quotaExceeded",
+            "The request cannot be completed because you have exceeded your quota.",
+        ),
+    )
     with pytest.raises(TransientError, match="daily quota used up") as raised:
         make_source(api).fetch(None)
     assert raised.value.retry_after == seconds_to_quota_reset(NOW) == 20 * 3600  # 04:00 PST
@@ -209,7 +231,8 @@ def test_500_storm_gives_up_for_the_cycle_and_records_it(youtube, engine):
 
     outcome = pipeline_for(engine, source).collect(source)
 
-    assert "HTTP 500" in outcome.error and len(api.calls(PATH)) == 3
+    assert "HTTP 500" in outcome.error
+    assert len(api.calls(PATH)) == 3
     assert cursor_state(engine, "youtube-main").consecutive_failures == 1
 
 
@@ -218,7 +241,8 @@ def test_invalid_key_is_a_source_error_and_the_key_is_never_logged(youtube, capl
     caplog.set_level(logging.DEBUG)
     with pytest.raises(SourceError, match="keyInvalid") as raised:
         make_source(api, key="yt-wrong-key").fetch(None)
-    assert "yt-wrong-key" not in str(raised.value) and "yt-wrong-key" not in caplog.text
+    assert "yt-wrong-key" not in str(raised.value)
+    assert "yt-wrong-key" not in caplog.text
 
 
 def test_malformed_threads_are_skipped_with_the_reason(youtube, engine):
@@ -233,10 +257,13 @@ def test_malformed_threads_are_skipped_with_the_reason(youtube, engine):
     outcome = pipeline_for(engine, source).collect(source)
 
     assert stored_ids(engine, "youtube") == ["Ugz00001AaBbCc4AaABAg"]
-    assert sorted(outcome.rejected) == sorted([
-        f"video {VIDEO}: 'publishedAt' is not an ISO-8601 time: 'yesterday'",
-        f"video {VIDEO}: thread 'Ugz00003AaBbCc4AaABAg': missing snippet.topLevelComment.snippet",
-    ])
+    assert sorted(outcome.rejected) == sorted(
+        [
+            f"video {VIDEO}: 'publishedAt' is not an ISO-8601 time: 'yesterday'",
+            f"video {VIDEO}: thread 'Ugz00003AaBbCc4AaABAg':"
+            " missing snippet.topLevelComment.snippet",
+        ]
+    )
 
 
 def test_restart_between_fetch_and_commit_stores_each_comment_once(youtube, engine):
@@ -248,7 +275,8 @@ def test_restart_between_fetch_and_commit_stores_each_comment_once(youtube, engi
     first = pipeline_for(engine, source).collect(source)
     again = pipeline_for(engine, source).collect(source)
 
-    assert first.stored == 2 and again.fetched == 0
+    assert first.stored == 2
+    assert again.fetched == 0
     assert len(stored_ids(engine, "youtube")) == 2
     assert json.loads(cursor_state(engine, "youtube-main").cursor).keys() == {f"video:{VIDEO}"}
 

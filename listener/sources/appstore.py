@@ -60,8 +60,12 @@ def review_to_mention(entry: Any, *, app_id: str, country: str, collector: str) 
         language=None,  # the feed says which store, not which language
         created_at=parse_time(_label(entry, "updated"), "updated.label"),
         rating=rating,
-        raw={"app_id": app_id, "country": country, "version": _label(entry, "im:version"),
-             "entry": entry},
+        raw={
+            "app_id": app_id,
+            "country": country,
+            "version": _label(entry, "im:version"),
+            "entry": entry,
+        },
     )
 
 

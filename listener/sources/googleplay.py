@@ -38,14 +38,14 @@ GATEWAY_ERROR = "com.google.play.gateway.proto.PlayGatewayError"
 
 def _scraper() -> SimpleNamespace:
     """google-play-scraper's request format and review layout, TLS verification left on."""
-    saved = ssl._create_default_https_context  # noqa: SLF001
+    saved = ssl._create_default_https_context
     try:
         from google_play_scraper import Sort
         from google_play_scraper.constants.element import ElementSpecs
         from google_play_scraper.constants.regex import Regex
         from google_play_scraper.constants.request import PLAY_STORE_BASE_URL, Formats
     finally:
-        ssl._create_default_https_context = saved  # noqa: SLF001
+        ssl._create_default_https_context = saved
     return SimpleNamespace(
         Sort=Sort,
         Review=ElementSpecs.Review,
@@ -93,7 +93,7 @@ def review_to_mention(review: Any, *, app_id: str, locale: str, collector: str) 
         created = datetime.fromtimestamp(float(seconds), UTC)
     except (IndexError, TypeError, ValueError, OverflowError):
         raise ItemError(f"review {review_id}: no time at [5][0]") from None
-    language, country = locale.split("-")
+    language, _country = locale.split("-")
     return Mention(
         source=PLATFORM,
         collector=collector,
@@ -165,7 +165,11 @@ class GooglePlayReviews(Source):
 
         def call() -> tuple[list[Any], str | None]:
             response = send(
-                self.session, "POST", url, what=what, data=body,
+                self.session,
+                "POST",
+                url,
+                what=what,
+                data=body,
                 headers={"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"},
             )
             return parse_page(response.text)

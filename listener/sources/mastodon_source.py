@@ -180,13 +180,19 @@ class MastodonTimelines(Source):
     def _page(self, stream: str, limit: int, **ids: str | None) -> list[Any]:
         kind, _, value = stream.partition(":")
         if kind == "tag":
-            return list(self._call(
-                lambda: self.api.timeline_hashtag(value, limit=limit, **ids), f"#{value}"
-            ))
+            return list(
+                self._call(
+                    lambda: self.api.timeline_hashtag(value, limit=limit, **ids), f"#{value}"
+                )
+            )
         found = self._call(
             lambda: self.api.search_v2(
-                value, result_type="statuses", resolve=False, exclude_unreviewed=False,
-                limit=limit, **ids,
+                value,
+                result_type="statuses",
+                resolve=False,
+                exclude_unreviewed=False,
+                limit=limit,
+                **ids,
             ),
             f"search {value!r}",
         )
@@ -257,7 +263,9 @@ def _created(status: dict[str, Any]) -> datetime:
 
 
 def _oldest(page: list[Any]) -> datetime:
-    return min((_created(s) for s in page if isinstance(s, dict)), default=datetime.max.replace(tzinfo=UTC))
+    return min(
+        (_created(s) for s in page if isinstance(s, dict)), default=datetime.max.replace(tzinfo=UTC)
+    )
 
 
 def connect(base_url: str, token: str | None, timeout: float = DEFAULT_TIMEOUT) -> Any:

@@ -140,7 +140,9 @@ def walk_targets(
         mentions += walked.mentions
         rejected += walked.rejected
         state[target.key] = walked.mark.dump()
-    return FetchResult(mentions=mentions, cursor=json.dumps(state, sort_keys=True), rejected=rejected)
+    return FetchResult(
+        mentions=mentions, cursor=json.dumps(state, sort_keys=True), rejected=rejected
+    )
 
 
 def _finished(mark: Mark, top: datetime | None, top_ids: list[str]) -> Mark:

@@ -133,8 +133,10 @@ class YouTubeComments(Source):
         )
 
     def _page(self, selector: dict[str, str], token: str | None, budget: int) -> Page:
-        what = "video " + selector["videoId"] if "videoId" in selector else (
-            "channel " + selector["allThreadsRelatedToChannelId"]
+        what = (
+            "video " + selector["videoId"]
+            if "videoId" in selector
+            else ("channel " + selector["allThreadsRelatedToChannelId"])
         )
         params = {
             "part": "snippet",
@@ -149,8 +151,10 @@ class YouTubeComments(Source):
         def attempt() -> Any:
             try:
                 return get_json(
-                    self.session, f"{self.base_url}/youtube/v3/commentThreads",
-                    what=what, params=params,
+                    self.session,
+                    f"{self.base_url}/youtube/v3/commentThreads",
+                    what=what,
+                    params=params,
                     headers={"X-Goog-Api-Key": self._api_key},  # kept out of URLs and logs
                 )
             except ClientFault as fault:
@@ -162,8 +166,10 @@ class YouTubeComments(Source):
                     raise TransientError(f"{what}: rate limited ({reason})") from None
                 if reason in GONE_REASONS or fault.status == 404:
                     raise TargetGone(f"{what}: {reason or fault.status}; skipped") from None
-                raise SourceError(f"{what}: refused ({reason or fault.status}); check the key"
-                                  " and that the YouTube Data API is enabled for it") from None
+                raise SourceError(
+                    f"{what}: refused ({reason or fault.status}); check the key"
+                    " and that the YouTube Data API is enabled for it"
+                ) from None
 
         payload = call_with_retries(attempt, source=self.name, policy=self.retry)
         if not isinstance(payload, dict) or not isinstance(payload.get("items", []), list):
@@ -190,8 +196,10 @@ class YouTubeComments(Source):
         for selector in selectors:
             try:
                 one = walk_targets(
-                    result.cursor, [self._target(selector)],
-                    budget=max(1, -(-self.max_items // len(selectors))), floor=floor,
+                    result.cursor,
+                    [self._target(selector)],
+                    budget=max(1, -(-self.max_items // len(selectors))),
+                    floor=floor,
                 )
             except TargetGone as gone:
                 result.rejected.append(str(gone))
