@@ -55,7 +55,8 @@ def test_cross_references_are_checked(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_settings(_write(tmp_path, data))
     paths = [p.path for p in caught.value.problems]
-    assert paths == ["default_market", "sources[1].name", "slack.routes[0].sources"]
+    duplicate = f"sources[{len(data['sources']) - 1}].name"  # the example lists several sources
+    assert paths == ["default_market", duplicate, "slack.routes[0].sources"]
 
 
 def test_unknown_source_type_lists_the_known_ones(tmp_path):
