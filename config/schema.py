@@ -10,7 +10,7 @@ import os
 import re
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -490,7 +490,7 @@ def _problems_from_validation(error: ValidationError, file: str) -> list[Problem
 
 
 # Part B's source types and their field examples (kept apart from the lists above for merging).
-_SOURCE_TYPES.update(model.model_fields["type"].annotation.__args__[0] for model in PART_B_SOURCES)
+_SOURCE_TYPES.update(get_args(model.model_fields["type"].annotation)[0] for model in PART_B_SOURCES)
 for _model in PART_B_SOURCES:
     for _name, _info in _model.model_fields.items():
         if _info.examples and _name not in _EXAMPLES:
