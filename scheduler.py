@@ -3,6 +3,7 @@
 APScheduler runs each enabled source on its own interval, the processing stages right after
 every collection, and a daily retention purge. SIGTERM or Ctrl-C stops it after the current step.
 One failing source is logged and backs off (exponentially, with jitter) while the others go on.
+The weekly digest, when enabled, is mailed on its own cron in its own time zone.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ import sys
 import threading
 from datetime import timedelta
 from types import FrameType
+from zoneinfo import ZoneInfo
 
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
 from sqlmodel import Session
 
 from config.schema import ConfigError, Settings, load_settings
@@ -26,6 +30,7 @@ from listener.storage import open_database, purge_before
 
 log = logging.getLogger("listener.scheduler")
 PURGE_HOUR = 3
+DIGEST_GRACE_S = 6 * 3600
 
 
 class Daemon:
@@ -61,7 +66,17 @@ class Daemon:
             session.commit()
         log.info("retention purge before %s: %s", cutoff.date(), result)
 
-    def schedule(self, scheduler: BlockingScheduler) -> None:
+    def send_digest(self) -> None:
+        from alerts.digest import DigestError, send_last_week
+
+        try:
+            week = send_last_week(self.pipeline.engine, self.settings)
+        except DigestError as error:
+            log.error("weekly digest not sent: %s", error)
+            raise
+        log.info("weekly digest %s sent", week.label)
+
+    def schedule(self, scheduler: BaseScheduler) -> None:
         for source in self.pipeline.sources.enabled:
             interval = next(s.interval for s in self.settings.sources if s.name == source.name)
             scheduler.add_job(
@@ -79,6 +94,29 @@ class Daemon:
             self.process, "interval", id="process", minutes=1, max_instances=1, coalesce=True
         )
         scheduler.add_job(self.purge, "cron", id="purge", hour=PURGE_HOUR, coalesce=True)
+        self.schedule_digest(scheduler)
+
+    def schedule_digest(self, scheduler: BaseScheduler) -> None:
+        digest = self.settings.digest
+        if not digest.enabled:
+            log.info("weekly digest: disabled (digest.enabled is false)")
+            return
+        trigger = CronTrigger.from_crontab(digest.cron, timezone=ZoneInfo(digest.timezone))
+        # A run delayed by busy workers (or a suspended host) still goes out within the grace time.
+        scheduler.add_job(
+            self.send_digest,
+            trigger,
+            id="digest",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=DIGEST_GRACE_S,
+        )
+        log.info(
+            "weekly digest: enabled, %r in %s to %d recipient(s)",
+            digest.cron,
+            digest.timezone,
+            len(digest.recipients),
+        )
 
 
 def run_daemon(settings: Settings) -> None:

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from listener.enums import Formality, Sentiment, Urgency
+from listener.enums import Formality, Intent, Sentiment, Urgency
 
 EXAMPLE_CONFIG = Path(__file__).with_name("example.yaml")
 DEFAULT_SQLITE_NAME = "listener.db"
@@ -33,6 +33,7 @@ DEFAULT_SQLITE_NAME = "listener.db"
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+WebUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s<>|]+$")]
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -78,6 +79,12 @@ class Brand(_Model):
         default_factory=dict, examples=["{en: [lumora, lumora glow], de: [lumora lampe]}"]
     )
     exclude: list[str] = Field(default_factory=list, examples=["[lumora borealis, aurora]"])
+    help_articles: dict[Intent, dict[str, WebUrl]] = Field(
+        default_factory=dict,
+        description="Help-centre articles that drafts link, per intent and locale (`de`, `pt-BR`);"
+        " a draft links only an article in the reply's own locale or language.",
+        examples=["{refund_return: {en: https://help.example.com/returns}}"],
+    )
 
     def own_handles(self) -> set[str]:
         return {h.lower().lstrip("@") for handles in self.handles.values() for h in handles}
@@ -355,9 +362,30 @@ class StorageConfig(_Model):
 
 
 class ModelConfig(_Model):
-    name: str = Field(default="baseline", examples=['"baseline"'])
+    name: str = Field(default="e5-heads", examples=['"e5-heads"', '"baseline"'])
     threads: int = Field(default=2, gt=0, examples=["2"])
     batch_size: int = Field(default=32, gt=0, examples=["32"])
+
+
+class GenerativeConfig(_Model):
+    """An OpenAI-compatible chat endpoint that may rewrite template drafts to sound natural."""
+
+    enabled: bool = False
+    base_url: WebUrl = Field(
+        default="http://127.0.0.1:8000/v1",
+        examples=['"https://api.openai.com/v1"', '"http://localhost:11434/v1" (Ollama)'],
+    )
+    model: str = Field(default="gpt-4o-mini", examples=['"gpt-4o-mini"', '"llama3.1"'])
+    api_key_env: EnvVarName | None = Field(
+        default=None,
+        description="Environment variable holding the API key; none for a local server.",
+        examples=['"OPENAI_API_KEY"'],
+    )
+    timeout: float = Field(default=20.0, gt=0, examples=["20"])
+
+
+class RespondersConfig(_Model):
+    generative: GenerativeConfig = Field(default_factory=GenerativeConfig)
 
 
 class Settings(_Model):
@@ -370,6 +398,7 @@ class Settings(_Model):
     digest: DigestConfig = Field(default_factory=DigestConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    responders: RespondersConfig = Field(default_factory=RespondersConfig)
 
     # Not a YAML key: the file this came from, for resolving relative paths.
     config_path: Path | None = Field(default=None, exclude=True)

@@ -18,6 +18,8 @@ from sqlmodel import Session, select
 
 from alerts.sinks import printable, shorten
 from config.schema import ConfigError, ReplaySource, Settings, load_settings
+from listener.cli_digest import digest
+from listener.cli_draft import draft as draft_command
 from listener.cli_nlp import classify, eval_app, model_app, train_app
 from listener.models import Mention, ReplyDraft
 from listener.pipeline import CycleReport, Pipeline
@@ -37,6 +39,8 @@ app.add_typer(model_app, name="model")
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 app.command("classify")(classify)
+app.command("draft")(draft_command)
+app.command("digest")(digest)
 
 ConfigOption = Annotated[
     Path | None,

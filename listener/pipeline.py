@@ -24,7 +24,7 @@ from config.schema import Settings
 from listener import failpoints
 from listener.enums import DeliveryState
 from listener.models import Alert, Classification, Mention, ReplyDraft, SourceCursor, Stage, utcnow
-from listener.nlp import Classifier, TextInput, load_classifier
+from listener.nlp import Classifier, Prediction, TextInput, load_classifier
 from listener.nlp.language import LanguageIdentifier
 from listener.sources import Source, SourceSet, build_sources
 from listener.storage import store_mentions
@@ -58,6 +58,26 @@ class CycleReport:
     classifier: str = ""
 
 
+def classification_of(
+    mention_id: int | None, language: str, prediction: Prediction, classifier: Classifier
+) -> Classification:
+    """The stored form of a prediction, naming the classifier that made it."""
+    return Classification(
+        mention_id=mention_id,
+        language=language,
+        sentiment=prediction.sentiment.value,
+        score_negative=prediction.scores["negative"],
+        score_neutral=prediction.scores["neutral"],
+        score_positive=prediction.scores["positive"],
+        urgency=prediction.urgency.label,
+        urgency_score=prediction.urgency_score,
+        urgency_reasons=prediction.reasons,
+        intent=prediction.intent.value,
+        model_name=classifier.name,
+        model_version=classifier.version,
+    )
+
+
 def backoff_delay(interval: timedelta, failures: int, rng: random.Random) -> timedelta:
     """Exponential in the number of consecutive failures, capped, with ±20 % jitter."""
     delay = min(interval * (2 ** max(failures - 1, 0)), MAX_BACKOFF)
@@ -84,7 +104,7 @@ class Pipeline:
         self.clock = clock
         self.stop = stop or threading.Event()
         self.languages = LanguageIdentifier(settings.languages)
-        self.drafter = ReplyDrafter(settings)
+        self.drafter = ReplyDrafter(settings, clock=clock)
         self.batch_size = settings.model.batch_size
         self._rng = random.Random()  # noqa: S311  (jitter, not cryptography)
         self._intervals = {s.name: s.interval for s in settings.sources}
@@ -195,20 +215,7 @@ class Pipeline:
                     mentions, languages, predictions, strict=True
                 ):
                     session.add(
-                        Classification(
-                            mention_id=mention.id,
-                            language=language,
-                            sentiment=prediction.sentiment.value,
-                            score_negative=prediction.scores["negative"],
-                            score_neutral=prediction.scores["neutral"],
-                            score_positive=prediction.scores["positive"],
-                            urgency=prediction.urgency.label,
-                            urgency_score=prediction.urgency_score,
-                            urgency_reasons=prediction.reasons,
-                            intent=prediction.intent.value,
-                            model_name=self.classifier.name,
-                            model_version=self.classifier.version,
-                        )
+                        classification_of(mention.id, language, prediction, self.classifier)
                     )
                     mention.stage = Stage.CLASSIFIED
                     session.add(mention)

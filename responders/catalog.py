@@ -2,7 +2,9 @@
 
 Add a locale by copying `en.yaml` to `<language>.yaml` (or `<language>-<COUNTRY>.yaml` where a
 market needs its own wording, like pt-BR and pt-PT), translating the quoted texts and running the
-tests: `tests/test_responders_catalog.py` checks that every intent has a text in both registers.
+tests: `tests/test_responders.py` checks that every intent has a text in both registers.
+Placeholders: `{name}` (greeting), `{brand}`, `{order}` (with_order), `{weekday}` and `{date}`
+(follow_up.later, formatted for the locale by Babel), `{url}` (help).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from listener.enums import Formality, Intent
+from responders.availability import Promise
 
 CATALOG_DIR = Path(__file__).with_name("catalogs")
 ORDER_INTENTS = (
@@ -28,6 +31,8 @@ ORDER_INTENTS = (
 class Register:
     greeting: str
     sign_off: str
+    follow_up: dict[str, str]  # promise (today, tomorrow, later) -> sentence
+    help: str  # introduces a help-centre link: {url}
     intents: dict[str, str]
     with_order: dict[str, str]
 
@@ -51,12 +56,17 @@ def _load(path: Path) -> Catalog:
         catalog = Catalog(data["locale"], data["language"], data["name"], registers)
     except (KeyError, TypeError, ValueError) as error:
         raise CatalogError(f"{path}: malformed catalog ({error})") from None
+    sections = (
+        ("intents", [i.value for i in Intent]),
+        ("with_order", [i.value for i in ORDER_INTENTS]),
+        ("follow_up", [p.value for p in Promise]),
+    )
     missing = [
-        f"{formality}.{section}.{intent}"
+        f"{formality}.{section}.{key}"
         for formality in Formality
-        for section, intents in (("intents", list(Intent)), ("with_order", ORDER_INTENTS))
-        for intent in intents
-        if intent.value not in getattr(registers.get(formality), section, {})
+        for section, keys in sections
+        for key in keys
+        if key not in getattr(registers.get(formality), section, {})
     ]
     if missing:
         raise CatalogError(f"{path}: missing texts for {', '.join(missing)}")

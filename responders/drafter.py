@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from config.schema import Market, Settings
 from listener.enums import Intent, Sentiment, Urgency
-from listener.models import Classification, Mention
-from responders.catalog import ORDER_INTENTS, Catalog, catalog_for
+from listener.models import Classification, Mention, utcnow
+from responders.availability import day_words, next_contact
+from responders.catalog import ORDER_INTENTS, Catalog, Register, catalog_for
+from responders.generative import Rewriter, RewriteRequest
 
 FALLBACK_LANGUAGE = "en"
 PRIVATE_INTENTS = {Intent.SAFETY, Intent.LEGAL, Intent.ACCOUNT_SECURITY}
+# Praise and chatter need no follow-up; everything else is told when the team will answer.
+NO_FOLLOW_UP = {Intent.PRAISE, Intent.OTHER}
+# Languages written without spaces between sentences.
+NO_SPACE_LANGUAGES = {"ja", "zh"}
 # Platforms whose public replies are limited, in X's weighted characters.
 REPLY_LIMITS = {"twitter": 280, "x": 280}
 ORDER_NUMBER = re.compile(r"(?<![\w-])(?:[A-Z]{2,4}-?\d{5,}|#\d{5,})(?![\w-])")
@@ -51,10 +59,22 @@ def _is_spam(text: str) -> bool:
 
 
 class ReplyDrafter:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        market: Market | None = None,
+        rewriter: Rewriter | None = None,
+    ) -> None:
+        """`market` pins every draft to one market (`listener draft --market`)."""
         self.settings = settings
+        self.clock = clock
+        self.rewriter = rewriter or _configured_rewriter(settings)
+        self.pinned_market = market
         self.own_handles = set().union(*(brand.own_handles() for brand in settings.brands))
-        self.brand_name = settings.brands[0].name
+        self.brand = settings.brands[0]
+        self.brand_name = self.brand.name
 
     def decide(self, mention: Mention, classification: Classification) -> DraftDecision:
         reason = self._no_reply_reason(mention, classification)
@@ -85,6 +105,8 @@ class ReplyDrafter:
         return "chatter: no question, problem or praise to answer"
 
     def _reply_language(self, language: str) -> tuple[Market, Catalog, str]:
+        if self.pinned_market:
+            return self._pinned_reply_language(language, self.pinned_market)
         market = self.settings.market_for_language(language)
         catalog = catalog_for(language, market.country)
         if catalog:
@@ -98,6 +120,28 @@ class ReplyDrafter:
             raise RuntimeError("the English reply catalog (responders/catalogs/en.yaml) is missing")
         return market, english, "fallback"
 
+    @staticmethod
+    def _pinned_reply_language(language: str, market: Market) -> tuple[Market, Catalog, str]:
+        for candidate, source in ((language, "mention"), (market.language, "market")):
+            catalog = catalog_for(candidate, market.country)
+            if catalog:
+                return market, catalog, source
+        english = catalog_for(FALLBACK_LANGUAGE, None)
+        if english is None:
+            raise RuntimeError("the English reply catalog (responders/catalogs/en.yaml) is missing")
+        return market, english, "fallback"
+
+    def _follow_up(self, register: Register, market: Market, catalog: Catalog) -> str:
+        contact = next_contact(market, self.clock())
+        return register.follow_up[contact.promise.value].format(
+            **day_words(contact.day, catalog.locale)
+        )
+
+    def _help_link(self, register: Register, intent: Intent, catalog: Catalog) -> str:
+        articles = self.brand.help_articles.get(intent, {})
+        url = articles.get(catalog.locale) or articles.get(catalog.language)
+        return register.help.format(url=url) if url else ""
+
     def compose(self, mention: Mention, classification: Classification) -> Draft:
         market, catalog, language_source = self._reply_language(classification.language)
         register = catalog.registers[market.formality]
@@ -109,10 +153,19 @@ class ReplyDrafter:
             )
         else:
             body = register.intents[intent.value].format(brand=self.brand_name)
+        follow_up = "" if intent in NO_FOLLOW_UP else self._follow_up(register, market, catalog)
+        help_link = self._help_link(register, intent, catalog)
         name = _safe_name(mention.author_name or mention.author_handle or "")
         greeting = register.greeting.format(name=name, brand=self.brand_name) if name else ""
         sign_off = register.sign_off.format(brand=self.brand_name)
-        text = _fit([greeting, body, sign_off], REPLY_LIMITS.get(mention.source))
+        sentence_gap = "" if catalog.language in NO_SPACE_LANGUAGES else " "
+        limit = REPLY_LIMITS.get(mention.source)
+        text = _fit(Parts(greeting, body, follow_up, help_link, sign_off, sentence_gap), limit)
+        if self.rewriter:
+            request = RewriteRequest(
+                text, mention.text, catalog.language, catalog.name, market.formality.value, limit
+            )
+            text = self.rewriter.rewrite(request) or text
         return Draft(
             text=text,
             locale=catalog.locale,
@@ -123,6 +176,19 @@ class ReplyDrafter:
         )
 
 
+def _configured_rewriter(settings: Settings) -> Rewriter | None:
+    if not settings.responders.generative.enabled:
+        return None
+    from listener.nlp.language import LanguageIdentifier
+
+    identifier = LanguageIdentifier(settings.languages)
+    return Rewriter(
+        settings.responders.generative,
+        measure=x_weighted_length,
+        detect_language=lambda text: identifier.identify(text, None),
+    )
+
+
 def _safe_name(name: str) -> str:
     """A display name fit to repeat: no links, no @-pings, no control characters, short."""
     name = _LINK.sub("", name)
@@ -131,11 +197,40 @@ def _safe_name(name: str) -> str:
     return name[:MAX_NAME_CHARS].strip()
 
 
-def _fit(parts: list[str], limit: int | None) -> str:
-    """Join greeting, body and sign-off; drop the greeting, then the sign-off, to fit a limit."""
-    greeting, body, sign_off = parts
-    for candidate in ([greeting, body, sign_off], [body, sign_off], [body]):
-        text = " ".join(part for part in candidate if part)
+@dataclass(frozen=True)
+class Parts:
+    greeting: str
+    body: str
+    follow_up: str
+    help_link: str
+    sign_off: str
+    sentence_gap: str
+
+    def join(self, *, greeting: bool, help_link: bool, sign_off: bool, follow_up: bool) -> str:
+        sentences = [
+            self.body,
+            self.follow_up if follow_up else "",
+            self.help_link if help_link else "",
+        ]
+        middle = self.sentence_gap.join(s for s in sentences if s)
+        chosen = [self.greeting if greeting else "", middle, self.sign_off if sign_off else ""]
+        return " ".join(part for part in chosen if part)
+
+
+# What goes first when a reply must be shortened: greeting, help link, sign-off, follow-up.
+_SHORTENINGS = (
+    {"greeting": True, "help_link": True, "sign_off": True, "follow_up": True},
+    {"greeting": False, "help_link": True, "sign_off": True, "follow_up": True},
+    {"greeting": False, "help_link": False, "sign_off": True, "follow_up": True},
+    {"greeting": False, "help_link": False, "sign_off": False, "follow_up": True},
+    {"greeting": False, "help_link": False, "sign_off": False, "follow_up": False},
+)
+
+
+def _fit(parts: Parts, limit: int | None) -> str:
+    """The fullest reply within the platform's limit (X counts wide characters twice)."""
+    for choice in _SHORTENINGS:
+        text = parts.join(**choice)
         if limit is None or x_weighted_length(text) <= limit:
             return text
-    return body
+    return parts.body

@@ -55,8 +55,11 @@ def test_every_shipped_locale_has_every_intent_in_both_registers():
             assert set(register.with_order) == {i.value for i in ORDER_INTENTS}
 
 
+def _fields(text: str) -> set[str]:
+    return {f for _, f, _, _ in string.Formatter().parse(text) if f}
+
+
 def test_catalog_placeholders_are_only_the_known_ones():
-    allowed = {"name", "brand", "order"}
     for catalog in catalogs().values():
         for register in catalog.registers.values():
             texts = [
@@ -66,8 +69,10 @@ def test_catalog_placeholders_are_only_the_known_ones():
                 *register.with_order.values(),
             ]
             for text in texts:
-                fields = {f for _, f, _, _ in string.Formatter().parse(text) if f}
-                assert fields <= allowed, (catalog.locale, text)
+                assert _fields(text) <= {"name", "brand", "order"}, (catalog.locale, text)
+            assert _fields(register.follow_up["later"]) == {"weekday", "date"}, catalog.locale
+            assert not _fields(register.follow_up["today"] + register.follow_up["tomorrow"])
+            assert _fields(register.help) == {"url"}, catalog.locale
 
 
 @pytest.mark.parametrize(

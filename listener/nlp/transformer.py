@@ -61,20 +61,19 @@ class TransformerClassifier:
         embeddings = self.embedder.embed([item.text for item in items], self.batch_size)
         return self.predict(items, embeddings)
 
-    def _intent(self, item: TextInput, probabilities: np.ndarray | None) -> Intent:
+    def _intent(self, item: TextInput, probabilities: np.ndarray | None, negative: float) -> Intent:
         """The intent head's answer, unless keywords name a critical intent it finds plausible.
 
         A missed safety report costs far more than a false alarm, so the per-language keywords of
         safety, account security and legal threats win whenever the head gives them at least
-        `KEYWORD_SUPPORT` probability (always, without an intent head).
+        `KEYWORD_SUPPORT` probability or the mention is negative (always, without an intent head).
         """
         lexical = lexicon_intent(item.text, item.language)
         if probabilities is None or self.intent is None:
             return lexical
         labels = self.intent.spec.labels
-        if (
-            lexical in CRITICAL_INTENTS
-            and probabilities[labels.index(lexical.value)] >= KEYWORD_SUPPORT
+        if lexical in CRITICAL_INTENTS and (
+            probabilities[labels.index(lexical.value)] >= KEYWORD_SUPPORT or negative > 0.5
         ):
             return lexical
         return Intent(labels[int(probabilities.argmax())])
@@ -90,7 +89,11 @@ class TransformerClassifier:
                 label: round(float(p), 4)
                 for label, p in zip(SENTIMENT_ORDER, probabilities, strict=True)
             }
-            intent = self._intent(item, intents[row] if intents is not None else None)
+            intent = self._intent(
+                item,
+                intents[row] if intents is not None else None,
+                scores[Sentiment.NEGATIVE],
+            )
             model_urgency = (
                 {
                     Urgency.parse(label): float(p)

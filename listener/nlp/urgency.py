@@ -7,7 +7,8 @@ reach, keyword hits), so the levels mean the same thing whichever model ran:
   regulator threat, or a negative post by an author whose reach makes it likely to go viral;
 - high (>= 0.60): a concrete service failure needing action: billing, refund, damaged or lost
   order, a churn threat;
-- medium (>= 0.35): a question or a mild problem that needs a reply;
+- medium (>= 0.35): a question or a mild problem that needs a reply; any clearly negative
+  mention is at least medium;
 - low: praise, chatter, nothing to do.
 """
 
@@ -105,6 +106,9 @@ def score_urgency(signals: Signals) -> tuple[Urgency, float, list[str]]:
         reasons.append(f"{signals.rating}-star review")
     if signals.model_urgency:
         score, reasons = _blend_model(score, reasons, signals.model_urgency)
+    if negative > 0.5 and signals.intent is not Intent.PRAISE:
+        # An unhappy customer always needs a reply, even when nothing else is recognised.
+        score = max(score, LEVEL_FLOORS[-1][1])
     if signals.intent not in CRITICAL_INTENTS and not _model_says_critical(signals):
         score = min(score, NON_CRITICAL_CEILING)
     followers = signals.author_followers or 0

@@ -1,0 +1,84 @@
+"""`listener digest`: the weekly sentiment digest, previewed to a file or sent by SMTP.
+
+`--preview out.html` and `--send --week 2026-W47` are contracts (issue 7).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, NoReturn
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+
+from listener.models import utcnow
+
+console = Console(stderr=True, soft_wrap=True)
+
+
+def _fail(message: str) -> NoReturn:
+    console.print(f"digest: {message}", markup=False, highlight=False)
+    raise typer.Exit(code=2)
+
+
+def digest(
+    preview: Annotated[
+        Path | None,
+        typer.Option("--preview", help="Write the digest as HTML to this file; nothing is sent."),
+    ] = None,
+    send: Annotated[
+        bool, typer.Option("--send", help="Mail it to digest.recipients through digest.smtp.")
+    ] = False,
+    week: Annotated[
+        str | None,
+        typer.Option(
+            "--week",
+            help="ISO week such as 2026-W47 (default: the last complete week in the digest's"
+            " time zone).",
+        ),
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", envvar="LISTENER_CONFIG")] = None,
+    log_level: Annotated[str, typer.Option("--log-level", envvar="LISTENER_LOG_LEVEL")] = "warning",
+) -> None:
+    """Build the weekly sentiment digest: --preview FILE writes it, --send mails it."""
+    from listener.cli import _settings, _setup_logging
+
+    _setup_logging(log_level)
+    if preview is None and not send:
+        _fail("say what to do: --preview out.html (write a file) or --send (mail it)")
+    settings = _settings(config)
+    from alerts.digest import DigestError, Week, WeekFormatError, build_digest, compose
+    from alerts.digest import preview_html as render_preview
+    from alerts.digest import send as send_mail
+    from listener.storage import open_database
+
+    timezone = settings.digest.timezone
+    try:
+        chosen = Week.parse(week, timezone) if week else Week.last_complete(utcnow(), timezone)
+    except WeekFormatError as error:
+        _fail(f"--week {error}")
+    today = utcnow().astimezone(ZoneInfo(timezone)).date()
+    if chosen.monday > today:
+        _fail(f"--week {chosen.label} has not started yet (it begins {chosen.monday:%a %d %b %Y})")
+    if send and not settings.digest.recipients:
+        _fail(
+            "no recipients configured: add digest.recipients to the config,"
+            " e.g. [cs-lead@example.com]"
+        )
+    built = build_digest(open_database(settings.database_url()), settings, chosen)
+    if today <= chosen.days[-1]:
+        console.print(
+            f"note: {chosen.label} is not over yet; its figures are partial", markup=False
+        )
+    if preview is not None:
+        preview.write_text(render_preview(built), encoding="utf-8")
+        console.print(f"Wrote the {chosen.describe()} digest to {preview}", markup=False)
+    if send:
+        try:
+            send_mail(compose(built, settings.digest), settings.digest)
+        except DigestError as error:
+            console.print(f"digest: not sent: {error}", markup=False, highlight=False)
+            raise typer.Exit(code=1) from None
+        recipients = ", ".join(settings.digest.recipients)
+        console.print(f"Sent the {chosen.label} digest to {recipients}", markup=False)

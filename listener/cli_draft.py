@@ -1,0 +1,112 @@
+"""`listener draft`: classify mentions from a file and draft the replies, without storing anything.
+
+The same language identification, classifier and drafter as the pipeline, so a team can check
+wording, registers and holiday-aware promises on its own examples (`--now` fixes the clock).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from listener.cli_nlp import ConfigOption, _config, _fail, _read_jsonl, console
+from listener.models import Mention
+from listener.nlp import TextInput, load_classifier
+from listener.nlp.language import LanguageIdentifier
+from listener.pipeline import classification_of
+from responders import ReplyDrafter
+
+
+def _parse_now(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(f"--now {value!r} is not ISO-8601; for example --now 2026-12-24T17:30:00+01:00")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _mention(record: dict, language: str) -> Mention:
+    return Mention(
+        source=str(record.get("source") or "replay").lower(),
+        collector="draft",
+        native_id=str(record["id"]),
+        text=record["text"],
+        url=record.get("url"),
+        author_handle=str(record["author"]).lstrip("@") if record.get("author") else None,
+        author_name=record.get("author_name"),
+        author_followers=record.get("author_followers"),
+        rating=record.get("rating"),
+        language=language,
+        created_at=datetime.now(UTC),
+        raw={},
+    )
+
+
+def draft(
+    input_file: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help="JSONL: id, text, optional lang, source, rating, author_followers, author,"
+            " author_name",
+        ),
+    ],
+    output_file: Annotated[Path, typer.Option("--output")],
+    market: Annotated[
+        str | None, typer.Option("--market", help="draft for this market code, e.g. de-DE")
+    ] = None,
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="the clock for business hours and holidays (ISO-8601)"),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Classify each mention of a JSONL file and write whether it needs a reply, and the draft."""
+    settings = _config(config)
+    if market and market not in {m.code for m in settings.markets}:
+        known = ", ".join(m.code for m in settings.markets)
+        _fail(f"--market {market!r} is not a market of the config; configured: {known}")
+    clock = _parse_now(now)
+    drafter = ReplyDrafter(
+        settings, clock=lambda: clock, market=settings.market(market) if market else None
+    )
+    records = _read_jsonl(input_file)
+    classifier = load_classifier(settings.model)
+    identifier = LanguageIdentifier(settings.languages)
+    languages = [identifier.identify(r["text"], r.get("lang")) for r in records]
+    inputs = [
+        TextInput(r["text"], lang, r.get("rating"), r.get("author_followers"), r.get("source"))
+        for r, lang in zip(records, languages, strict=True)
+    ]
+    predictions = classifier.classify(inputs)
+    drafted = 0
+    with output_file.open("w", encoding="utf-8") as out:
+        for record, language, prediction in zip(records, languages, predictions, strict=True):
+            decision = drafter.decide(
+                _mention(record, language),
+                classification_of(None, language, prediction, classifier),
+            )
+            line: dict = {"id": record["id"], "needs_reply": decision.needs_reply}
+            if decision.draft:
+                drafted += 1
+                d = decision.draft
+                line["draft"] = {
+                    "text": d.text,
+                    "locale": d.locale,
+                    "register": d.formality,
+                    "intent": d.intent,
+                    "channel": d.channel,
+                    "language_source": d.language_source,
+                }
+            else:
+                line["reason"] = decision.reason
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+    console.print(
+        f"{drafted} of {len(records)} mentions need a reply; drafts → {output_file}", markup=False
+    )
