@@ -135,6 +135,10 @@ def pipeline_for(engine, source):  # type: ignore[no-untyped-def]
     from listener.sources import SourceSet
 
     settings = load_settings()
+    # Collecting needs no model: pin the fast keyword baseline, not the example's encoder.
+    settings = settings.model_copy(
+        update={"model": settings.model.model_copy(update={"name": "baseline"})}
+    )
     return Pipeline.build(settings, engine, sources=SourceSet(enabled=[source], disabled={}))
 
 

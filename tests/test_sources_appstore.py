@@ -262,3 +262,15 @@ def test_config_builds_the_source_with_the_platform_default_url():
     source = AppStoreReviews.from_config(config, settings)
     assert source.base_url == "https://itunes.apple.com"
     assert source.max_items == 500
+
+
+def test_an_app_missing_from_one_store_is_skipped_and_the_other_countries_read(apple):
+    api, feed = apple
+    feed.reviews["de"] = [entry(1, minutes_ago=1)]
+    api.fail("/us/", Reply(404, "<html>Not Found</html>", content_type="text/html"))
+
+    result = make_source(api, countries=("us", "de")).fetch(None)
+
+    assert [m.native_id for m in result.mentions] == ["10001"]
+    assert result.rejected == [f"app {APP} (us) page 1: HTTP 404; skipped"]
+    assert json.loads(result.cursor).keys() == {f"{APP}/de"}  # us keeps its (empty) cursor

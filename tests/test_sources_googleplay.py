@@ -238,3 +238,14 @@ def test_importing_the_scraper_leaves_tls_verification_on():
 
     _scraper()
     assert ssl._create_default_https_context is ssl.create_default_context
+
+
+def test_an_unknown_app_is_skipped_and_reported(play):
+    api, store = play
+    store.reviews["de"] = [review(1, minutes_ago=1)]
+    api.fail(RPC_PATH, Reply(404, "<html>Not Found</html>", content_type="text/html"))
+
+    result = make_source(api, locales=("en-US", "de-DE")).fetch(None)
+
+    assert [m.native_id for m in result.mentions] == ["gp:review-1"]
+    assert result.rejected == [f"app {APP} (en-US): no such app on Google Play (404); skipped"]

@@ -18,8 +18,15 @@ from config.schema import AppStoreSource as AppStoreConfig
 from config.schema import Settings
 from listener.models import Mention, utcnow
 from listener.sources import FetchResult, Source
-from listener.sources.httpjson import ItemError, get_json, new_session, parse_time, require_str
-from listener.sources.paging import Page, Target, walk_targets
+from listener.sources.httpjson import (
+    ClientFault,
+    ItemError,
+    get_json,
+    new_session,
+    parse_time,
+    require_str,
+)
+from listener.sources.paging import Page, Target, TargetGone, walk_targets
 from listener.sources.retry import RetryPolicy, call_with_retries
 
 log = logging.getLogger(__name__)
@@ -127,9 +134,14 @@ class AppStoreReviews(Source):
             f"/id={app_id}/sortby=mostrecent/json"
         )
         what = f"app {app_id} ({country}) page {number}"
-        payload = call_with_retries(
-            lambda: get_json(self.session, url, what=what), source=self.name, policy=self.retry
-        )
+        try:
+            payload = call_with_retries(
+                lambda: get_json(self.session, url, what=what), source=self.name, policy=self.retry
+            )
+        except ClientFault as fault:
+            if fault.status in (400, 404):  # no such app in this country's store
+                raise TargetGone(f"{what}: HTTP {fault.status}; skipped") from None
+            raise
         try:
             entries = entries_of(payload)
         except ItemError as error:

@@ -23,9 +23,9 @@ import requests
 from config.schema import GooglePlaySource as GooglePlayConfig
 from config.schema import Settings
 from listener.models import Mention, utcnow
-from listener.sources import FetchResult, Source, SourceError
-from listener.sources.httpjson import ItemError, new_session, require_str, send
-from listener.sources.paging import Page, Target, walk_targets
+from listener.sources import FetchResult, Source
+from listener.sources.httpjson import ClientFault, ItemError, new_session, require_str, send
+from listener.sources.paging import Page, Target, TargetGone, walk_targets
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
 
 log = logging.getLogger(__name__)
@@ -176,9 +176,9 @@ class GooglePlayReviews(Source):
 
         try:
             reviews, next_token = call_with_retries(call, source=self.name, policy=self.retry)
-        except SourceError as error:
-            if getattr(error, "status", None) == 404:
-                raise SourceError(f"{what}: no such app on Google Play (HTTP 404)") from None
+        except ClientFault as fault:
+            if fault.status == 404:
+                raise TargetGone(f"{what}: no such app on Google Play (404); skipped") from None
             raise
         return Page(reviews, next_token)
 

@@ -18,8 +18,12 @@ from datetime import datetime
 from typing import Any
 
 from listener.models import Mention
-from listener.sources import FetchResult
+from listener.sources import FetchResult, SourceError
 from listener.sources.httpjson import ItemError
+
+
+class TargetGone(SourceError):
+    """This one target cannot be read (app removed, comments off); the others still are."""
 
 
 @dataclass
@@ -122,21 +126,29 @@ def walk_targets(
     floor: datetime,
     order: Callable[[Mention], datetime] = lambda mention: mention.created_at,
 ) -> FetchResult:
-    """Walk every target with an equal share of the budget; the cursor maps key -> Mark."""
+    """Walk every target with an equal share of the budget; the cursor maps key -> Mark.
+
+    A target that raises `TargetGone` is reported in `rejected` and keeps its cursor; any other
+    error fails the whole fetch, so nothing is committed and the cycle is retried later.
+    """
     state: dict[str, Any] = json.loads(cursor) if cursor else {}
     share = max(1, -(-budget // max(len(targets), 1)))
     mentions: list[Mention] = []
     rejected: list[str] = []
     for target in targets:
-        walked = walk(
-            Mark.load(state.get(target.key)),
-            fetch=target.fetch,
-            parse=target.parse,
-            budget=share,
-            floor=floor,
-            label=target.label,
-            order=order,
-        )
+        try:
+            walked = walk(
+                Mark.load(state.get(target.key)),
+                fetch=target.fetch,
+                parse=target.parse,
+                budget=share,
+                floor=floor,
+                label=target.label,
+                order=order,
+            )
+        except TargetGone as gone:  # reported, its cursor kept, the other targets read
+            rejected.append(str(gone))
+            continue
         mentions += walked.mentions
         rejected += walked.rejected
         state[target.key] = walked.mark.dump()

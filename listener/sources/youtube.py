@@ -29,7 +29,7 @@ from listener.sources.httpjson import (
     require_str,
     secret,
 )
-from listener.sources.paging import Page, Target, walk_targets
+from listener.sources.paging import Page, Target, TargetGone, walk_targets
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,6 @@ MAX_PAGE = 100
 QUOTA_ZONE = ZoneInfo("America/Los_Angeles")  # the daily quota resets at midnight Pacific
 RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
 GONE_REASONS = {"commentsDisabled", "videoNotFound", "channelNotFound", "forbidden"}
-
-
-class TargetGone(SourceError):
-    """This video or channel cannot be read (comments off, deleted); the others can."""
 
 
 def thread_to_mention(thread: Any, collector: str) -> Mention:
@@ -192,19 +188,5 @@ class YouTubeComments(Source):
             {"allThreadsRelatedToChannelId": c} for c in self.channel_ids
         ]
         floor = self.clock() - self.backfill
-        result = FetchResult(mentions=[], cursor=cursor)
-        for selector in selectors:
-            try:
-                one = walk_targets(
-                    result.cursor,
-                    [self._target(selector)],
-                    budget=max(1, -(-self.max_items // len(selectors))),
-                    floor=floor,
-                )
-            except TargetGone as gone:
-                result.rejected.append(str(gone))
-                continue
-            result.mentions += one.mentions
-            result.rejected += one.rejected
-            result.cursor = one.cursor
-        return result
+        targets = [self._target(selector) for selector in selectors]
+        return walk_targets(cursor, targets, budget=self.max_items, floor=floor)
