@@ -274,3 +274,25 @@ def test_an_app_missing_from_one_store_is_skipped_and_the_other_countries_read(a
     assert [m.native_id for m in result.mentions] == ["10001"]
     assert result.rejected == [f"app {APP} (us) page 1: HTTP 404; skipped"]
     assert json.loads(result.cursor).keys() == {f"{APP}/de"}  # us keeps its (empty) cursor
+
+
+def test_a_slow_answer_times_out_and_is_retried(apple):
+    import time
+
+    api, feed = apple
+    feed.reviews["us"] = [entry(1, minutes_ago=1)]
+    answer = feed.answer
+    calls = []
+
+    def slow_once(request: Request) -> Reply:
+        calls.append(request)
+        if len(calls) == 1:
+            time.sleep(0.5)
+        return answer(request)
+
+    api.route("GET", "/us/", slow_once)
+    source = make_source(api)
+    source.timeout = 0.1
+
+    assert [m.native_id for m in source.fetch(None).mentions] == ["10001"]
+    assert len(calls) == 2

@@ -19,6 +19,7 @@ from config.schema import Settings
 from listener.models import Mention, utcnow
 from listener.sources import FetchResult, Source
 from listener.sources.httpjson import (
+    DEFAULT_TIMEOUT,
     ClientFault,
     ItemError,
     get_json,
@@ -104,8 +105,10 @@ class AppStoreReviews(Source):
         session: requests.Session | None = None,
         retry: RetryPolicy | None = None,
         clock: Callable[[], datetime] = utcnow,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         super().__init__(name, max_items)
+        self.timeout = timeout
         self.app_ids = app_ids
         self.countries = countries
         self.max_pages = max_pages
@@ -136,7 +139,9 @@ class AppStoreReviews(Source):
         what = f"app {app_id} ({country}) page {number}"
         try:
             payload = call_with_retries(
-                lambda: get_json(self.session, url, what=what), source=self.name, policy=self.retry
+                lambda: get_json(self.session, url, what=what, timeout=self.timeout),
+                source=self.name,
+                policy=self.retry,
             )
         except ClientFault as fault:
             if fault.status in (400, 404):  # no such app in this country's store
