@@ -108,7 +108,13 @@ class Instance:
         if request.headers.get("authorization") != "Bearer mastodon-test-token":
             return Reply(401, {"error": "The access token is invalid"})
         assert request.query["type"] == "statuses"
-        return Reply(200, {"accounts": [], "statuses": self._window(request), "hashtags": []})
+        # Search filters by min_id/max_id but always answers the newest matches first.
+        q = request.query
+        found = sorted(self.statuses, key=lambda s: int(s["id"]), reverse=True)
+        found = [s for s in found if int(s["id"]) > int(q.get("min_id", 0))]
+        found = [s for s in found if "max_id" not in q or int(s["id"]) < int(q["max_id"])]
+        page = found[: int(q.get("limit", 20))]
+        return Reply(200, {"accounts": [], "statuses": page, "hashtags": []})
 
 
 @pytest.fixture
@@ -287,3 +293,24 @@ def test_restart_between_fetch_and_commit_stores_each_status_once(instance, engi
 
 def test_html_to_text_keeps_breaks_and_unescapes():
     assert html_to_text("<p>a<br>b &lt;3</p><p>c</p>") == "a\nb <3\n\nc"
+
+
+def test_search_reads_down_to_the_cursor_and_a_budget_cut_resumes(instance):
+    api, server = instance
+    server.statuses = [status(0, minutes_ago=100)]
+    source = make_source(
+        api, hashtags=(), queries=("lumora",), token="mastodon-test-token", max_items=50
+    )
+    cursor = source.fetch(None).cursor
+    server.statuses += [status(n, minutes_ago=90 - n // 2) for n in range(1, 101)]
+
+    seen: list[str] = []
+    for _ in range(3):
+        result = source.fetch(cursor)
+        seen += [m.native_id for m in result.mentions]
+        cursor = result.cursor
+    server.statuses.append(status(101, minutes_ago=0))
+    seen += [m.native_id for m in source.fetch(cursor).mentions]
+
+    assert sorted(seen) == sorted(s["id"] for s in server.statuses[1:])
+    assert len(seen) == len(set(seen))

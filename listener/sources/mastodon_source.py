@@ -2,8 +2,10 @@
 
 Named `mastodon_source` so it does not shadow the `mastodon` library. Hashtag timelines are
 public on most instances (no account); full-text status search needs an access token and an
-instance that allows it. Each stream keeps the newest status id it stored and asks for what
-came after it (`min_id`), oldest page first, so a cycle cut short by its budget loses nothing.
+instance that allows it. Each stream keeps the newest status id it stored. A hashtag timeline
+answers `min_id` with the page immediately after it, so it is read oldest page first; search
+answers with the newest matches, so it is read newest first down to the cursor, and a pass cut
+short by the budget resumes where it stopped. Either way a budget cut loses nothing.
 """
 
 from __future__ import annotations
@@ -214,6 +216,27 @@ class MastodonTimelines(Source):
             after = max(ids, key=_id_key)
         return statuses, after
 
+    def _search_pass(
+        self, stream: str, mark: dict[str, Any], budget: int
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """Search answers the newest matches above `min_id`, so read down to the last cursor.
+
+        A pass cut short by the budget keeps where it stopped (`before`) and the newest id it
+        saw (`top`); the next cycle finishes it before moving the cursor up to `top`.
+        """
+        after, before, top = mark["after"], mark.get("before"), mark.get("top")
+        statuses: list[Any] = []
+        while len(statuses) < budget:
+            limit = min(PAGE, budget - len(statuses))
+            page = self._page(stream, limit, min_id=after, max_id=before)
+            statuses += page
+            ids = [str(s["id"]) for s in page if isinstance(s, dict) and s.get("id")]
+            top = max([top, *ids] if top else ids, key=_id_key) if ids else top
+            if not ids or len(page) < limit:
+                return statuses, {"after": top or after}
+            before = min(ids, key=_id_key)
+        return statuses, {"after": after, "before": before, "top": top}
+
     def _backfill(self, stream: str, budget: int) -> tuple[list[Any], str | None]:
         """First run: newest first, back to the backfill window or the budget."""
         floor = self.clock() - self.backfill
@@ -232,17 +255,19 @@ class MastodonTimelines(Source):
         return kept, max(ids, key=_id_key) if ids else None
 
     def fetch(self, cursor: str | None) -> FetchResult:
-        state: dict[str, str] = json.loads(cursor) if cursor else {}
+        state: dict[str, Any] = json.loads(cursor) if cursor else {}
         share = max(1, -(-self.max_items // max(len(self.streams), 1)))
         mentions: list[Mention] = []
         rejected: list[str] = []
         for stream in self.streams:
-            if stream in state:
-                statuses, newest = self._newer(stream, state[stream], share)
+            if isinstance(state.get(stream), dict):
+                statuses, state[stream] = self._search_pass(stream, state[stream], share)
+            elif stream in state:
+                statuses, state[stream] = self._newer(stream, state[stream], share)
             else:
                 statuses, newest = self._backfill(stream, share)
-            if newest:
-                state[stream] = newest
+                if newest:
+                    state[stream] = {"after": newest} if stream.startswith("search:") else newest
             for status in statuses:
                 try:
                     mentions.append(status_to_mention(status, self.name))
@@ -277,6 +302,9 @@ def connect(base_url: str, token: str | None, timeout: float = DEFAULT_TIMEOUT) 
         access_token=token,
         ratelimit_method="throw",
         request_timeout=timeout,
-        version_check_mode="none",
+        version_check_mode="created",
+        # A stated version skips Mastodon.py's version probe, which recurses without end when
+        # the instance endpoint fails; every feature used here exists since Mastodon 3.0.
+        mastodon_version="4.0.0",
         session=new_session(),
     )
