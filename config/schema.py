@@ -11,7 +11,7 @@ import os
 import re
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -23,6 +23,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from config.secrets import secret_warnings
@@ -251,10 +252,131 @@ class HackerNewsSource(_SourceBase):
     )
 
 
-SourceConfig = Annotated[
-    ReplaySource | TwitterSource | RedditSource | RssSource | HackerNewsSource,
-    Field(discriminator="type"),
-]
+# -- review and social sources (part B)
+
+AppStoreAppId = Annotated[str, StringConstraints(pattern=r"^[0-9]{5,12}$")]
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
+PlayAppId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$")]
+PlayLocale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}-[A-Z]{2}$")]
+YouTubeVideoId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{11}$")]
+YouTubeChannelId = Annotated[str, StringConstraints(pattern=r"^UC[A-Za-z0-9_-]{22}$")]
+Hashtag = Annotated[str, StringConstraints(pattern=r"^[^#\s/][^\s/]*$")]
+
+
+class AppStoreSource(_SourceBase):
+    """Apple App Store reviews from the public per-country feed: no account, 500 per country."""
+
+    type: Literal["appstore"]
+    app_ids: list[AppStoreAppId] = Field(
+        min_length=1,
+        description="Numeric App Store ids (the idNNN in the app's URL).",
+        examples=["[1234567890]"],
+    )
+    countries: list[CountryCode] = Field(
+        default_factory=lambda: ["us"], min_length=1, examples=["[us, de, jp]"]
+    )
+    max_pages: int = Field(
+        default=10,
+        ge=1,
+        le=10,
+        description="Apple serves at most 10 pages of 50 reviews.",
+        examples=["10"],
+    )
+
+
+class GooglePlaySource(_SourceBase):
+    """Google Play reviews, newest first, read like the Play Store web page does (no account)."""
+
+    type: Literal["googleplay"]
+    app_ids: list[PlayAppId] = Field(min_length=1, examples=['["com.lumora.app"]'])
+    locales: list[PlayLocale] = Field(
+        default_factory=lambda: ["en-US"],
+        min_length=1,
+        description="language-COUNTRY pairs; Play returns the reviews written in that language.",
+        examples=['["en-US", "de-DE"]'],
+    )
+
+
+class MastodonSource(_SourceBase):
+    """Mastodon hashtag timelines (public, no account) and status search (needs a token)."""
+
+    type: Literal["mastodon"]
+    credentials: dict[str, EnvVarName] = Field(
+        default_factory=lambda: {"access_token": "MASTODON_ACCESS_TOKEN"},
+        description="Optional for hashtags; needed for `queries`.",
+        examples=["{access_token: MASTODON_ACCESS_TOKEN}"],
+    )
+    hashtags: list[Hashtag] = Field(
+        default_factory=list, description="Without the #.", examples=["[lumora]"]
+    )
+    queries: list[str] = Field(
+        default_factory=list,
+        description="Full-text status search; needs credentials.access_token and an instance"
+        " that allows it.",
+        examples=['["lumora"]'],
+    )
+
+    @model_validator(mode="after")
+    def _something_to_read(self) -> MastodonSource:
+        if not self.hashtags and not self.queries:
+            raise ValueError("give hashtags, queries or both")
+        return self
+
+
+class BlueskySource(_SourceBase):
+    """Bluesky post search (app.bsky.feed.searchPosts); needs a handle and an app password."""
+
+    type: Literal["bluesky"]
+    credentials: dict[str, EnvVarName] = Field(
+        default_factory=lambda: {
+            "handle": "BLUESKY_HANDLE",
+            "app_password": "BLUESKY_APP_PASSWORD",
+        },
+        examples=["{handle: BLUESKY_HANDLE, app_password: BLUESKY_APP_PASSWORD}"],
+    )
+    queries: list[str] = Field(
+        default_factory=list,
+        description="Search queries, one each; default: the brands' keywords.",
+        examples=['["lumora", "#lumora"]'],
+    )
+    lang: LanguageCode | None = Field(default=None, examples=['"de"'])
+
+
+class YouTubeSource(_SourceBase):
+    """YouTube comment threads per video and per channel (Data API v3, 1 quota unit a page)."""
+
+    type: Literal["youtube"]
+    credentials: dict[str, EnvVarName] = Field(
+        default_factory=lambda: {"api_key": "YOUTUBE_API_KEY"},
+        examples=["{api_key: YOUTUBE_API_KEY}"],
+    )
+    video_ids: list[YouTubeVideoId] = Field(default_factory=list, examples=['["dQw4w9WgXcQ"]'])
+    channel_ids: list[YouTubeChannelId] = Field(
+        default_factory=list,
+        description="Every comment thread on the channel's videos.",
+        examples=['["UC_x5XG1OV2P6uZZ5FSM9Ttw"]'],
+    )
+
+    @model_validator(mode="after")
+    def _something_to_read(self) -> YouTubeSource:
+        if not self.video_ids and not self.channel_ids:
+            raise ValueError("give video_ids, channel_ids or both")
+        return self
+
+
+SOURCE_MODELS = (
+    ReplaySource,
+    TwitterSource,
+    RedditSource,
+    RssSource,
+    HackerNewsSource,
+    AppStoreSource,
+    GooglePlaySource,
+    MastodonSource,
+    BlueskySource,
+    YouTubeSource,
+)
+SourceConfig = Annotated[Union[*SOURCE_MODELS], Field(discriminator="type")]
 
 
 class Market(_Model):
@@ -534,11 +656,7 @@ def _examples_by_field() -> dict[str, str]:
     examples: dict[str, str] = {}
     for model in (
         Brand,
-        ReplaySource,
-        TwitterSource,
-        RedditSource,
-        RssSource,
-        HackerNewsSource,
+        *SOURCE_MODELS,
         Market,
         AlertRoute,
         ReviewConfig,
@@ -558,7 +676,7 @@ def _examples_by_field() -> dict[str, str]:
 
 
 _EXAMPLES = _examples_by_field()
-_SOURCE_TYPES = {"replay", "twitter", "reddit", "rss", "hackernews"}
+_SOURCE_TYPES = {get_args(model.model_fields["type"].annotation)[0] for model in SOURCE_MODELS}
 
 
 def _format_location(loc: tuple[Any, ...]) -> str:

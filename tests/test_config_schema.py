@@ -55,7 +55,7 @@ def test_cross_references_are_checked(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_settings(_write(tmp_path, data))
     paths = [p.path for p in caught.value.problems]
-    duplicate = f"sources[{len(data['sources']) - 1}].name"
+    duplicate = f"sources[{len(data['sources']) - 1}].name"  # the example lists several sources
     assert paths == ["default_market", duplicate, "slack.routes[0].sources"]
 
 

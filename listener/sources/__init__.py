@@ -60,11 +60,16 @@ class Source(ABC):
 
 
 def _registry() -> dict[str, type[Source]]:
+    from listener.sources.appstore import AppStoreReviews
+    from listener.sources.bluesky import BlueskySearch
+    from listener.sources.googleplay import GooglePlayReviews
     from listener.sources.hackernews import HackerNewsSource
+    from listener.sources.mastodon_source import MastodonTimelines
     from listener.sources.reddit import RedditSource
     from listener.sources.replay import ReplaySource
     from listener.sources.rss import RssSource
     from listener.sources.twitter import TwitterSource
+    from listener.sources.youtube import YouTubeComments
 
     classes: list[type[Source]] = [
         ReplaySource,
@@ -72,6 +77,11 @@ def _registry() -> dict[str, type[Source]]:
         RedditSource,
         RssSource,
         HackerNewsSource,
+        AppStoreReviews,
+        GooglePlayReviews,
+        MastodonTimelines,
+        BlueskySearch,
+        YouTubeComments,
     ]
     registry: dict[str, type[Source]] = {}
     for cls in classes:
