@@ -31,6 +31,7 @@ from listener.storage import PurgeResult, open_database, purge_before, retry_dat
 log = logging.getLogger("listener.scheduler")
 PURGE_HOUR = 3
 DIGEST_GRACE_S = 6 * 3600
+DIGEST_RETRY_MINUTES = 10
 
 
 class Daemon:
@@ -82,14 +83,23 @@ class Daemon:
         )
 
     def send_digest(self) -> None:
-        from alerts.digest import DigestError, send_last_week
+        """Queue the last complete week's digest, then deliver whatever is waiting."""
+        from alerts.digest.outbox import queue_week
+        from alerts.digest.week import Week
 
-        try:
-            week = send_last_week(self.pipeline.engine, self.settings)
-        except DigestError as error:
-            log.error("weekly digest not sent: %s", error)
-            raise
-        log.info("weekly digest %s sent", week.label)
+        week = Week.last_complete(utcnow(), self.settings.digest.timezone)
+        if queue_week(self.pipeline.engine, week):
+            log.info("weekly digest %s queued", week.label)
+        self.deliver_digests()
+
+    def deliver_digests(self) -> None:
+        from alerts.digest.outbox import deliver_waiting
+
+        for outcome in deliver_waiting(self.pipeline.engine, self.settings):
+            if outcome.delivered:
+                log.info("weekly digest %s sent", outcome.week)
+            else:
+                log.error("weekly digest %s not sent yet: %s", outcome.week, outcome.error)
 
     def schedule(self, scheduler: BaseScheduler) -> None:
         for source in self.pipeline.sources.enabled:
@@ -125,6 +135,15 @@ class Daemon:
             coalesce=True,
             max_instances=1,
             misfire_grace_time=DIGEST_GRACE_S,
+        )
+        # A digest held back by an SMTP outage goes out once the server answers again.
+        scheduler.add_job(
+            self.deliver_digests,
+            "interval",
+            id="digest-retry",
+            minutes=DIGEST_RETRY_MINUTES,
+            max_instances=1,
+            coalesce=True,
         )
         log.info(
             "weekly digest: enabled, %r in %s to %d recipient(s)",

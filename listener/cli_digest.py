@@ -23,6 +23,7 @@ def _fail(message: str) -> NoReturn:
 
 
 def digest(
+    *,
     preview: Annotated[
         Path | None,
         typer.Option("--preview", help="Write the digest as HTML to this file; nothing is sent."),
@@ -38,6 +39,9 @@ def digest(
             " time zone).",
         ),
     ] = None,
+    resend: Annotated[
+        bool, typer.Option("--resend", help="Send again a week whose digest already went out.")
+    ] = False,
     config: Annotated[Path | None, typer.Option("--config", "-c", envvar="LISTENER_CONFIG")] = None,
     log_level: Annotated[str, typer.Option("--log-level", envvar="LISTENER_LOG_LEVEL")] = "warning",
 ) -> None:
@@ -48,9 +52,9 @@ def digest(
     if preview is None and not send:
         _fail("say what to do: --preview out.html (write a file) or --send (mail it)")
     settings = _settings(config)
-    from alerts.digest import DigestError, Week, WeekFormatError, build_digest, compose
+    from alerts.digest import Week, WeekFormatError, build_digest
     from alerts.digest import preview_html as render_preview
-    from alerts.digest import send as send_mail
+    from alerts.digest.outbox import already_delivered, deliver_week
     from listener.storage import open_database
 
     timezone = settings.digest.timezone
@@ -66,7 +70,8 @@ def digest(
             "no recipients configured: add digest.recipients to the config,"
             " e.g. [cs-lead@example.com]"
         )
-    built = build_digest(open_database(settings.database_url()), settings, chosen)
+    engine = open_database(settings.database_url())
+    built = build_digest(engine, settings, chosen)
     if today <= chosen.days[-1]:
         console.print(
             f"note: {chosen.label} is not over yet; its figures are partial", markup=False
@@ -75,10 +80,15 @@ def digest(
         preview.write_text(render_preview(built), encoding="utf-8")
         console.print(f"Wrote the {chosen.describe()} digest to {preview}", markup=False)
     if send:
-        try:
-            send_mail(compose(built, settings.digest), settings.digest)
-        except DigestError as error:
-            console.print(f"digest: not sent: {error}", markup=False, highlight=False)
-            raise typer.Exit(code=1) from None
+        sent_at = already_delivered(engine, chosen)
+        if sent_at and not resend:
+            _fail(
+                f"the {chosen.label} digest was already sent on {sent_at:%Y-%m-%d %H:%M} UTC;"
+                " add --resend to send it again"
+            )
+        outcome = deliver_week(engine, settings, chosen)
+        if not outcome.delivered:
+            console.print(f"digest: not sent: {outcome.error}", markup=False, highlight=False)
+            raise typer.Exit(code=1)
         recipients = ", ".join(settings.digest.recipients)
         console.print(f"Sent the {chosen.label} digest to {recipients}", markup=False)

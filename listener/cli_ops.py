@@ -65,6 +65,13 @@ def _print_status(data: dict) -> None:
         markup=False,
     )
     console.print(f"Drafts awaiting review: {data['drafts_awaiting_review']}", markup=False)
+    digests = data["digests"]
+    if digests["waiting"]:
+        console.print(
+            f"Digests waiting: {', '.join(digests['waiting'])} ({digests['attempts']} attempts;"
+            f" last error: {digests['last_error'] or 'none yet'})",
+            markup=False,
+        )
     console.print("healthy" if data["healthy"] else "NOT healthy", markup=False)
 
 

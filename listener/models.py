@@ -150,3 +150,17 @@ class SourceCursor(SQLModel, table=True):
         default=None, description="Backing off after failures: not fetched again before this"
     )
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DigestDelivery(SQLModel, table=True):
+    """One weekly digest per ISO week: sent once, retried while SMTP is down."""
+
+    __tablename__ = "digest_deliveries"
+
+    week: str = Field(primary_key=True, max_length=16, description="ISO week, like 2026-W47")
+    state: str = Field(default=DeliveryState.PENDING, max_length=16, index=True)
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    last_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None

@@ -10,7 +10,15 @@ from sqlmodel import Session, select
 
 from config.schema import Settings
 from listener.enums import DeliveryState, DraftStatus
-from listener.models import Alert, Mention, ReplyDraft, SourceCursor, Stage, utcnow
+from listener.models import (
+    Alert,
+    DigestDelivery,
+    Mention,
+    ReplyDraft,
+    SourceCursor,
+    Stage,
+    utcnow,
+)
 from listener.sources import build_sources
 
 
@@ -66,6 +74,21 @@ def _outbox(session: Session) -> dict[str, Any]:
     }
 
 
+def _digests(session: Session) -> dict[str, Any]:
+    waiting = list(
+        session.exec(
+            select(DigestDelivery)
+            .where(DigestDelivery.state != DeliveryState.DELIVERED)
+            .order_by(DigestDelivery.week)
+        )
+    )
+    return {
+        "waiting": [row.week for row in waiting],
+        "attempts": max((row.attempts for row in waiting), default=0),
+        "last_error": waiting[-1].last_error if waiting else None,
+    }
+
+
 def collect_status(engine: Engine, settings: Settings, now: datetime | None = None) -> dict:
     """The `listener status --json` document."""
     now = now or utcnow()
@@ -81,13 +104,15 @@ def collect_status(engine: Engine, settings: Settings, now: datetime | None = No
         )
         sources = _source_rows(session, settings, now)
         outbox = _outbox(session)
+        digests = _digests(session)
     failing = sorted(name for name, row in sources.items() if row["consecutive_failures"])
     return {
         "checked_at": _iso(now),
-        "healthy": not failing and not outbox["most_attempts"],
+        "healthy": not failing and not outbox["most_attempts"] and not digests["attempts"],
         "failing_sources": failing,
         "sources": sources,
         "backlog": backlog,
         "outbox": outbox,
         "drafts_awaiting_review": review or 0,
+        "digests": digests,
     }

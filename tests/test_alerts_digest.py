@@ -441,6 +441,17 @@ def test_cli_send_mails_the_chosen_week(seeded, tmp_path, smtp_server):
     assert "Sent the 2026-W47 digest to cs-lead@example.com" in result.output
     assert inbox.messages[0]["Subject"].startswith("Weekly sentiment digest 2026-W47")
 
+    again = runner.invoke(app, ["digest", "--send", "--week", WEEK, "--config", str(config)])
+    assert again.exit_code == 2
+    assert "2026-W47 digest was already sent" in again.output
+    assert "--resend" in again.output
+    assert len(inbox.messages) == 1
+    resent = runner.invoke(
+        app, ["digest", "--send", "--resend", "--week", WEEK, "--config", str(config)]
+    )
+    assert resent.exit_code == 0, resent.output
+    assert len(inbox.messages) == 2
+
 
 def test_cli_errors_name_the_problem_and_the_fix(seeded, tmp_path):
     bad_week = runner.invoke(app, ["digest", "--send", "--week", "2026-47"])

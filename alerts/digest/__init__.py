@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from alerts.digest.assemble import BrandDigest, Digest, build_digest
-from alerts.digest.send import DigestError, compose, preview_html, send, send_last_week
+from alerts.digest.send import DigestError, compose, preview_html, send
 from alerts.digest.week import Week, WeekFormatError
 
 __all__ = [
@@ -19,5 +19,4 @@ __all__ = [
     "compose",
     "preview_html",
     "send",
-    "send_last_week",
 ]

@@ -15,14 +15,10 @@ import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from sqlalchemy import Engine
-
-from alerts.digest.assemble import Digest, build_digest
+from alerts.digest.assemble import Digest
 from alerts.digest.charts import draw_charts
 from alerts.digest.render import render_html, render_text, subject
-from alerts.digest.week import Week
-from config.schema import DigestConfig, Settings, SmtpConfig
-from listener.models import utcnow
+from config.schema import DigestConfig, SmtpConfig
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 30
@@ -96,16 +92,6 @@ def _connect(smtp: SmtpConfig, context: ssl.SSLContext) -> smtplib.SMTP:
                 " or none for a trusted local relay"
             ) from None
     return client
-
-
-def send_last_week(
-    engine: Engine, settings: Settings, context: ssl.SSLContext | None = None
-) -> Week:
-    """Build and send the digest of the last complete week: the scheduler's job."""
-    week = Week.last_complete(utcnow(), settings.digest.timezone)
-    digest = build_digest(engine, settings, week)
-    send(compose(digest, settings.digest), settings.digest, context)
-    return week
 
 
 def send(
