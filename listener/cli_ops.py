@@ -94,7 +94,8 @@ def forget(
     console.print(
         f"Forgot {author.lstrip('@')}{scope}: removed {result.mentions} mentions,"
         f" {result.classifications} classifications, {result.drafts} reply drafts and"
-        f" {result.alerts} alerts. Messages already posted to Slack or sent by email are not"
+        f" {result.alerts} alerts, and redacted their quotes in {result.redacted_alerts} crisis"
+        " alerts. Messages already posted to Slack or sent by email are not"
         " touched; delete those there.",
         markup=False,
     )

@@ -7,7 +7,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
@@ -173,6 +173,7 @@ class PurgeResult:
     classifications: int
     drafts: int
     alerts: int
+    redacted_alerts: int = 0  # crisis alerts quoting the author among others
 
 
 def delete_mentions(session: Session, condition: ColumnElement[bool]) -> PurgeResult:
@@ -210,7 +211,31 @@ def purge_before(
 
 def forget_author(session: Session, handle: str, source: str | None = None) -> PurgeResult:
     """Erase an author's mentions (handle in any case, with or without @): a privacy request."""
-    condition = func.lower(Mention.author_handle) == handle.lstrip("@").lower()
+    handle = handle.lstrip("@")
+    condition = func.lower(Mention.author_handle) == handle.lower()
     if source:
         condition = and_(condition, or_(Mention.source == source, Mention.collector == source))
-    return delete_mentions(session, condition)
+    result = delete_mentions(session, condition)
+    return replace(result, redacted_alerts=_redact_quotes(session, handle))
+
+
+REDACTED_LINE = "• [removed at the author's request]"
+
+
+def _redact_quotes(session: Session, handle: str) -> int:
+    """Crisis alerts quote several authors, one line each (`• @handle on ...`): redact theirs."""
+    marker = f"@{handle}".lower()
+    redacted = 0
+    quoting = select(Alert).where(
+        Alert.mention_id.is_(None),  # type: ignore[union-attr]
+        func.lower(Alert.body).contains(marker),
+    )
+    for alert in session.scalars(quoting):
+        lines = [
+            REDACTED_LINE if line.lower().startswith(f"• {marker} ") else line
+            for line in alert.body.splitlines()
+        ]
+        alert.body = "\n".join(lines)
+        session.add(alert)
+        redacted += 1
+    return redacted

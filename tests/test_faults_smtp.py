@@ -1,4 +1,4 @@
-"""SMTP down when the weekly digest is due: it waits in the outbox, shows in status, goes out once."""
+"""SMTP down when the weekly digest is due: it waits, shows in status, and goes out once."""
 
 from __future__ import annotations
 

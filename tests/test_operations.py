@@ -147,3 +147,26 @@ def test_the_example_config_has_no_secret_like_values_and_tokens_are_found():
         "responders.generative.api_key_env",
         "notes[0]",
     ]
+
+
+def test_forget_redacts_the_author_in_crisis_alerts_that_quote_several_people(engine, config_file):
+    with Session(engine) as session:
+        session.add(
+            Alert(
+                key="spike:1",
+                level="critical",
+                channel="#social-alerts",
+                title="Spike of negative mentions",
+                body="• @Maria_K on twitter (high): it broke\n• @other on reddit (high): same here",
+            )
+        )
+        session.commit()
+
+    result = runner.invoke(app, ["forget", "--author", "maria_k", "-c", str(config_file)])
+
+    assert "redacted their quotes in 1 crisis alerts" in result.output
+    with Session(engine) as session:
+        body = session.exec(select(Alert.body).where(Alert.key == "spike:1")).one()
+    assert "it broke" not in body
+    assert "Maria" not in body
+    assert "• @other on reddit (high): same here" in body
