@@ -1,4 +1,4 @@
-"""Language identification with lingua, restricted to the languages the config expects.
+"""Language identification with lingua, restricted to the configured languages plus guards.
 
 The platform's own tag is a prior: it wins unless the text clearly says otherwise. Text with no
 letters (emoji only, links) keeps the platform's tag, or gets "und" (undetermined).
@@ -14,6 +14,10 @@ UNDETERMINED = "und"
 # The platform's tag is kept unless lingua is at least this sure of another language; short texts
 # ("Lumora Glow super") rarely reach it, long ones in another language easily do.
 OVERRIDE_CONFIDENCE = 0.8
+# Widely used languages in scripts of their own, always candidates too, so a post in one is named
+# as such (and answered by the fallback rules) instead of forced into a configured language. Latin
+# script guards would steal short brand-name posts ("Lumora Glow super"), so there are none.
+GUARD_LANGUAGES = ("ar", "hi", "bn", "ru", "uk", "el", "he", "fa", "th", "zh", "ko")
 
 
 def _lingua_language(code: str) -> Language:
@@ -29,10 +33,8 @@ class LanguageIdentifier:
 
     @cached_property
     def _detector(self) -> LanguageDetector:
-        wanted = [_lingua_language(code) for code in self.languages]
-        if len(wanted) < 2:
-            wanted.append(Language.ENGLISH if Language.ENGLISH not in wanted else Language.GERMAN)
-        return LanguageDetectorBuilder.from_languages(*wanted).build()
+        codes = set(self.languages) | set(GUARD_LANGUAGES)
+        return LanguageDetectorBuilder.from_languages(*map(_lingua_language, codes)).build()
 
     def identify(self, text: str, platform_tag: str | None = None) -> str:
         tag = (platform_tag or "").split("-")[0].lower() or None

@@ -18,7 +18,7 @@ from listener.nlp.baseline import churn_threat, lexicon_intent
 from listener.nlp.embedder import Embedder
 from listener.nlp.encoder import prepare_encoder
 from listener.nlp.heads import Head
-from listener.nlp.urgency import CRITICAL_INTENTS, Signals, score_urgency
+from listener.nlp.urgency import CRITICAL_INTENTS, SERVICE_FAILURES, Signals, score_urgency
 
 KEYWORD_SUPPORT = 0.05
 SENTIMENT_ORDER = [Sentiment.NEGATIVE, Sentiment.NEUTRAL, Sentiment.POSITIVE]
@@ -67,7 +67,9 @@ class TransformerClassifier:
         embeddings = self.embedder.embed([item.text for item in items], self.batch_size)
         return self.predict(items, embeddings)
 
-    def _intent(self, item: TextInput, probabilities: np.ndarray | None, negative: float) -> Intent:
+    def _intent(
+        self, item: TextInput, probabilities: np.ndarray | None, negative: float, positive: float
+    ) -> Intent:
         """The intent head's answer, unless keywords name a critical intent it finds plausible.
 
         A missed safety report costs far more than a false alarm, so the per-language keywords of
@@ -82,7 +84,10 @@ class TransformerClassifier:
             probabilities[labels.index(lexical.value)] >= KEYWORD_SUPPORT or negative > 0.5
         ):
             return lexical
-        return Intent(labels[int(probabilities.argmax())])
+        intent = Intent(labels[int(probabilities.argmax())])
+        if intent in SERVICE_FAILURES and _happy_review(item.rating, positive):
+            return Intent.PRAISE  # "fast delivery, well packed" is praise, not a delivery problem
+        return intent
 
     def predict(self, items: Sequence[TextInput], embeddings: np.ndarray) -> list[Prediction]:
         sentiment = self.sentiment.probabilities(embeddings)
@@ -99,6 +104,7 @@ class TransformerClassifier:
                 item,
                 intents[row] if intents is not None else None,
                 scores[Sentiment.NEGATIVE],
+                scores[Sentiment.POSITIVE],
             )
             model_urgency = (
                 {
@@ -129,6 +135,10 @@ class TransformerClassifier:
                 )
             )
         return predictions
+
+
+def _happy_review(rating: int | None, positive: float) -> bool:
+    return rating is not None and rating >= 4 and positive > 0.6
 
 
 def _optional_head(task: str) -> Head | None:

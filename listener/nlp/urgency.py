@@ -9,7 +9,8 @@ reach, keyword hits), so the levels mean the same thing whichever model ran:
   order, a churn threat;
 - medium (>= 0.35): a question or a mild problem that needs a reply; any clearly negative
   mention is at least medium;
-- low: praise, chatter, nothing to do.
+- low: praise, chatter, nothing to do; a 4-5 star review with a positive text, unless it names
+  a critical matter.
 """
 
 from __future__ import annotations
@@ -86,6 +87,19 @@ def _blend_model(
     return score, reasons
 
 
+HAPPY_REVIEW_CEILING = 0.3
+
+
+def _happy_review(signals: Signals, positive: float) -> bool:
+    """4-5 stars and a positive text: the customer's own verdict says nothing is urgent."""
+    return (
+        signals.rating is not None
+        and signals.rating >= 4
+        and positive > 0.6
+        and signals.intent not in CRITICAL_INTENTS
+    )
+
+
 def score_urgency(signals: Signals) -> tuple[Urgency, float, list[str]]:
     """Level, score in [0, 1] and the reasons a person can read."""
     base, reason = INTENT_BASE[signals.intent]
@@ -106,6 +120,9 @@ def score_urgency(signals: Signals) -> tuple[Urgency, float, list[str]]:
         reasons.append(f"{signals.rating}-star review")
     if signals.model_urgency:
         score, reasons = _blend_model(score, reasons, signals.model_urgency)
+    if _happy_review(signals, positive):
+        score = min(score, HAPPY_REVIEW_CEILING)
+        reasons.append(f"{signals.rating}-star positive review")
     if negative > 0.5 and signals.intent is not Intent.PRAISE:
         # An unhappy customer always needs a reply, even when nothing else is recognised.
         score = max(score, LEVEL_FLOORS[-1][1])
