@@ -150,7 +150,7 @@ def train_sentiment_command(
 def train_adapter_command(
     *,
     data: Annotated[Path, typer.Option("--data")] = DEFAULT_UMSAB,
-    epochs: Annotated[int, typer.Option("--epochs")] = 3,
+    epochs: Annotated[int, typer.Option("--epochs")] = 4,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     limit: Annotated[
         int | None, typer.Option("--limit", help="training examples per language (a quick try)")
