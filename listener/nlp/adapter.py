@@ -176,7 +176,7 @@ def train_adapter(  # noqa: PLR0915  (one training loop, read top to bottom)
         texts = [t for texts, _ in data.values() for t in texts]
         labels = [int(y) for _, ys in data.values() for y in ys]
         cached[split] = _Cached(
-            _lower_states(base, tokenizer, texts, spec, start, progress), labels
+            _lower_states(base, tokenizer, texts, spec, start, progress=progress), labels
         )
     val_languages = [lang for lang, (texts, _) in val.items() for _ in texts]
     lora = LoraConfig(
