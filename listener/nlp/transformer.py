@@ -21,6 +21,7 @@ from listener.nlp.heads import Head
 from listener.nlp.urgency import CRITICAL_INTENTS, SERVICE_FAILURES, Signals, score_urgency
 
 KEYWORD_SUPPORT = 0.05
+HEAD_ALONE_CRITICAL = 0.8
 SENTIMENT_ORDER = [Sentiment.NEGATIVE, Sentiment.NEUTRAL, Sentiment.POSITIVE]
 # How likely each sentiment is for a review with this many stars (negative, neutral, positive).
 # Multiplied into the text's probabilities: the stars are the customer's own verdict.
@@ -70,11 +71,14 @@ class TransformerClassifier:
     def _intent(
         self, item: TextInput, probabilities: np.ndarray | None, negative: float, positive: float
     ) -> Intent:
-        """The intent head's answer, unless keywords name a critical intent it finds plausible.
+        """The intent head's answer, reconciled with the per-language keywords.
 
-        A missed safety report costs far more than a false alarm, so the per-language keywords of
-        safety, account security and legal threats win whenever the head gives them at least
-        `KEYWORD_SUPPORT` probability or the mention is negative (always, without an intent head).
+        - A missed safety report costs far more than a false alarm, so the keywords of safety,
+          account security and legal threats win whenever the head gives them at least
+          `KEYWORD_SUPPORT` probability or the mention is negative.
+        - Those intents page people, so the head alone names one only when it is very sure
+          (`HEAD_ALONE_CRITICAL`); otherwise its best other answer stands.
+        - A happy 4-5 star review is praise, whatever service it mentions.
         """
         lexical = lexicon_intent(item.text, item.language)
         if probabilities is None or self.intent is None:
@@ -84,7 +88,10 @@ class TransformerClassifier:
             probabilities[labels.index(lexical.value)] >= KEYWORD_SUPPORT or negative > 0.5
         ):
             return lexical
-        intent = Intent(labels[int(probabilities.argmax())])
+        ranked = [Intent(labels[i]) for i in np.argsort(-probabilities)]
+        intent = ranked[0]
+        if intent in CRITICAL_INTENTS and probabilities.max() < HEAD_ALONE_CRITICAL:
+            intent = next(i for i in ranked if i not in CRITICAL_INTENTS)
         if intent in SERVICE_FAILURES and _happy_review(item.rating, positive):
             return Intent.PRAISE  # "fast delivery, well packed" is praise, not a delivery problem
         return intent
