@@ -17,17 +17,9 @@ import requests
 from config.schema import AppStoreSource as AppStoreConfig
 from config.schema import Settings
 from listener.models import Mention, utcnow
-from listener.sources import FetchResult, Source
-from listener.sources.httpjson import (
-    DEFAULT_TIMEOUT,
-    ClientFault,
-    ItemError,
-    get_json,
-    new_session,
-    parse_time,
-    require_str,
-)
-from listener.sources.paging import Page, Target, TargetGone, walk_targets
+from listener.sources.common import ItemError, parse_time, require_str
+from listener.sources.httpjson import DEFAULT_TIMEOUT, ClientFault, get_json
+from listener.sources.paging import Page, PagedSource, Target, TargetGone
 from listener.sources.retry import RetryPolicy, call_with_retries
 
 log = logging.getLogger(__name__)
@@ -89,7 +81,7 @@ def entries_of(payload: Any) -> list[Any]:
     return [e for e in entries if not (isinstance(e, dict) and "im:name" in e)]
 
 
-class AppStoreReviews(Source):
+class AppStoreReviews(PagedSource):
     type: ClassVar[str] = "appstore"
 
     def __init__(
@@ -107,16 +99,19 @@ class AppStoreReviews(Source):
         clock: Callable[[], datetime] = utcnow,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        super().__init__(name, max_items)
+        super().__init__(
+            name,
+            max_items,
+            backfill=backfill,
+            base_url=base_url,
+            session=session,
+            retry=retry,
+            clock=clock,
+        )
         self.timeout = timeout
         self.app_ids = app_ids
         self.countries = countries
         self.max_pages = max_pages
-        self.backfill = backfill
-        self.base_url = base_url.rstrip("/")
-        self.session = session or new_session()
-        self.retry = retry
-        self.clock = clock
 
     @classmethod
     def from_config(cls, config: AppStoreConfig, settings: Settings) -> AppStoreReviews:
@@ -167,7 +162,5 @@ class AppStoreReviews(Source):
             ),
         )
 
-    def fetch(self, cursor: str | None) -> FetchResult:
-        targets = [self._target(a, c) for a in self.app_ids for c in self.countries]
-        floor = self.clock() - self.backfill
-        return walk_targets(cursor, targets, budget=self.max_items, floor=floor)
+    def targets(self) -> list[Target]:
+        return [self._target(a, c) for a in self.app_ids for c in self.countries]

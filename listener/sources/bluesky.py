@@ -19,7 +19,8 @@ from config.schema import BlueskySource as BlueskyConfig
 from config.schema import Settings
 from listener.models import Mention, utcnow
 from listener.sources import FetchResult, NotConfigured, Source, SourceError
-from listener.sources.httpjson import DEFAULT_TIMEOUT, ItemError, parse_time, secret
+from listener.sources.common import ItemError, parse_time, secret
+from listener.sources.httpjson import DEFAULT_TIMEOUT
 from listener.sources.paging import Page, Target, walk_targets
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
 

@@ -23,9 +23,9 @@ import requests
 from config.schema import GooglePlaySource as GooglePlayConfig
 from config.schema import Settings
 from listener.models import Mention, utcnow
-from listener.sources import FetchResult, Source
-from listener.sources.httpjson import ClientFault, ItemError, new_session, require_str, send
-from listener.sources.paging import Page, Target, TargetGone, walk_targets
+from listener.sources.common import ItemError, require_str
+from listener.sources.httpjson import ClientFault, send
+from listener.sources.paging import Page, PagedSource, Target, TargetGone
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def review_to_mention(review: Any, *, app_id: str, locale: str, collector: str) 
     )
 
 
-class GooglePlayReviews(Source):
+class GooglePlayReviews(PagedSource):
     type: ClassVar[str] = "googleplay"
 
     def __init__(
@@ -131,14 +131,17 @@ class GooglePlayReviews(Source):
         retry: RetryPolicy | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        super().__init__(name, max_items)
+        super().__init__(
+            name,
+            max_items,
+            backfill=backfill,
+            base_url=base_url,
+            session=session,
+            retry=retry,
+            clock=clock,
+        )
         self.app_ids = app_ids
         self.locales = locales
-        self.backfill = backfill
-        self.base_url = base_url.rstrip("/")
-        self.session = session or new_session()
-        self.retry = retry
-        self.clock = clock
 
     @classmethod
     def from_config(cls, config: GooglePlayConfig, settings: Settings) -> GooglePlayReviews:
@@ -192,7 +195,5 @@ class GooglePlayReviews(Source):
             ),
         )
 
-    def fetch(self, cursor: str | None) -> FetchResult:
-        targets = [self._target(a, loc) for a in self.app_ids for loc in self.locales]
-        floor = self.clock() - self.backfill
-        return walk_targets(cursor, targets, budget=self.max_items, floor=floor)
+    def targets(self) -> list[Target]:
+        return [self._target(a, loc) for a in self.app_ids for loc in self.locales]

@@ -19,17 +19,9 @@ from config.schema import HackerNewsSource as HackerNewsConfig
 from config.schema import Settings
 from listener.models import Mention, utcnow
 from listener.sources import FetchResult, NotConfigured, Source
-from listener.sources.common import (
-    BrandTerms,
-    Listed,
-    Watermark,
-    get_json,
-    html_to_text,
-    http_session,
-    read_cursor,
-    select_new,
-    to_utc,
-)
+from listener.sources.common import BrandTerms, html_to_text, to_utc
+from listener.sources.httpjson import LONG_TIMEOUT, get_json, new_session
+from listener.sources.paging import Listed, Watermark, read_cursor, select_new
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
 
 log = logging.getLogger(__name__)
@@ -62,7 +54,7 @@ class HackerNewsSource(Source):
         self.tags = f"({','.join(tags)})"
         self.backfill_seconds = backfill_seconds
         self.url = base_url.rstrip("/") + "/search_by_date"
-        self.session = session or http_session()
+        self.session = session or new_session()
         self.policy = policy or RetryPolicy()
         self.clock = clock
 
@@ -129,7 +121,13 @@ class HackerNewsSource(Source):
                 "hitsPerPage": HITS_PER_PAGE,
                 "page": page,
             }
-            body = get_json(self.session, self.url, params, "Hacker News search")
+            body = get_json(
+                self.session,
+                self.url,
+                what="Hacker News search",
+                params=params,
+                timeout=LONG_TIMEOUT,
+            )
             if not isinstance(body, dict) or not isinstance(body.get("hits"), list):
                 raise TransientError("Hacker News search: the answer has no 'hits' list")
             pages = int(body.get("nbPages") or 0)

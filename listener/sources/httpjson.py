@@ -1,24 +1,24 @@
-"""Plain HTTP for the collectors that need no SDK (App Store, Google Play, YouTube).
+"""Plain HTTP for every collector that talks to a JSON or feed endpoint itself.
 
-One `requests.Session` per source; every answer is sorted into what the retry policy can act on:
-429, 5xx, timeouts, resets and unreadable bodies are `TransientError` (with the platform's
-Retry-After), other 4xx are `ClientFault` carrying the status and body for the collector to read.
+One `requests.Session` per source with our User-Agent; every answer is sorted into what the retry
+policy can act on: 429, 5xx, timeouts, resets and unreadable bodies are `TransientError` (with the
+platform's Retry-After), other 4xx are `ClientFault` carrying the status and body for the
+collector to read. Collectors built on an SDK (tweepy, praw) take only the timeout from here.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
-from listener.sources import NotConfigured, SourceError
+from listener.sources import SourceError
 from listener.sources.retry import TransientError, parse_retry_after
 
-DEFAULT_TIMEOUT = 20.0
-USER_AGENT = "listener/0.1 (+customer-service monitoring)"
+DEFAULT_TIMEOUT = 20.0  # App Store, Google Play, YouTube, Mastodon, Bluesky
+LONG_TIMEOUT = 30.0  # X, Reddit, Hacker News and feeds: the timeout they were written with
+USER_AGENT = "listener/0.1 (brand monitoring for customer service)"
 MAX_BODY_CHARS = 300
 
 
@@ -29,10 +29,6 @@ class ClientFault(SourceError):
         super().__init__(message)
         self.status = status
         self.body = body
-
-
-class ItemError(ValueError):
-    """One item of a page cannot become a mention; the message names the field."""
 
 
 def new_session() -> requests.Session:
@@ -85,36 +81,3 @@ def get_json(session: requests.Session, url: str, *, what: str, **kwargs: Any) -
         raise TransientError(
             f"{what}: the answer is not JSON ({kind}): {_short(response.text)}"
         ) from None
-
-
-def secret(credentials: dict[str, str], key: str) -> str:
-    """The secret `key` from the env var the config names; `NotConfigured` when unset."""
-    variable = credentials.get(key)
-    if not variable:
-        raise NotConfigured(f"credentials.{key} names no environment variable")
-    value = os.environ.get(variable, "").strip()
-    if not value:
-        raise NotConfigured(f"{variable} not set")
-    return value
-
-
-def optional_secret(credentials: dict[str, str], key: str) -> str | None:
-    variable = credentials.get(key)
-    return (os.environ.get(variable, "").strip() or None) if variable else None
-
-
-def parse_time(value: Any, field: str) -> datetime:
-    """An ISO-8601 time (with offset or Z) as an aware UTC datetime, or ItemError."""
-    if not isinstance(value, str) or not value:
-        raise ItemError(f"missing {field!r} (an ISO-8601 time)")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ItemError(f"{field!r} is not an ISO-8601 time: {value[:40]!r}") from None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def require_str(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ItemError(f"missing {field!r} (a non-empty string)")
-    return value

@@ -22,13 +22,8 @@ from config.schema import MastodonSource as MastodonConfig
 from config.schema import Settings
 from listener.models import Mention, utcnow
 from listener.sources import FetchResult, NotConfigured, Source, SourceError
-from listener.sources.httpjson import (
-    DEFAULT_TIMEOUT,
-    ItemError,
-    new_session,
-    optional_secret,
-    require_str,
-)
+from listener.sources.common import ItemError, optional_secret, parse_time, require_str
+from listener.sources.httpjson import DEFAULT_TIMEOUT, new_session
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
 
 log = logging.getLogger(__name__)
@@ -72,8 +67,6 @@ def _as_utc(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, str):
-        from listener.sources.httpjson import parse_time
-
         return parse_time(value, "created_at")
     raise ItemError("missing 'created_at'")
 

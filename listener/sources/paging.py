@@ -1,25 +1,42 @@
-"""Reading a newest-first, paginated list up to what was read before, without loss.
+"""Cursors for newest-first listings: read up to what was read before, without loss.
 
-App Store, Google Play, YouTube and Bluesky list items newest first, page by page. Each target
-(an app in a country, a video, a query) keeps a watermark: the time of the newest item of the
-last finished pass and the ids at exactly that time. A pass reads pages until it meets an item
-older than the watermark. When the cycle's budget runs out mid-pass, the cursor keeps the page
-token to resume from and the pass's newest time, so the next cycle finishes the pass before
-moving the watermark: nothing between the two is skipped, and anything read twice is
-deduplicated by the store. The first pass stops at the configured backfill window.
+Two schemes, because the platforms offer two kinds of listing and a budget cut must be handled
+differently for each:
+
+* `walk` / `walk_targets` (App Store, Google Play, YouTube, Bluesky): paged lists with a page
+  token. Each target (an app in a country, a video, a query) keeps a `Mark`: the time of the
+  newest item of the last finished pass and the ids at exactly that time. A pass reads pages until
+  it meets an item older than the mark. When the cycle's budget runs out mid-pass, the cursor keeps
+  the page token to resume from and the pass's newest time, so the next cycle finishes the pass
+  before moving the mark: nothing between the two is skipped, and anything read twice is
+  deduplicated by the store. The first pass stops at the configured backfill window.
+* `select_new` (Reddit, Hacker News): listings with no stable token to resume from later (praw's
+  generators, Algolia's page numbers shift as items arrive). The listing is read back to the
+  stored `Watermark`; of the new items the *oldest* `budget` are kept and the watermark moves to
+  the newest kept one, so a budget cut leaves the rest for the next cycle instead of a gap.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import logging
+import math
+from abc import abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import requests
+
 from listener.models import Mention
-from listener.sources import FetchResult, SourceError
-from listener.sources.httpjson import ItemError
+from listener.sources import FetchResult, Source, SourceError
+from listener.sources.common import ItemError
+from listener.sources.httpjson import new_session
+from listener.sources.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+MAX_SEEN = 1000  # ids remembered at the watermark; bounded like praw's BoundedSet
 
 
 class TargetGone(SourceError):
@@ -157,6 +174,37 @@ def walk_targets(
     )
 
 
+class PagedSource(Source):
+    """A collector whose targets are paged HTTP lists read with `walk_targets` (App Store,
+    Google Play, YouTube): the base URL, session, retry policy and clock they all keep."""
+
+    def __init__(
+        self,
+        name: str,
+        max_items: int,
+        *,
+        backfill: timedelta,
+        base_url: str,
+        session: requests.Session | None,
+        retry: RetryPolicy | None,
+        clock: Callable[[], datetime],
+    ) -> None:
+        super().__init__(name, max_items)
+        self.backfill = backfill
+        self.base_url = base_url.rstrip("/")
+        self.session = session or new_session()
+        self.retry = retry
+        self.clock = clock
+
+    @abstractmethod
+    def targets(self) -> list[Target]:
+        """The lists to walk this cycle, each with its own cursor entry."""
+
+    def fetch(self, cursor: str | None) -> FetchResult:
+        floor = self.clock() - self.backfill
+        return walk_targets(cursor, self.targets(), budget=self.max_items, floor=floor)
+
+
 def _finished(mark: Mark, top: datetime | None, top_ids: list[str]) -> Mark:
     if top is None:
         return Mark(since=mark.since, seen=mark.seen)
@@ -167,3 +215,79 @@ def _finished(mark: Mark, top: datetime | None, top_ids: list[str]) -> Mark:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+# -- newest-first listings read back to a watermark -----------------------------------------
+
+
+@dataclass
+class Watermark:
+    """Items created before `after` (epoch seconds) were read; `seen` holds ids at the edge."""
+
+    after: float = 0.0
+    seen: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"after": self.after, "seen": self.seen[-MAX_SEEN:]}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Watermark:
+        if not isinstance(data, dict):
+            return cls()
+        seen = data.get("seen")
+        return cls(
+            after=float(data.get("after") or 0.0),
+            seen=[str(s) for s in seen] if isinstance(seen, list) else [],
+        )
+
+
+@dataclass
+class Listed:
+    """One listed item: its id, creation time (epoch seconds) and the payload to parse later."""
+
+    key: str
+    created: float
+    payload: Any
+
+
+@dataclass
+class Selection:
+    items: list[Listed]
+    mark: Watermark
+    more_waiting: int  # new items left for a later cycle by the budget
+
+
+def select_new(listing: Iterator[Listed], mark: Watermark, floor: float, budget: int) -> Selection:
+    """Read a newest-first listing back to the watermark (or `floor` on a first run); keep the
+    oldest `budget` new items and move the watermark to the newest kept one."""
+    stop_at = mark.after if mark.after else floor
+    seen = set(mark.seen)
+    fresh: dict[str, Listed] = {}
+    for item in listing:
+        if item.created < stop_at:
+            break
+        if item.key not in seen and item.key not in fresh:
+            fresh[item.key] = item
+    ordered = sorted(fresh.values(), key=lambda item: item.created)
+    kept = ordered[:budget]
+    if not kept:
+        return Selection([], Watermark(stop_at, mark.seen), 0)
+    timed = [item.created for item in kept if math.isfinite(item.created)]
+    newest = max(timed) if timed else stop_at  # an item without a time moves nothing
+    carried = mark.seen if newest == mark.after else []  # still at the same edge second
+    edge = carried + [item.key for item in kept]
+    return Selection(kept, Watermark(newest, edge[-MAX_SEEN:]), len(ordered) - len(kept))
+
+
+def read_cursor(cursor: str | None, source: str) -> dict[str, Any]:
+    """The stored cursor as a dict; an unreadable one restarts from the backfill window."""
+    if not cursor:
+        return {}
+    try:
+        data = json.loads(cursor)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        log.warning("source %s: unreadable cursor %r; reading the backfill window", source, cursor)
+        return {}
+    return data

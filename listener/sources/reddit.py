@@ -2,7 +2,7 @@
 subreddits filtered by brand keyword (Reddit's API cannot search comments).
 
 Both listings are newest first with no "older than" parameter, so each is read back to its
-watermark and the oldest new items within the budget are kept (see `common.select_new`).
+watermark and the oldest new items within the budget are kept (see `paging.select_new`).
 Reddit's listings end after about 1,000 items; more new items than that between two cycles
 cannot be read back (a platform limit; the log says so).
 
@@ -26,18 +26,9 @@ from config.schema import RedditSource as RedditConfig
 from config.schema import Settings
 from listener.models import Mention, utcnow
 from listener.sources import FetchResult, NotConfigured, Source, SourceError
-from listener.sources.common import (
-    DEFAULT_TIMEOUT,
-    USER_AGENT,
-    BrandTerms,
-    Listed,
-    Watermark,
-    json_safe,
-    read_cursor,
-    secret,
-    select_new,
-    to_utc,
-)
+from listener.sources.common import BrandTerms, json_safe, optional_secret, secret, to_utc
+from listener.sources.httpjson import LONG_TIMEOUT, USER_AGENT
+from listener.sources.paging import Listed, Watermark, read_cursor, select_new
 from listener.sources.retry import (
     RetryPolicy,
     TransientError,
@@ -109,7 +100,7 @@ class RedditSource(Source):
     ) -> RedditSource:
         client_id = secret(config.credentials, "client_id")
         client_secret = secret(config.credentials, "client_secret")
-        agent = secret(config.credentials, "user_agent", required=False) or USER_AGENT
+        agent = optional_secret(config.credentials, "user_agent") or USER_AGENT
         terms = BrandTerms.from_settings(settings)
         query = config.query or " OR ".join(_quote(k) for k in terms.all_keywords())
         if not query:
@@ -122,7 +113,7 @@ class RedditSource(Source):
             reddit_url=(config.auth_url or SITE).rstrip("/"),
             check_for_updates=False,
             check_for_async=False,
-            timeout=DEFAULT_TIMEOUT,
+            timeout=LONG_TIMEOUT,
         )
         reddit.read_only = True
         return cls(

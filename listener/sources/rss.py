@@ -25,18 +25,10 @@ from config.schema import RssSource as RssConfig
 from config.schema import Settings
 from listener.models import Mention, utcnow
 from listener.sources import FetchResult, Source, SourceError
-from listener.sources.common import (
-    DEFAULT_TIMEOUT,
-    MAX_SEEN,
-    BrandTerms,
-    check_response,
-    html_to_text,
-    http_session,
-    json_safe,
-    read_cursor,
-    to_utc,
-)
-from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
+from listener.sources.common import BrandTerms, html_to_text, json_safe, to_utc
+from listener.sources.httpjson import LONG_TIMEOUT, new_session, send
+from listener.sources.paging import MAX_SEEN, read_cursor
+from listener.sources.retry import RetryPolicy, call_with_retries
 
 log = logging.getLogger(__name__)
 MAX_ID_CHARS = 256
@@ -94,7 +86,7 @@ class RssSource(Source):
         self.platform = platform
         self.keywords_only = keywords_only
         self.backfill = backfill
-        self.session = session or http_session()
+        self.session = session or new_session()
         self.policy = policy or RetryPolicy()
         self.clock = clock
 
@@ -145,13 +137,11 @@ class RssSource(Source):
             headers["If-None-Match"] = feed.etag
         if feed.modified:
             headers["If-Modified-Since"] = feed.modified
-        try:
-            response = self.session.get(url, headers=headers, timeout=DEFAULT_TIMEOUT)
-        except (requests.ConnectionError, requests.Timeout) as error:
-            raise TransientError(f"{type(error).__name__}") from error
+        response = send(
+            self.session, "GET", url, what="feed", headers=headers, timeout=LONG_TIMEOUT
+        )
         if response.status_code == 304:
             return None
-        check_response(response, "feed")
         parsed = feedparser.parse(
             response.content,
             response_headers={k.lower(): v for k, v in response.headers.items()},

@@ -24,13 +24,9 @@ from config.schema import Settings
 from config.schema import TwitterSource as TwitterConfig
 from listener.models import Mention, utcnow
 from listener.sources import FetchResult, NotConfigured, Source, SourceError
-from listener.sources.common import (
-    DEFAULT_TIMEOUT,
-    BrandTerms,
-    read_cursor,
-    secret,
-    to_utc,
-)
+from listener.sources.common import BrandTerms, secret, to_utc
+from listener.sources.httpjson import LONG_TIMEOUT
+from listener.sources.paging import read_cursor
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
 
 log = logging.getLogger(__name__)
@@ -154,7 +150,7 @@ class TwitterSource(Source):
                 f" {config.max_query_length}; set `query` to a shorter one or fewer keywords"
             )
         client = tweepy.Client(bearer_token=token, return_type=dict, wait_on_rate_limit=False)
-        client.session = _HostSession(config.base_url, DEFAULT_TIMEOUT)
+        client.session = _HostSession(config.base_url, LONG_TIMEOUT)
         return cls(
             config.name,
             client,

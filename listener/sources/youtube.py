@@ -19,17 +19,10 @@ import requests
 from config.schema import Settings
 from config.schema import YouTubeSource as YouTubeConfig
 from listener.models import Mention, utcnow
-from listener.sources import FetchResult, Source, SourceError
-from listener.sources.httpjson import (
-    ClientFault,
-    ItemError,
-    get_json,
-    new_session,
-    parse_time,
-    require_str,
-    secret,
-)
-from listener.sources.paging import Page, Target, TargetGone, walk_targets
+from listener.sources import SourceError
+from listener.sources.common import ItemError, parse_time, require_str, secret
+from listener.sources.httpjson import ClientFault, get_json
+from listener.sources.paging import Page, PagedSource, Target, TargetGone
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
 
 log = logging.getLogger(__name__)
@@ -86,7 +79,7 @@ def seconds_to_quota_reset(now: datetime) -> float:
     return (midnight - local).total_seconds()
 
 
-class YouTubeComments(Source):
+class YouTubeComments(PagedSource):
     type: ClassVar[str] = "youtube"
 
     def __init__(
@@ -103,15 +96,18 @@ class YouTubeComments(Source):
         retry: RetryPolicy | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        super().__init__(name, max_items)
+        super().__init__(
+            name,
+            max_items,
+            backfill=backfill,
+            base_url=base_url,
+            session=session,
+            retry=retry,
+            clock=clock,
+        )
         self._api_key = api_key
         self.video_ids = video_ids
         self.channel_ids = channel_ids
-        self.backfill = backfill
-        self.base_url = base_url.rstrip("/")
-        self.session = session or new_session()
-        self.retry = retry
-        self.clock = clock
 
     def __repr__(self) -> str:  # never show the key
         return f"YouTubeComments(name={self.name!r})"
@@ -183,10 +179,8 @@ class YouTubeComments(Source):
             parse=lambda thread: thread_to_mention(thread, self.name),
         )
 
-    def fetch(self, cursor: str | None) -> FetchResult:
+    def targets(self) -> list[Target]:
         selectors = [{"videoId": v} for v in self.video_ids] + [
             {"allThreadsRelatedToChannelId": c} for c in self.channel_ids
         ]
-        floor = self.clock() - self.backfill
-        targets = [self._target(selector) for selector in selectors]
-        return walk_targets(cursor, targets, budget=self.max_items, floor=floor)
+        return [self._target(selector) for selector in selectors]
