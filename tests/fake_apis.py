@@ -2,12 +2,16 @@
 
 Each test module registers handlers that answer in the platform's documented shape (status codes,
 headers, pagination); tests queue failures (429, 500, HTML pages) served before the normal answer
-of a path, and read back every request the client library made.
+of a path, and read back every request the client library made. A path ending in "/" also stands
+for every path under it (an exact path wins; of several such prefixes the latest route wins).
+Shared by every collector's tests: social (X, Reddit, RSS, HN) and review/social (App Store,
+Google Play, YouTube, Mastodon, Bluesky).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 from sqlalchemy import Engine
 from sqlmodel import Session, func, select
 
-from config.schema import Settings
+from config.schema import Settings, load_settings
 from listener.models import Mention, SourceCursor
 from listener.pipeline import Pipeline
 from listener.sources import Source, SourceSet
@@ -51,15 +55,33 @@ Handler = Callable[[Request], Reply]
 HTML_ERROR = Reply(502, "<html><body><h1>502 Bad Gateway</h1></body></html>", {}, "text/html")
 
 
+def _matches(key: str, path: str) -> bool:
+    return path == key or (key.endswith("/") and path.startswith(key))
+
+
+def _lookup(table: dict[str, Any], path: str) -> str | None:
+    """The key of `table` that serves `path`: the exact path, else the latest prefix."""
+    if path in table:
+        return path
+    return next((key for key in reversed(table) if _matches(key, path)), None)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (a timeout test) closes the socket mid-answer: not an error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeAPI:
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], Handler] = {}
         self.failures: dict[str, list[Reply]] = {}
         self.requests: list[Request] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
 
     @property
@@ -69,12 +91,12 @@ class FakeAPI:
     def route(self, method: str, path: str, handler: Handler) -> None:
         self.routes[(method, path)] = handler
 
-    def fail(self, path: str, *replies: Reply) -> None:
-        """Serve these replies, in order, before the path's normal answers."""
-        self.failures.setdefault(path, []).extend(replies)
+    def fail(self, path: str, *replies: Reply, times: int = 1) -> None:
+        """Serve these replies, in order (`times` over), before the path's normal answers."""
+        self.failures.setdefault(path, []).extend(list(replies) * times)
 
     def calls(self, path: str) -> list[Request]:
-        return [r for r in self.requests if r.path == path]
+        return [r for r in self.requests if _matches(path, r.path)]
 
     def __enter__(self) -> FakeAPI:
         self._thread.start()
@@ -87,10 +109,12 @@ class FakeAPI:
     def _answer(self, request: Request) -> Reply:
         with self._lock:
             self.requests.append(request)
-            queued = self.failures.get(request.path)
-            if queued:
-                return queued.pop(0)
-        handler = self.routes.get((request.method, request.path))
+            key = _lookup({k: r for k, r in self.failures.items() if r}, request.path)
+            if key is not None:
+                return self.failures[key].pop(0)
+        paths = {path: h for (method, path), h in self.routes.items() if method == request.method}
+        key = _lookup(paths, request.path)
+        handler = paths[key] if key is not None else None
         if handler is None:
             return Reply(404, {"error": f"no route {request.method} {request.path}"})
         return handler(request)
@@ -173,3 +197,22 @@ def assert_storm_is_recorded(pipeline: Pipeline, engine: Engine, name: str) -> s
     assert state.consecutive_failures == 1
     assert state.last_error == outcomes[name].error
     return outcomes[name].error
+
+
+# -- helpers for tests that run one source alone through the pipeline --------------------------
+
+
+def pipeline_for(engine: Engine, source: Source) -> Pipeline:
+    """The real pipeline (example config, keyword baseline) around one source."""
+    settings = load_settings()
+    # Collecting needs no model: pin the fast keyword baseline, not the example's encoder.
+    settings = settings.model_copy(
+        update={"model": settings.model.model_copy(update={"name": "baseline"})}
+    )
+    return Pipeline.build(settings, engine, sources=SourceSet(enabled=[source], disabled={}))
+
+
+def stored_ids(engine: Engine, platform: str) -> list[str]:
+    """The native ids stored for `platform`, sorted."""
+    with Session(engine) as session:
+        return sorted(session.exec(select(Mention.native_id).where(Mention.source == platform)))

@@ -11,12 +11,12 @@ from config.schema import AppStoreSource as AppStoreConfig
 from config.schema import load_settings
 from listener.sources.appstore import AppStoreReviews
 from listener.sources.retry import TransientError
-from tests.fake_review_apis import (
+from tests.fake_apis import (
+    FAST,
     FakeAPI,
     Reply,
     Request,
-    cursor_state,
-    fast_retry,
+    cursor_of,
     pipeline_for,
     stored_ids,
 )
@@ -99,8 +99,8 @@ def make_source(api: FakeAPI, *, countries=("us",), max_items=500, backfill=time
         countries=list(countries),
         max_items=max_items,
         backfill=backfill,
-        base_url=api.base_url,
-        retry=fast_retry(),
+        base_url=api.url,
+        retry=FAST,
         clock=lambda: NOW,
     )
 
@@ -204,7 +204,7 @@ def test_500_storm_gives_up_for_the_cycle_and_records_the_error(apple, engine):
     assert outcome.error is not None
     assert "HTTP 500" in outcome.error
     assert len(api.calls("/us/")) == 3  # the policy's attempts, then give up
-    state = cursor_state(engine, "appstore-main")
+    state = cursor_of(engine, "appstore-main")
     assert state.cursor is None
     assert state.consecutive_failures == 1
     assert stored_ids(engine, "appstore") == []
@@ -249,7 +249,7 @@ def test_transient_error_type_for_a_dead_server():
         countries=["us"],
         max_items=10,
         base_url="http://127.0.0.1:9",
-        retry=fast_retry(),
+        retry=FAST,
         clock=lambda: NOW,
     )
     with pytest.raises(TransientError, match="cannot connect"):

@@ -12,12 +12,12 @@ from config.schema import BlueskySource as BlueskyConfig
 from config.schema import load_settings
 from listener.sources import NotConfigured, SourceError
 from listener.sources.bluesky import BlueskySearch
-from tests.fake_review_apis import (
+from tests.fake_apis import (
+    FAST,
     FakeAPI,
     Reply,
     Request,
-    cursor_state,
-    fast_retry,
+    cursor_of,
     pipeline_for,
     stored_ids,
 )
@@ -144,8 +144,8 @@ def make_source(api: FakeAPI, *, max_items=500, password=PLACEHOLDER_PASSWORD):
         password=password,
         queries=["lumora"],
         max_items=max_items,
-        base_url=api.base_url,
-        retry=fast_retry(),
+        base_url=api.url,
+        retry=FAST,
         clock=lambda: NOW,
     )
 
@@ -226,7 +226,7 @@ def test_500_storm_gives_up_for_the_cycle(appview, engine):
 
     assert "HTTP 500" in outcome.error
     assert len(api.calls(SEARCH)) == 3
-    assert cursor_state(engine, "bluesky-main").cursor is None
+    assert cursor_of(engine, "bluesky-main").cursor is None
 
 
 def test_wrong_app_password_is_a_clear_source_error(appview):

@@ -11,12 +11,12 @@ import pytest
 
 from listener.sources.googleplay import GooglePlayReviews, parse_page
 from listener.sources.retry import TransientError
-from tests.fake_review_apis import (
+from tests.fake_apis import (
+    FAST,
     FakeAPI,
     Reply,
     Request,
-    cursor_state,
-    fast_retry,
+    cursor_of,
     pipeline_for,
     stored_ids,
 )
@@ -56,7 +56,7 @@ def batchexecute(reviews: list, token: str | None) -> str:
 
 def rpc_args(request: Request) -> tuple[str, int, str | None, int]:
     """(app id, count, token, sort) from the f.req form field the client posted."""
-    freq = json.loads(parse_qs(request.body.decode())["f.req"][0])
+    freq = json.loads(parse_qs(request.body)["f.req"][0])
     inner = json.loads(freq[0][0][1])
     paging = inner[1][2]
     return inner[2][0], paging[0], paging[2] if len(paging) > 2 else None, inner[1][1]
@@ -97,8 +97,8 @@ def make_source(api: FakeAPI, *, locales=("en-US",), max_items=500):
         app_ids=[APP],
         locales=list(locales),
         max_items=max_items,
-        base_url=api.base_url,
-        retry=fast_retry(),
+        base_url=api.url,
+        retry=FAST,
         clock=lambda: NOW,
     )
 
@@ -194,7 +194,7 @@ def test_500_storm_gives_up_for_the_cycle_and_keeps_the_cursor(play, engine):
     outcome = pipeline_for(engine, source).collect(source)
 
     assert "HTTP 503" in outcome.error
-    assert cursor_state(engine, "play-main").cursor is None
+    assert cursor_of(engine, "play-main").cursor is None
     assert stored_ids(engine, "googleplay") == []
 
 

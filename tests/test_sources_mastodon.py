@@ -11,12 +11,12 @@ from config.schema import MastodonSource as MastodonConfig
 from config.schema import load_settings
 from listener.sources import NotConfigured, SourceError
 from listener.sources.mastodon_source import MastodonTimelines, connect, html_to_text
-from tests.fake_review_apis import (
+from tests.fake_apis import (
+    FAST,
     FakeAPI,
     Reply,
     Request,
-    cursor_state,
-    fast_retry,
+    cursor_of,
     pipeline_for,
     stored_ids,
 )
@@ -126,11 +126,11 @@ def instance():
 def make_source(api: FakeAPI, *, hashtags=("lumora",), queries=(), token=None, max_items=500):
     return MastodonTimelines(
         "mastodon-main",
-        api=connect(api.base_url, token),
+        api=connect(api.url, token),
         hashtags=list(hashtags),
         queries=list(queries),
         max_items=max_items,
-        retry=fast_retry(),
+        retry=FAST,
         clock=lambda: NOW,
     )
 
@@ -199,7 +199,7 @@ def test_search_needs_a_token_and_uses_it(instance, monkeypatch):
     api, server = instance
     server.statuses = [status(1, minutes_ago=1)]
     settings = load_settings()
-    config = MastodonConfig(name="m", type="mastodon", queries=["lumora"], base_url=api.base_url)
+    config = MastodonConfig(name="m", type="mastodon", queries=["lumora"], base_url=api.url)
     monkeypatch.delenv("MASTODON_ACCESS_TOKEN", raising=False)
     with pytest.raises(NotConfigured, match="MASTODON_ACCESS_TOKEN not set"):
         MastodonTimelines.from_config(config, settings)
@@ -250,7 +250,7 @@ def test_500_storm_gives_up_for_the_cycle_and_records_it(instance, engine):
 
     assert "HTTP 502" in outcome.error
     assert len(api.calls(TAG_PATH)) == 3
-    state = cursor_state(engine, "mastodon-main")
+    state = cursor_of(engine, "mastodon-main")
     assert state.cursor is None
     assert state.last_error.startswith("TransientError")
 

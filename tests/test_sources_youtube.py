@@ -13,12 +13,12 @@ from config.schema import load_settings
 from listener.sources import NotConfigured, SourceError
 from listener.sources.retry import TransientError
 from listener.sources.youtube import YouTubeComments, seconds_to_quota_reset
-from tests.fake_review_apis import (
+from tests.fake_apis import (
+    FAST,
     FakeAPI,
     Reply,
     Request,
-    cursor_state,
-    fast_retry,
+    cursor_of,
     pipeline_for,
     stored_ids,
 )
@@ -133,8 +133,8 @@ def make_source(api: FakeAPI, *, videos=(VIDEO,), channels=(), max_items=500, ke
         video_ids=list(videos),
         channel_ids=list(channels),
         max_items=max_items,
-        base_url=api.base_url,
-        retry=fast_retry(),
+        base_url=api.url,
+        retry=FAST,
         clock=lambda: NOW,
     )
 
@@ -233,7 +233,7 @@ def test_500_storm_gives_up_for_the_cycle_and_records_it(youtube, engine):
 
     assert "HTTP 500" in outcome.error
     assert len(api.calls(PATH)) == 3
-    assert cursor_state(engine, "youtube-main").consecutive_failures == 1
+    assert cursor_of(engine, "youtube-main").consecutive_failures == 1
 
 
 def test_invalid_key_is_a_source_error_and_the_key_is_never_logged(youtube, caplog):
@@ -278,7 +278,7 @@ def test_restart_between_fetch_and_commit_stores_each_comment_once(youtube, engi
     assert first.stored == 2
     assert again.fetched == 0
     assert len(stored_ids(engine, "youtube")) == 2
-    assert json.loads(cursor_state(engine, "youtube-main").cursor).keys() == {f"video:{VIDEO}"}
+    assert json.loads(cursor_of(engine, "youtube-main").cursor).keys() == {f"video:{VIDEO}"}
 
 
 def test_without_the_key_the_source_is_not_configured(monkeypatch):
