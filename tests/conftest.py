@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -9,7 +9,10 @@ import yaml
 from sqlalchemy import Engine
 
 from config.schema import EXAMPLE_CONFIG, Settings, load_settings
+from listener.pipeline import Pipeline
+from listener.sources import Source
 from listener.storage import open_database
+from tests.fake_apis import FakeAPI, pipeline_with
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -135,3 +138,16 @@ def config_file(tmp_path: Path, feed: Path) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def api() -> Iterator[FakeAPI]:
+    """A started platform stand-in on 127.0.0.1 (see tests/fake_apis.py)."""
+    with FakeAPI() as server:
+        yield server
+
+
+@pytest.fixture
+def pipeline_for(engine: Engine, config_file: Path, feed: Path) -> Callable[[Source], Pipeline]:
+    """The real pipeline with the given source beside a replay source."""
+    return lambda source: pipeline_with(load_settings(config_file), engine, source, feed)

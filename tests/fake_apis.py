@@ -202,7 +202,7 @@ def assert_storm_is_recorded(pipeline: Pipeline, engine: Engine, name: str) -> s
 # -- helpers for tests that run one source alone through the pipeline --------------------------
 
 
-def pipeline_for(engine: Engine, source: Source) -> Pipeline:
+def pipeline_alone(engine: Engine, source: Source) -> Pipeline:
     """The real pipeline (example config, keyword baseline) around one source."""
     settings = load_settings()
     # Collecting needs no model: pin the fast keyword baseline, not the example's encoder.

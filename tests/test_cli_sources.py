@@ -10,17 +10,10 @@ from typer.testing import CliRunner
 
 from config.schema import EXAMPLE_CONFIG
 from listener.cli import app
-from tests.fake_apis import FakeAPI
 from tests.test_sources_hackernews import FakeAlgolia
 from tests.test_sources_twitter import FakeX
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def api():
-    with FakeAPI() as server:
-        yield server
 
 
 @pytest.fixture

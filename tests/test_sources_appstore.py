@@ -11,15 +11,7 @@ from config.schema import AppStoreSource as AppStoreConfig
 from config.schema import load_settings
 from listener.sources.appstore import AppStoreReviews
 from listener.sources.retry import TransientError
-from tests.fake_apis import (
-    FAST,
-    FakeAPI,
-    Reply,
-    Request,
-    cursor_of,
-    pipeline_for,
-    stored_ids,
-)
+from tests.fake_apis import FAST, FakeAPI, Reply, Request, cursor_of, pipeline_alone, stored_ids
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 APP = "1234567890"
@@ -87,9 +79,8 @@ class AppleFeed:
 
 
 @pytest.fixture
-def apple():
-    with FakeAPI() as api:
-        yield api, AppleFeed(api)
+def apple(api):
+    return api, AppleFeed(api)
 
 
 def make_source(api: FakeAPI, *, countries=("us",), max_items=500, backfill=timedelta(days=7)):
@@ -196,7 +187,7 @@ def test_500_storm_gives_up_for_the_cycle_and_records_the_error(apple, engine):
     api, feed = apple
     feed.reviews["us"] = [entry(1, minutes_ago=1)]
     source = make_source(api)
-    pipeline = pipeline_for(engine, source)
+    pipeline = pipeline_alone(engine, source)
     api.fail("/us/", Reply(500, "Internal Server Error", content_type="text/plain"), times=10)
 
     outcome = pipeline.collect(source)
@@ -219,7 +210,7 @@ def test_malformed_reviews_are_skipped_one_by_one_with_the_reason(apple, engine)
     feed.reviews["us"] = [no_rating, no_text, "garbage", entry(1, minutes_ago=3)]
     source = make_source(api)
 
-    outcome = pipeline_for(engine, source).collect(source)
+    outcome = pipeline_alone(engine, source).collect(source)
 
     assert stored_ids(engine, "appstore") == ["10001"]
     assert len(outcome.rejected) == 3
@@ -234,8 +225,8 @@ def test_restart_between_fetch_and_commit_stores_each_review_once(apple, engine)
     source = make_source(api)
     source.fetch(None)  # fetched, then the process died before the commit: cursor not stored
 
-    outcome = pipeline_for(engine, source).collect(source)
-    again = pipeline_for(engine, source).collect(source)
+    outcome = pipeline_alone(engine, source).collect(source)
+    again = pipeline_alone(engine, source).collect(source)
 
     assert outcome.stored == 2
     assert again.fetched == 0

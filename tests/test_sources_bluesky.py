@@ -12,15 +12,7 @@ from config.schema import BlueskySource as BlueskyConfig
 from config.schema import load_settings
 from listener.sources import NotConfigured, SourceError
 from listener.sources.bluesky import BlueskySearch
-from tests.fake_apis import (
-    FAST,
-    FakeAPI,
-    Reply,
-    Request,
-    cursor_of,
-    pipeline_for,
-    stored_ids,
-)
+from tests.fake_apis import FAST, FakeAPI, Reply, Request, cursor_of, pipeline_alone, stored_ids
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SEARCH = "/xrpc/app.bsky.feed.searchPosts"
@@ -129,9 +121,8 @@ class AppView:
 
 
 @pytest.fixture
-def appview():
-    with FakeAPI() as api:
-        yield api, AppView(api)
+def appview(api):
+    return api, AppView(api)
 
 
 PLACEHOLDER_PASSWORD = "app-pass-placeholder"
@@ -222,7 +213,7 @@ def test_500_storm_gives_up_for_the_cycle(appview, engine):
     source = make_source(api)
     api.fail(SEARCH, Reply(500, {"error": "InternalServerError"}), times=5)
 
-    outcome = pipeline_for(engine, source).collect(source)
+    outcome = pipeline_alone(engine, source).collect(source)
 
     assert "HTTP 500" in outcome.error
     assert len(api.calls(SEARCH)) == 3
@@ -245,7 +236,7 @@ def test_malformed_posts_are_skipped_with_the_reason(appview, engine):
     view.posts = [post(1, minutes_ago=3), no_uri, not_a_post]
     source = make_source(api)
 
-    outcome = pipeline_for(engine, source).collect(source)
+    outcome = pipeline_alone(engine, source).collect(source)
 
     assert stored_ids(engine, "bluesky") == [view.posts[0]["uri"]]
     assert len(outcome.rejected) == 2
@@ -259,8 +250,8 @@ def test_restart_between_fetch_and_commit_stores_each_post_once(appview, engine)
     source = make_source(api)
     source.fetch(None)  # crash before the commit
 
-    first = pipeline_for(engine, source).collect(source)
-    again = pipeline_for(engine, source).collect(source)
+    first = pipeline_alone(engine, source).collect(source)
+    again = pipeline_alone(engine, source).collect(source)
 
     assert first.stored == 2
     assert again.fetched == 0

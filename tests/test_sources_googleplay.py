@@ -11,15 +11,7 @@ import pytest
 
 from listener.sources.googleplay import GooglePlayReviews, parse_page
 from listener.sources.retry import TransientError
-from tests.fake_apis import (
-    FAST,
-    FakeAPI,
-    Reply,
-    Request,
-    cursor_of,
-    pipeline_for,
-    stored_ids,
-)
+from tests.fake_apis import FAST, FakeAPI, Reply, Request, cursor_of, pipeline_alone, stored_ids
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 APP = "com.lumora.app"
@@ -86,9 +78,8 @@ class PlayStore:
 
 
 @pytest.fixture
-def play():
-    with FakeAPI() as api:
-        yield api, PlayStore(api)
+def play(api):
+    return api, PlayStore(api)
 
 
 def make_source(api: FakeAPI, *, locales=("en-US",), max_items=500):
@@ -191,7 +182,7 @@ def test_500_storm_gives_up_for_the_cycle_and_keeps_the_cursor(play, engine):
     source = make_source(api)
     api.fail(RPC_PATH, Reply(503, "<html>unavailable</html>", content_type="text/html"), times=9)
 
-    outcome = pipeline_for(engine, source).collect(source)
+    outcome = pipeline_alone(engine, source).collect(source)
 
     assert "HTTP 503" in outcome.error
     assert cursor_of(engine, "play-main").cursor is None
@@ -206,7 +197,7 @@ def test_malformed_reviews_are_skipped_with_the_reason(play, engine):
     store.reviews["en"] = [bad_score, no_time, {"not": "an array"}, review(1, minutes_ago=3)]
     source = make_source(api)
 
-    outcome = pipeline_for(engine, source).collect(source)
+    outcome = pipeline_alone(engine, source).collect(source)
 
     assert stored_ids(engine, "googleplay") == ["gp:review-1"]
     assert len(outcome.rejected) == 3
@@ -225,8 +216,8 @@ def test_restart_between_fetch_and_commit_stores_each_review_once(play, engine):
     source = make_source(api)
     source.fetch(None)  # crash before the commit
 
-    first = pipeline_for(engine, source).collect(source)
-    again = pipeline_for(engine, source).collect(source)
+    first = pipeline_alone(engine, source).collect(source)
+    again = pipeline_alone(engine, source).collect(source)
 
     assert first.stored == 2
     assert again.fetched == 0

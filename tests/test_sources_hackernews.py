@@ -10,7 +10,7 @@ import time
 import pytest
 import yaml
 
-from config.schema import EXAMPLE_CONFIG, load_settings
+from config.schema import EXAMPLE_CONFIG
 from config.schema import HackerNewsSource as HackerNewsConfig
 from listener.sources.hackernews import HackerNewsSource
 from listener.sources.retry import TransientError
@@ -21,7 +21,6 @@ from tests.fake_apis import (
     Reply,
     Request,
     assert_storm_is_recorded,
-    pipeline_with,
     stored,
 )
 from tests.test_pipeline import _run_once
@@ -105,12 +104,6 @@ def _time(hit: dict) -> int:
 
 
 @pytest.fixture
-def api():
-    with FakeAPI() as server:
-        yield server
-
-
-@pytest.fixture
 def hn(api):
     return FakeAlgolia(api)
 
@@ -128,11 +121,6 @@ def make(settings, api):
         return HackerNewsSource.from_config(HackerNewsConfig(**fields), settings, policy=FAST)
 
     return build
-
-
-@pytest.fixture
-def pipeline_for(engine, config_file, feed):
-    return lambda source: pipeline_with(load_settings(config_file), engine, source, feed)
 
 
 NOW = int(time.time())

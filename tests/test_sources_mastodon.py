@@ -11,15 +11,7 @@ from config.schema import MastodonSource as MastodonConfig
 from config.schema import load_settings
 from listener.sources import NotConfigured, SourceError
 from listener.sources.mastodon_source import MastodonTimelines, connect, html_to_text
-from tests.fake_apis import (
-    FAST,
-    FakeAPI,
-    Reply,
-    Request,
-    cursor_of,
-    pipeline_for,
-    stored_ids,
-)
+from tests.fake_apis import FAST, FakeAPI, Reply, Request, cursor_of, pipeline_alone, stored_ids
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 TAG_PATH = "/api/v1/timelines/tag/lumora"
@@ -118,9 +110,8 @@ class Instance:
 
 
 @pytest.fixture
-def instance():
-    with FakeAPI() as api:
-        yield api, Instance(api)
+def instance(api):
+    return api, Instance(api)
 
 
 def make_source(api: FakeAPI, *, hashtags=("lumora",), queries=(), token=None, max_items=500):
@@ -246,7 +237,7 @@ def test_500_storm_gives_up_for_the_cycle_and_records_it(instance, engine):
     source = make_source(api)
     api.fail(TAG_PATH, Reply(502, "<html>Bad Gateway</html>", content_type="text/html"), times=5)
 
-    outcome = pipeline_for(engine, source).collect(source)
+    outcome = pipeline_alone(engine, source).collect(source)
 
     assert "HTTP 502" in outcome.error
     assert len(api.calls(TAG_PATH)) == 3
@@ -264,7 +255,7 @@ def test_malformed_statuses_are_skipped_with_the_reason(instance, engine):
     server.statuses = [status(1, minutes_ago=3), no_account, bad_content]
     source = make_source(api)
 
-    outcome = pipeline_for(engine, source).collect(source)
+    outcome = pipeline_alone(engine, source).collect(source)
 
     assert stored_ids(engine, "mastodon") == [server.statuses[0]["id"]]
     assert sorted(outcome.rejected) == sorted(
@@ -281,9 +272,9 @@ def test_restart_between_fetch_and_commit_stores_each_status_once(instance, engi
     source = make_source(api)
     source.fetch(None)  # crash before the commit
 
-    first = pipeline_for(engine, source).collect(source)
+    first = pipeline_alone(engine, source).collect(source)
     server.statuses.append(status(3, minutes_ago=0))
-    again = pipeline_for(engine, source).collect(source)
+    again = pipeline_alone(engine, source).collect(source)
 
     assert first.stored == 2
     assert again.stored == 1

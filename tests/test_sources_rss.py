@@ -10,7 +10,6 @@ from xml.sax.saxutils import escape
 import pytest
 
 from config.schema import RssSource as RssConfig
-from config.schema import load_settings
 from listener.sources.rss import RssSource
 from tests.fake_apis import (
     FAST,
@@ -19,7 +18,6 @@ from tests.fake_apis import (
     Reply,
     Request,
     assert_storm_is_recorded,
-    pipeline_with,
     stored,
 )
 
@@ -90,12 +88,6 @@ class FakeFeeds:
 
 
 @pytest.fixture
-def api():
-    with FakeAPI() as server:
-        yield server
-
-
-@pytest.fixture
 def feeds(api):
     return FakeFeeds(api)
 
@@ -113,11 +105,6 @@ def make(settings, api):
         return RssSource.from_config(RssConfig(**fields), settings, policy=FAST)
 
     return build
-
-
-@pytest.fixture
-def pipeline_for(engine, config_file, feed):
-    return lambda source: pipeline_with(load_settings(config_file), engine, source, feed)
 
 
 def test_first_run_reads_rss_and_atom_within_the_backfill(api, feeds, make):

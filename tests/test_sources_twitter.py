@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from config.schema import TwitterSource as TwitterConfig
-from config.schema import load_settings
 from listener.sources import NotConfigured, SourceError
 from listener.sources.common import BrandTerms
 from listener.sources.retry import TransientError
@@ -20,7 +19,6 @@ from tests.fake_apis import (
     Reply,
     Request,
     assert_storm_is_recorded,
-    pipeline_with,
     stored,
 )
 
@@ -118,18 +116,6 @@ def _id(tweet: dict) -> int:
         return int(tweet["id"])
     except (KeyError, ValueError):
         return 0
-
-
-@pytest.fixture
-def pipeline_for(engine, config_file, feed):
-    """The real pipeline with the given source beside a replay source."""
-    return lambda source: pipeline_with(load_settings(config_file), engine, source, feed)
-
-
-@pytest.fixture
-def api():
-    with FakeAPI() as server:
-        yield server
 
 
 @pytest.fixture

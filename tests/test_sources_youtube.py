@@ -13,15 +13,7 @@ from config.schema import load_settings
 from listener.sources import NotConfigured, SourceError
 from listener.sources.retry import TransientError
 from listener.sources.youtube import YouTubeComments, seconds_to_quota_reset
-from tests.fake_apis import (
-    FAST,
-    FakeAPI,
-    Reply,
-    Request,
-    cursor_of,
-    pipeline_for,
-    stored_ids,
-)
+from tests.fake_apis import FAST, FakeAPI, Reply, Request, cursor_of, pipeline_alone, stored_ids
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 PATH = "/youtube/v3/commentThreads"
@@ -121,9 +113,8 @@ class DataAPI:
 
 
 @pytest.fixture
-def youtube():
-    with FakeAPI() as api:
-        yield api, DataAPI(api)
+def youtube(api):
+    return api, DataAPI(api)
 
 
 def make_source(api: FakeAPI, *, videos=(VIDEO,), channels=(), max_items=500, key=KEY):
@@ -229,7 +220,7 @@ def test_500_storm_gives_up_for_the_cycle_and_records_it(youtube, engine):
     source = make_source(api)
     api.fail(PATH, api_error(500, "backendError", "Backend Error"), times=5)
 
-    outcome = pipeline_for(engine, source).collect(source)
+    outcome = pipeline_alone(engine, source).collect(source)
 
     assert "HTTP 500" in outcome.error
     assert len(api.calls(PATH)) == 3
@@ -254,7 +245,7 @@ def test_malformed_threads_are_skipped_with_the_reason(youtube, engine):
     data.threads = [thread(1, minutes_ago=3), no_time, no_comment]
     source = make_source(api)
 
-    outcome = pipeline_for(engine, source).collect(source)
+    outcome = pipeline_alone(engine, source).collect(source)
 
     assert stored_ids(engine, "youtube") == ["Ugz00001AaBbCc4AaABAg"]
     assert sorted(outcome.rejected) == sorted(
@@ -272,8 +263,8 @@ def test_restart_between_fetch_and_commit_stores_each_comment_once(youtube, engi
     source = make_source(api)
     source.fetch(None)  # crash before the commit
 
-    first = pipeline_for(engine, source).collect(source)
-    again = pipeline_for(engine, source).collect(source)
+    first = pipeline_alone(engine, source).collect(source)
+    again = pipeline_alone(engine, source).collect(source)
 
     assert first.stored == 2
     assert again.fetched == 0
