@@ -8,19 +8,15 @@ no permalink of their own; the URL is the app's review page in that country's st
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Any, ClassVar
-
-import requests
+from typing import Any, ClassVar, Unpack
 
 from config.schema import AppStoreSource as AppStoreConfig
 from config.schema import Settings
-from listener.models import Mention, utcnow
+from listener.models import Mention
 from listener.sources.common import ItemError, parse_time, require_str
 from listener.sources.httpjson import DEFAULT_TIMEOUT, ClientFault, get_json
-from listener.sources.paging import Page, PagedSource, Target, TargetGone
-from listener.sources.retry import RetryPolicy, call_with_retries
+from listener.sources.paging import HttpOptions, Page, PagedSource, Target, TargetGone
+from listener.sources.retry import call_with_retries
 
 log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://itunes.apple.com"
@@ -83,6 +79,7 @@ def entries_of(payload: Any) -> list[Any]:
 
 class AppStoreReviews(PagedSource):
     type: ClassVar[str] = "appstore"
+    default_base_url: ClassVar[str] = DEFAULT_BASE_URL
 
     def __init__(
         self,
@@ -92,22 +89,10 @@ class AppStoreReviews(PagedSource):
         countries: list[str],
         max_items: int,
         max_pages: int = 10,
-        backfill: timedelta = timedelta(days=7),
-        base_url: str = DEFAULT_BASE_URL,
-        session: requests.Session | None = None,
-        retry: RetryPolicy | None = None,
-        clock: Callable[[], datetime] = utcnow,
         timeout: float = DEFAULT_TIMEOUT,
+        **options: Unpack[HttpOptions],
     ) -> None:
-        super().__init__(
-            name,
-            max_items,
-            backfill=backfill,
-            base_url=base_url,
-            session=session,
-            retry=retry,
-            clock=clock,
-        )
+        super().__init__(name, max_items, **options)
         self.timeout = timeout
         self.app_ids = app_ids
         self.countries = countries

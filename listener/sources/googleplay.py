@@ -13,20 +13,17 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any, ClassVar
-
-import requests
+from typing import Any, ClassVar, Unpack
 
 from config.schema import GooglePlaySource as GooglePlayConfig
 from config.schema import Settings
-from listener.models import Mention, utcnow
+from listener.models import Mention
 from listener.sources.common import ItemError, require_str
 from listener.sources.httpjson import ClientFault, send
-from listener.sources.paging import Page, PagedSource, Target, TargetGone
-from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
+from listener.sources.paging import HttpOptions, Page, PagedSource, Target, TargetGone
+from listener.sources.retry import TransientError, call_with_retries
 
 log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://play.google.com"
@@ -117,6 +114,7 @@ def review_to_mention(review: Any, *, app_id: str, locale: str, collector: str) 
 
 class GooglePlayReviews(PagedSource):
     type: ClassVar[str] = "googleplay"
+    default_base_url: ClassVar[str] = DEFAULT_BASE_URL
 
     def __init__(
         self,
@@ -125,21 +123,9 @@ class GooglePlayReviews(PagedSource):
         app_ids: list[str],
         locales: list[str],
         max_items: int,
-        backfill: timedelta = timedelta(days=7),
-        base_url: str = DEFAULT_BASE_URL,
-        session: requests.Session | None = None,
-        retry: RetryPolicy | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        **options: Unpack[HttpOptions],
     ) -> None:
-        super().__init__(
-            name,
-            max_items,
-            backfill=backfill,
-            base_url=base_url,
-            session=session,
-            retry=retry,
-            clock=clock,
-        )
+        super().__init__(name, max_items, **options)
         self.app_ids = app_ids
         self.locales = locales
 

@@ -25,11 +25,11 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar, TypedDict
 
 import requests
 
-from listener.models import Mention
+from listener.models import Mention, utcnow
 from listener.sources import FetchResult, Source, SourceError
 from listener.sources.common import ItemError
 from listener.sources.httpjson import new_session
@@ -174,24 +174,36 @@ def walk_targets(
     )
 
 
+class HttpOptions(TypedDict, total=False):
+    """The keyword arguments every `PagedSource` takes besides its own."""
+
+    backfill: timedelta  # how far back the first pass reads (default 7 days)
+    base_url: str  # default: the class's `default_base_url`
+    session: requests.Session | None
+    retry: RetryPolicy | None
+    clock: Callable[[], datetime]
+
+
 class PagedSource(Source):
     """A collector whose targets are paged HTTP lists read with `walk_targets` (App Store,
     Google Play, YouTube): the base URL, session, retry policy and clock they all keep."""
+
+    default_base_url: ClassVar[str]
 
     def __init__(
         self,
         name: str,
         max_items: int,
         *,
-        backfill: timedelta,
-        base_url: str,
-        session: requests.Session | None,
-        retry: RetryPolicy | None,
-        clock: Callable[[], datetime],
+        backfill: timedelta = timedelta(days=7),
+        base_url: str | None = None,
+        session: requests.Session | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         super().__init__(name, max_items)
         self.backfill = backfill
-        self.base_url = base_url.rstrip("/")
+        self.base_url = (self.default_base_url if base_url is None else base_url).rstrip("/")
         self.session = session or new_session()
         self.retry = retry
         self.clock = clock

@@ -9,21 +9,18 @@ are counted in the raw payload (`totalReplyCount`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 from zoneinfo import ZoneInfo
-
-import requests
 
 from config.schema import Settings
 from config.schema import YouTubeSource as YouTubeConfig
-from listener.models import Mention, utcnow
+from listener.models import Mention
 from listener.sources import SourceError
 from listener.sources.common import ItemError, parse_time, require_str, secret
 from listener.sources.httpjson import ClientFault, get_json
-from listener.sources.paging import Page, PagedSource, Target, TargetGone
-from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
+from listener.sources.paging import HttpOptions, Page, PagedSource, Target, TargetGone
+from listener.sources.retry import TransientError, call_with_retries
 
 log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://www.googleapis.com"
@@ -81,6 +78,7 @@ def seconds_to_quota_reset(now: datetime) -> float:
 
 class YouTubeComments(PagedSource):
     type: ClassVar[str] = "youtube"
+    default_base_url: ClassVar[str] = DEFAULT_BASE_URL
 
     def __init__(
         self,
@@ -90,21 +88,9 @@ class YouTubeComments(PagedSource):
         video_ids: list[str],
         channel_ids: list[str],
         max_items: int,
-        backfill: timedelta = timedelta(days=7),
-        base_url: str = DEFAULT_BASE_URL,
-        session: requests.Session | None = None,
-        retry: RetryPolicy | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        **options: Unpack[HttpOptions],
     ) -> None:
-        super().__init__(
-            name,
-            max_items,
-            backfill=backfill,
-            base_url=base_url,
-            session=session,
-            retry=retry,
-            clock=clock,
-        )
+        super().__init__(name, max_items, **options)
         self._api_key = api_key
         self.video_ids = video_ids
         self.channel_ids = channel_ids
