@@ -22,7 +22,13 @@ from config.schema import MastodonSource as MastodonConfig
 from config.schema import Settings
 from listener.models import Mention, utcnow
 from listener.sources import FetchResult, NotConfigured, Source, SourceError
-from listener.sources.common import ItemError, optional_secret, parse_time, require_str
+from listener.sources.common import (
+    ItemError,
+    json_safe,
+    optional_secret,
+    parse_time,
+    require_str,
+)
 from listener.sources.httpjson import DEFAULT_TIMEOUT, new_session
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
 
@@ -57,10 +63,6 @@ def html_to_text(html: str) -> str:
     parser.feed(html)
     parser.close()
     return "".join(parser.parts).strip()
-
-
-def _jsonable(status: Any) -> dict[str, Any]:
-    return json.loads(json.dumps(status, default=str))
 
 
 def _as_utc(value: Any) -> datetime:
@@ -98,7 +100,7 @@ def status_to_mention(status: Any, collector: str) -> Mention:
         text=text,
         language=language.lower() if isinstance(language, str) and language else None,
         created_at=_as_utc(status.get("created_at")),
-        raw=_jsonable(status),
+        raw=json_safe(status),
     )
 
 

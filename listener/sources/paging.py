@@ -14,6 +14,9 @@ differently for each:
   generators, Algolia's page numbers shift as items arrive). The listing is read back to the
   stored `Watermark`; of the new items the *oldest* `budget` are kept and the watermark moves to
   the newest kept one, so a budget cut leaves the rest for the next cycle instead of a gap.
+
+Mastodon (`mastodon_source`) keeps a third, id-based cursor: its API pages forward from a known
+status id (`min_id`), so it needs neither a time watermark nor a page token.
 """
 
 from __future__ import annotations
