@@ -89,6 +89,7 @@ class FakeAPI:
         return f"http://127.0.0.1:{self._server.server_port}"
 
     def route(self, method: str, path: str, handler: Handler) -> None:
+        self.routes.pop((method, path), None)  # a route set again becomes the latest
         self.routes[(method, path)] = handler
 
     def fail(self, path: str, *replies: Reply, times: int = 1) -> None:
@@ -114,10 +115,9 @@ class FakeAPI:
                 return self.failures[key].pop(0)
         paths = {path: h for (method, path), h in self.routes.items() if method == request.method}
         key = _lookup(paths, request.path)
-        handler = paths[key] if key is not None else None
-        if handler is None:
+        if key is None:
             return Reply(404, {"error": f"no route {request.method} {request.path}"})
-        return handler(request)
+        return paths[key](request)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
