@@ -65,7 +65,21 @@ def _print_status(data: dict) -> None:
         markup=False,
     )
     console.print(f"Drafts awaiting review: {data['drafts_awaiting_review']}", markup=False)
+    if "celery" in data:
+        _print_celery(data["celery"])
     console.print("healthy" if data["healthy"] else "NOT healthy", markup=False)
+
+
+def _print_celery(celery: dict) -> None:
+    if "error" in celery:
+        console.print(f"Broker {celery['broker']}: unreachable: {celery['error']}", markup=False)
+        return
+    alive = celery["workers_alive"]
+    console.print(f"Workers alive: {len(alive)} {', '.join(alive)}", markup=False)
+    for name, queue in celery["queues"].items():
+        depth = "unknown" if queue["depth"] is None else queue["depth"]
+        consumers = len(queue["workers"]) or "NO workers"
+        console.print(f"Queue {name}: {depth} waiting, {consumers} consuming", markup=False)
 
 
 def forget(

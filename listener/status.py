@@ -82,7 +82,7 @@ def collect_status(engine: Engine, settings: Settings, now: datetime | None = No
         sources = _source_rows(session, settings, now)
         outbox = _outbox(session)
     failing = sorted(name for name, row in sources.items() if row["consecutive_failures"])
-    return {
+    data = {
         "checked_at": _iso(now),
         "healthy": not failing and not outbox["most_attempts"],
         "failing_sources": failing,
@@ -91,3 +91,12 @@ def collect_status(engine: Engine, settings: Settings, now: datetime | None = No
         "outbox": outbox,
         "drafts_awaiting_review": review or 0,
     }
+    if settings.executor == "celery":
+        from listener.distributed import celery_status
+
+        data["celery"] = celery_status(settings)
+        queues = data["celery"].get("queues", {})
+        data["healthy"] = (
+            data["healthy"] and bool(queues) and all(q["workers"] for q in queues.values())
+        )
+    return data
