@@ -57,9 +57,16 @@ def try_scheduler_lock(connection: Connection) -> bool:
     return bool(taken)
 
 
+def lock_connection(engine: Engine) -> Connection:
+    """A connection of its own, out of the pool: closing it ends the session and its lock."""
+    connection = engine.connect()
+    connection.detach()
+    return connection
+
+
 def wait_for_scheduler_lock(engine: Engine, stop: threading.Event) -> Connection | None:
     """Block until this process is the one scheduler; None when stopped while on standby."""
-    connection = engine.connect()
+    connection = lock_connection(engine)
     announced = False
     while not stop.is_set():
         if try_scheduler_lock(connection):
@@ -98,13 +105,13 @@ class Dispatcher:
         lock: Connection | None = None,
         on_lock_lost: Callable[[], None] = lambda: None,
     ) -> None:
-        from listener.tasks import configure
+        from listener.tasks import client
 
         self.settings = settings
         self.engine = engine
         self.lock = lock
         self.on_lock_lost = on_lock_lost
-        self.app = configure(settings)
+        self.app = client(settings)
 
     def _send(self, task: str, *args: Any) -> None:
         self.app.send_task(f"listener.{task}", args=args)
@@ -177,12 +184,12 @@ def queue_depths(settings: Settings) -> dict[str, int | None]:
 
 def celery_status(settings: Settings, timeout_s: float = 2.0) -> dict[str, Any]:
     """Queue depths and the workers alive, per queue they consume: for `listener status`."""
-    from listener.tasks import broker_url, configure
+    from listener.tasks import broker_url, client
 
     safe_url = make_url(broker_url(settings)).render_as_string(hide_password=True)
     try:
         depths = queue_depths(settings)
-        replies = configure(settings).control.inspect(timeout=timeout_s).active_queues() or {}
+        replies = client(settings).control.inspect(timeout=timeout_s).active_queues() or {}
     except Exception as error:  # noqa: BLE001  (status reports an unreachable broker, never crashes)
         return {"broker": safe_url, "error": f"{type(error).__name__}: {error}"[:300]}
     consumers: dict[str, list[str]] = {name: [] for name in depths}

@@ -55,9 +55,9 @@ def broker_url(settings: Settings) -> str:
     return url
 
 
-def configure(settings: Settings) -> Celery:
-    """Point the app at the configured broker and queues (idempotent)."""
-    app.conf.update(
+def configure(settings: Settings, target: Celery = app) -> Celery:
+    """Point an app at the configured broker and queues: this module's (workers) by default."""
+    target.conf.update(
         broker_url=broker_url(settings),
         task_acks_late=True,  # a task whose worker dies is delivered again
         task_reject_on_worker_lost=True,
@@ -69,7 +69,12 @@ def configure(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
     )
-    return app
+    return target
+
+
+def client(settings: Settings) -> Celery:
+    """A fresh app that sends tasks by name and inspects workers (scheduler, status, tests)."""
+    return configure(settings, Celery("listener-client"))
 
 
 class LazyClassifier:
