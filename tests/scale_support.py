@@ -73,11 +73,15 @@ def start_worker(
     return listener_process(["worker", "--config", str(config), *extra], env, log)
 
 
-def stop(process: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
-    if process.poll() is None:
+def stop_all(processes: list[subprocess.Popen[bytes]], timeout_s: float = 20) -> None:
+    """SIGTERM to all at once (workers finish their task), then SIGKILL any that linger."""
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
         process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for process in running:
         try:
-            process.wait(timeout_s)
+            process.wait(max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
