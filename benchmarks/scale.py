@@ -14,6 +14,7 @@ classify stage dominates and scales with the classify queue's machines.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -51,8 +52,8 @@ def _wait_for_workers(dispatcher: Dispatcher, count: int, limit_s: float = 120) 
 
 def run_once(
     postgres: Postgres, redis: Redis, workdir: Path, *, mentions: int, workers: int, model: str
-) -> float:
-    """Seconds to take `mentions` collected mentions through every later stage."""
+) -> tuple[float, float]:
+    """Wall seconds and the workers' CPU seconds to take `mentions` collected mentions through every later stage."""
     feed = write_scale_feed(workdir / "feed.jsonl", mentions)
     config = write_config(workdir / f"w{workers}.yaml", feed, executor="celery")
     data = yaml.safe_load(config.read_text())
@@ -64,13 +65,12 @@ def run_once(
     Pipeline.build(settings, engine).collect_all()
     env = service_env(url, redis.url, LISTENER_LOG_LEVEL="warning")
     logs = workdir / f"workers-{workers}.log"
-    processes = [start_worker(config, env, logs, "--concurrency", "1") for _ in range(workers)]
+    processes = [start_worker(config, env, logs, "--pool", "solo") for _ in range(workers)]
     try:
-        import os
-
         os.environ["LISTENER_BROKER_URL"] = redis.url
         dispatcher = Dispatcher(settings, engine)
         _wait_for_workers(dispatcher, workers)
+        idle_cpu = sum(_cpu_seconds(process.pid) for process in processes)  # start-up
         started = time.perf_counter()
         next_dispatch = 0.0
         while True:
@@ -82,13 +82,20 @@ def run_once(
                 next_dispatch = time.perf_counter() + 1.0
             time.sleep(0.1)
         elapsed = time.perf_counter() - started
+        cpu = sum(_cpu_seconds(process.pid) for process in processes) - idle_cpu
     finally:
         stop_all(processes)
     rows = outcome(engine)["rows"]
     if rows["classifications"] != mentions:
         raise SystemExit(f"{workers} workers: {rows['classifications']} classifications")
     engine.dispose()
-    return elapsed
+    return elapsed, cpu
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux): busy time, whatever else loads the host."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -103,7 +110,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="listener-scale-") as tmp:
             for workers in counts:
-                elapsed = run_once(
+                elapsed, cpu = run_once(
                     postgres,
                     redis,
                     Path(tmp),
@@ -112,17 +119,23 @@ def main() -> None:
                     model=args.model,
                 )
                 rate = args.mentions / elapsed
-                rows.append((workers, elapsed, rate, rate / workers))
+                rows.append((workers, elapsed, rate, rate / workers, args.mentions / cpu))
     finally:
         redis.stop()
         postgres.stop()
     print(f"\n{args.mentions} mentions, model {args.model}, one PostgreSQL, one Redis")
-    print(f"{'workers':>7} {'seconds':>8} {'mentions/s':>11} {'per worker':>11} {'per day':>12}")
-    for workers, elapsed, rate, per_worker in rows:
+    print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
+    header = ("workers", "seconds", "mentions/s", "per worker", "per day", "per CPU-second")
+    print("{:>7} {:>8} {:>11} {:>11} {:>12} {:>15}".format(*header))
+    for workers, elapsed, rate, per_worker, per_cpu in rows:
         print(
             f"{workers:>7} {elapsed:>8.1f} {rate:>11.1f} {per_worker:>11.1f}"
-            f" {rate * SECONDS_PER_DAY:>12,.0f}"
+            f" {rate * SECONDS_PER_DAY:>12,.0f} {per_cpu:>15.1f}"
         )
+    print(
+        "per CPU-second: mentions per second of worker CPU time, the per-worker rate of a"
+        " worker with a core of its own (the database's CPU not included)"
+    )
 
 
 if __name__ == "__main__":
