@@ -53,7 +53,7 @@ def _wait_for_workers(dispatcher: Dispatcher, count: int, limit_s: float = 120) 
 def run_once(
     postgres: Postgres, redis: Redis, workdir: Path, *, mentions: int, workers: int, model: str
 ) -> tuple[float, float]:
-    """Wall seconds and the workers' CPU seconds to take `mentions` collected mentions through every later stage."""
+    """Wall and worker CPU seconds to take `mentions` mentions through every stage after collect."""
     feed = write_scale_feed(workdir / "feed.jsonl", mentions)
     config = write_config(workdir / f"w{workers}.yaml", feed, executor="celery")
     data = yaml.safe_load(config.read_text())
