@@ -42,7 +42,7 @@ def worker(
     Needs `executor: celery`, DATABASE_URL (PostgreSQL) and the broker URL's variable set.
     """
     from listener.distributed import SchedulerLockError, require_postgresql
-    from listener.tasks import CONFIG_ENV, BrokerNotConfigured, configure
+    from listener.tasks import CONFIG_ENV, POOL_ENV, WARM_ENV, BrokerNotConfigured, configure
 
     settings = _config(config)
     if settings.executor != "celery":
@@ -61,6 +61,9 @@ def worker(
     if config is not None:
         os.environ[CONFIG_ENV] = str(config.resolve())  # the pool's children load the same file
     names = queues or f"{settings.celery.queue},{settings.celery.classify_queue}"
+    classifies = settings.celery.classify_queue in names.split(",")
+    os.environ[WARM_ENV] = "model" if classifies else "pipeline"  # loaded before the first task
+    os.environ[POOL_ENV] = pool.value
     app.worker_main(
         [
             "worker",

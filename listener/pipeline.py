@@ -225,9 +225,14 @@ class Pipeline:
         )
         return list(session.exec(self._claiming(query.limit(self.batch_size), Mention)))
 
-    def classify(self) -> int:
-        done = 0
-        while not self.stop.is_set():
+    def _more(self, batches: int, max_batches: int | None) -> bool:
+        """Go on until stopped or, for a worker's task, after `max_batches` (None: no limit)."""
+        return not self.stop.is_set() and (max_batches is None or batches < max_batches)
+
+    def classify(self, max_batches: int | None = None) -> int:
+        done = batches = 0
+        while self._more(batches, max_batches):
+            batches += 1
             with Session(self.engine) as session:
                 mentions = self._batch(session, Stage.COLLECTED)
                 if not mentions:
@@ -252,10 +257,11 @@ class Pipeline:
             failpoints.hit("classify_batch")
         return done
 
-    def respond(self) -> tuple[int, Counter[str]]:
-        drafted = 0
+    def respond(self, max_batches: int | None = None) -> tuple[int, Counter[str]]:
+        drafted = batches = 0
         no_reply: Counter[str] = Counter()
-        while not self.stop.is_set():
+        while self._more(batches, max_batches):
+            batches += 1
             with Session(self.engine) as session:
                 batch = self._classified_batch(session, Stage.CLASSIFIED)
                 if not batch:
@@ -272,12 +278,14 @@ class Pipeline:
                 session.commit()
         return drafted, no_reply
 
-    def route(self, report: CycleReport | None = None) -> int:
+    def route(self, report: CycleReport | None = None, max_batches: int | None = None) -> int:
         """Alerts per matching route; a spike's mentions fold into one crisis alert instead."""
         created = 0
         now = self.clock()
         spikes = SpikeDetector(self.settings, now)
-        while not self.stop.is_set():
+        batches = 0
+        while self._more(batches, max_batches):
+            batches += 1
             with Session(self.engine) as session:
                 batch = self._classified_batch(session, Stage.RESPONDED)
                 if not batch:

@@ -13,21 +13,29 @@ import os
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_process_init, worker_ready
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlmodel import Session, select
 
 from config.schema import ModelConfig, Settings, load_settings
+from listener.models import Mention, Stage
 from listener.nlp import Classifier, Prediction, TextInput, load_classifier
 from listener.pipeline import Pipeline
 from listener.storage import create_db_engine
 
 log = logging.getLogger(__name__)
 CONFIG_ENV = "LISTENER_CONFIG"  # the CLI's --config variable: worker children read it too
+WARM_ENV = "LISTENER_WORKER_WARM"  # set by `listener worker`: "model", "pipeline" or unset
+POOL_ENV = "LISTENER_WORKER_POOL"
 COLLECT, CLASSIFY, RESPOND, ROUTE, DELIVER = (
     f"listener.{name}" for name in ("collect", "classify", "respond", "route", "deliver")
 )
 # A lost race on a unique key (another worker committed first) or a database blip: try again;
 # the retried task claims only what is still undone.
 RETRY_ON = (IntegrityError, OperationalError, InterfaceError)
+# Batches per task: bounds a task's run (a warm shutdown waits for it) and lets a worker that
+# consumes several queues turn to other stages between them.
+TASK_BATCHES = 20
 RETRY = {
     "autoretry_for": RETRY_ON,
     "retry_backoff": 2,
@@ -115,6 +123,28 @@ def worker_pipeline() -> Pipeline:
     return _worker["pipeline"]
 
 
+def warm_up() -> None:
+    """Build the pipeline (and load the model on classify workers) before the first task."""
+    warm = os.environ.get(WARM_ENV)
+    if not warm:
+        return
+    pipeline = worker_pipeline()
+    if warm == "model":
+        log.info("classifier %s loaded", pipeline.classifier.name)
+        pipeline.languages.identify("warm up the language detector")
+
+
+@worker_process_init.connect
+def _warm_pool_process(**_: Any) -> None:  # prefork: each child runs tasks
+    warm_up()
+
+
+@worker_ready.connect
+def _warm_main_process(**_: Any) -> None:  # solo and threads: the main process runs them
+    if os.environ.get(POOL_ENV) != "prefork":
+        warm_up()
+
+
 def _send(name: str, *args: Any) -> None:
     app.send_task(name, args=args)
 
@@ -132,28 +162,40 @@ def collect(source_name: str) -> dict[str, Any]:
     return {"stored": outcome.stored, "error": outcome.error, "skipped": outcome.skipped}
 
 
+def _continue(task: str, stage: Stage) -> None:
+    """A bounded task hands over to a fresh one while its stage still has work."""
+    pipeline = worker_pipeline()
+    with Session(pipeline.engine) as session:
+        left = session.exec(select(Mention.id).where(Mention.stage == stage).limit(1)).first()
+    if left is not None and not pipeline.stop.is_set():
+        _send(task)
+
+
 @app.task(name=CLASSIFY, **RETRY)
 def classify() -> int:
-    """Classify batches until none is left; several of these share the backlog."""
-    done = worker_pipeline().classify()
+    """Classify up to TASK_BATCHES batches; several of these share the backlog."""
+    done = worker_pipeline().classify(max_batches=TASK_BATCHES)
     if done:
         _send(RESPOND)
+        _continue(CLASSIFY, Stage.COLLECTED)
     return done
 
 
 @app.task(name=RESPOND, **RETRY)
 def respond() -> int:
-    drafted, no_reply = worker_pipeline().respond()
+    drafted, no_reply = worker_pipeline().respond(max_batches=TASK_BATCHES)
     done = drafted + sum(no_reply.values())
     if done:
         _send(ROUTE)
+        _continue(RESPOND, Stage.CLASSIFIED)
     return done
 
 
 @app.task(name=ROUTE, **RETRY)
 def route() -> int:
-    created = worker_pipeline().route()
+    created = worker_pipeline().route(max_batches=TASK_BATCHES)
     _send(DELIVER)  # drafts may await review messages even when no alert was raised
+    _continue(ROUTE, Stage.RESPONDED)
     return created
 
 

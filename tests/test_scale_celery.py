@@ -1,7 +1,8 @@
 """Many machines: Celery workers on Redis with PostgreSQL, all real, started on 127.0.0.1.
 
 Skipped, saying why, where PostgreSQL or Redis cannot be started (.ci/run installs both).
-The normal suite replays 1,000 mentions; the issue's 20,000 run is marked slow.
+The normal suite replays 1,000 mentions; the issue's 20,000 run is marked slow and runs when
+LISTENER_SCALE_20K=1 is set (minutes on two CPUs, too long for every CI run).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -162,6 +164,10 @@ def test_one_scheduler_and_three_workers_match_the_single_process_run(
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("LISTENER_SCALE_20K"),
+    reason="the issue's 20,000-mention run takes minutes: set LISTENER_SCALE_20K=1 to run it",
+)
 def test_twenty_thousand_mentions_on_three_workers(tmp_path, pg_engine, redis_server, processes):
     count = 20_000
     feed = write_scale_feed(tmp_path / "feed.jsonl", count)
