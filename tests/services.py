@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -111,8 +112,13 @@ class Postgres:
         return self.url(name)
 
     def stop(self) -> None:
+        """Fast shutdown (SIGINT to the postmaster): SIGTERM would wait for every client."""
+        pid_file = self.root / "data" / "postmaster.pid"
         if self.process and self.process.poll() is None:
-            self.process.terminate()  # smart shutdown would wait for clients; SIGTERM is fast
+            if pid_file.exists():
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)
+            else:
+                self.process.terminate()
             try:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
