@@ -72,7 +72,8 @@ def _print_status(data: dict) -> None:
 
 def _print_celery(celery: dict) -> None:
     if "error" in celery:
-        console.print(f"Broker {celery['broker']}: unreachable: {celery['error']}", markup=False)
+        where = f"Broker {celery['broker']}: unreachable: " if celery["broker"] else "Broker: "
+        console.print(where + celery["error"], markup=False)
         return
     alive = celery["workers_alive"]
     console.print(f"Workers alive: {len(alive)} {', '.join(alive)}", markup=False)

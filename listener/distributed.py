@@ -19,7 +19,7 @@ from typing import Any
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Connection, Engine, func, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlmodel import Session, select
 
 from config.schema import Settings
@@ -184,9 +184,16 @@ def queue_depths(settings: Settings) -> dict[str, int | None]:
 
 def celery_status(settings: Settings, timeout_s: float = 2.0) -> dict[str, Any]:
     """Queue depths and the workers alive, per queue they consume: for `listener status`."""
-    from listener.tasks import broker_url, client
+    from listener.tasks import BrokerNotConfigured, broker_url, client
 
-    safe_url = make_url(broker_url(settings)).render_as_string(hide_password=True)
+    try:
+        url = broker_url(settings)
+    except BrokerNotConfigured as error:
+        return {"broker": None, "error": str(error)}
+    try:
+        safe_url = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        safe_url = "(unparseable URL)"
     try:
         depths = queue_depths(settings)
         replies = client(settings).control.inspect(timeout=timeout_s).active_queues() or {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -76,3 +78,15 @@ def test_broker_url_and_database_checks(monkeypatch):
     with pytest.raises(SchedulerLockError, match="executor: inprocess"):
         require_postgresql("sqlite:///listener.db")
     require_postgresql("postgresql+psycopg://listener@db/listener")
+
+
+def test_status_without_a_broker_says_which_variable_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    monkeypatch.delenv("LISTENER_BROKER_URL", raising=False)
+    result = runner.invoke(
+        app, ["status", "--json", "--config", _config(tmp_path, executor="celery", sources=[])]
+    )
+    assert result.exit_code == 1  # unhealthy: no worker can be reached
+    data = json.loads(result.stdout)
+    assert "LISTENER_BROKER_URL" in data["celery"]["error"]
+    assert data["healthy"] is False
