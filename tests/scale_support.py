@@ -97,9 +97,13 @@ def progress(engine: Engine) -> dict[str, int]:
 
 
 def wait_until_done(
-    engine: Engine, expected: int, processes: list[subprocess.Popen[bytes]], limit_s: float = 120
+    engine: Engine,
+    expected: int,
+    processes: list[subprocess.Popen[bytes]],
+    limit_s: float | None = None,
 ) -> dict[str, int]:
     """Poll until every mention is routed and delivered; a guard, not a timed assertion."""
+    limit_s = limit_s or max(120.0, expected / 20)  # generous even for two loaded CPUs
     deadline = time.monotonic() + limit_s
     state = progress(engine)
     while time.monotonic() < deadline:
