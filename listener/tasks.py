@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Any
 
 from celery import Celery
@@ -110,17 +111,19 @@ class LazyClassifier:
         return self.loaded.classify(items)
 
 
-_worker: dict[str, Any] = {}
+_worker = threading.local()  # one pipeline per pool process or thread (--pool threads)
 
 
 def worker_pipeline() -> Pipeline:
-    """This process's pipeline, built after any fork (a database connection must not be shared)."""
-    if _worker.get("pid") != os.getpid():
+    """This process's (or thread's) pipeline, built after any fork: connections are not shared."""
+    if getattr(_worker, "pid", None) != os.getpid():
         settings = load_settings(os.environ.get(CONFIG_ENV) or None)
         engine = create_db_engine(settings.database_url())  # the scheduler runs migrations
-        pipeline = Pipeline.build(settings, engine, classifier=LazyClassifier(settings.model))
-        _worker.update(pid=os.getpid(), pipeline=pipeline)
-    return _worker["pipeline"]
+        _worker.pipeline = Pipeline.build(
+            settings, engine, classifier=LazyClassifier(settings.model)
+        )
+        _worker.pid = os.getpid()
+    return _worker.pipeline
 
 
 def warm_up() -> None:
