@@ -154,6 +154,11 @@ class Daemon:
 
 
 def run_daemon(settings: Settings) -> None:
+    if settings.executor == "celery":  # many machines: enqueue the stages for workers
+        from listener.distributed import run_scheduler
+
+        run_scheduler(settings)
+        return
     engine = open_database(settings.database_url())
     pipeline = Pipeline.build(settings, engine)
     if not pipeline.sources.enabled:

@@ -584,6 +584,38 @@ class RespondersConfig(_Model):
     generative: GenerativeConfig = Field(default_factory=GenerativeConfig)
 
 
+class CeleryConfig(_Model):
+    """`executor: celery`: stages run as Celery tasks on worker machines (see the README)."""
+
+    broker_url_env: EnvVarName = Field(
+        default="LISTENER_BROKER_URL",
+        description="Environment variable holding the broker URL (it may hold a password).",
+        examples=['"LISTENER_BROKER_URL" (e.g. redis://redis.internal:6379/0)'],
+    )
+    queue: Name = Field(
+        default="listener", description="Collect, draft, route and deliver tasks go here."
+    )
+    classify_queue: Name = Field(
+        default="classify", description="Classification batches: give it the GPU machines."
+    )
+    dispatch_every: Duration = Field(
+        default=timedelta(seconds=30),
+        description="How often the scheduler enqueues work for every stage with a backlog;"
+        " what rebuilds the queues after a broker restart.",
+    )
+    tasks_per_stage: int = Field(
+        default=8,
+        gt=0,
+        description="At most this many tasks of a stage enqueued per dispatch (≥ worker slots).",
+        examples=["8"],
+    )
+
+    @field_validator("dispatch_every", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+
 class Settings(_Model):
     version: Literal[1] = 1
     brands: list[Brand] = Field(min_length=1)
@@ -595,6 +627,13 @@ class Settings(_Model):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     responders: RespondersConfig = Field(default_factory=RespondersConfig)
+    executor: Literal["inprocess", "celery"] = Field(
+        default="inprocess",
+        description="inprocess: one process does everything (SQLite is fine); celery: the"
+        " scheduler enqueues stage tasks for `listener worker` processes (PostgreSQL + Redis).",
+        examples=['"inprocess"', '"celery"'],
+    )
+    celery: CeleryConfig = Field(default_factory=CeleryConfig)
 
     # Not a YAML key: the file this came from, for resolving relative paths.
     config_path: Path | None = Field(default=None, exclude=True)

@@ -22,6 +22,7 @@ from listener.cli_digest import digest
 from listener.cli_draft import draft as draft_command
 from listener.cli_nlp import classify, eval_app, model_app, train_app
 from listener.cli_ops import forget, status
+from listener.cli_scale import worker
 from listener.cli_slack import slack_app
 from listener.cli_sources import sources_app
 from listener.models import Mention, ReplyDraft
@@ -48,6 +49,7 @@ app.command("status")(status)
 app.command("forget")(forget)
 app.command("draft")(draft_command)
 app.command("digest")(digest)
+app.command("worker")(worker)
 
 ConfigOption = Annotated[
     Path | None,

@@ -72,7 +72,22 @@ def _print_status(data: dict) -> None:
             f" last error: {digests['last_error'] or 'none yet'})",
             markup=False,
         )
+    if "celery" in data:
+        _print_celery(data["celery"])
     console.print("healthy" if data["healthy"] else "NOT healthy", markup=False)
+
+
+def _print_celery(celery: dict) -> None:
+    if "error" in celery:
+        where = f"Broker {celery['broker']}: unreachable: " if celery["broker"] else "Broker: "
+        console.print(where + celery["error"], markup=False)
+        return
+    alive = celery["workers_alive"]
+    console.print(f"Workers alive: {len(alive)} {', '.join(alive)}", markup=False)
+    for name, queue in celery["queues"].items():
+        depth = "unknown" if queue["depth"] is None else queue["depth"]
+        consumers = len(queue["workers"]) or "NO workers"
+        console.print(f"Queue {name}: {depth} waiting, {consumers} consuming", markup=False)
 
 
 def forget(

@@ -14,8 +14,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Select
 from sqlmodel import Session, select
 
 from alerts.outbox import (
@@ -44,6 +45,7 @@ from responders import ReplyDrafter
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
 MAX_ERROR_CHARS = 500
+Query = TypeVar("Query", bound=Select)
 
 
 @dataclass
@@ -197,9 +199,20 @@ class Pipeline:
 
     # -- process ---------------------------------------------------------------------------
 
+    def _claiming(self, query: Query, table: type) -> Query:
+        """On PostgreSQL, lock the rows taken until commit and skip rows another worker holds.
+
+        Workers on many machines then share a stage without ever taking the same mention; a
+        worker killed mid-batch loses its connection, its transaction rolls back and the rows
+        unlock for the next claim. SQLite (one process) is left exactly as it was.
+        """
+        if self.engine.dialect.name == "postgresql":
+            return query.with_for_update(skip_locked=True, of=table)
+        return query
+
     def _batch(self, session: Session, stage: Stage) -> list[Mention]:
         query = select(Mention).where(Mention.stage == stage).order_by(Mention.id)
-        return list(session.exec(query.limit(self.batch_size)))
+        return list(session.exec(self._claiming(query.limit(self.batch_size), Mention)))
 
     def _classified_batch(
         self, session: Session, stage: Stage
@@ -210,11 +223,16 @@ class Pipeline:
             .where(Mention.stage == stage)
             .order_by(Mention.id)
         )
-        return list(session.exec(query.limit(self.batch_size)))
+        return list(session.exec(self._claiming(query.limit(self.batch_size), Mention)))
 
-    def classify(self) -> int:
-        done = 0
-        while not self.stop.is_set():
+    def _more(self, batches: int, max_batches: int | None) -> bool:
+        """Go on until stopped or, for a worker's task, after `max_batches` (None: no limit)."""
+        return not self.stop.is_set() and (max_batches is None or batches < max_batches)
+
+    def classify(self, max_batches: int | None = None) -> int:
+        done = batches = 0
+        while self._more(batches, max_batches):
+            batches += 1
             with Session(self.engine) as session:
                 mentions = self._batch(session, Stage.COLLECTED)
                 if not mentions:
@@ -233,15 +251,17 @@ class Pipeline:
                     )
                     mention.stage = Stage.CLASSIFIED
                     session.add(mention)
+                failpoints.hit("mid_classify_batch")
                 session.commit()
                 done += len(mentions)
             failpoints.hit("classify_batch")
         return done
 
-    def respond(self) -> tuple[int, Counter[str]]:
-        drafted = 0
+    def respond(self, max_batches: int | None = None) -> tuple[int, Counter[str]]:
+        drafted = batches = 0
         no_reply: Counter[str] = Counter()
-        while not self.stop.is_set():
+        while self._more(batches, max_batches):
+            batches += 1
             with Session(self.engine) as session:
                 batch = self._classified_batch(session, Stage.CLASSIFIED)
                 if not batch:
@@ -258,12 +278,14 @@ class Pipeline:
                 session.commit()
         return drafted, no_reply
 
-    def route(self, report: CycleReport | None = None) -> int:
+    def route(self, report: CycleReport | None = None, max_batches: int | None = None) -> int:
         """Alerts per matching route; a spike's mentions fold into one crisis alert instead."""
         created = 0
         now = self.clock()
         spikes = SpikeDetector(self.settings, now)
-        while not self.stop.is_set():
+        batches = 0
+        while self._more(batches, max_batches):
+            batches += 1
             with Session(self.engine) as session:
                 batch = self._classified_batch(session, Stage.RESPONDED)
                 if not batch:
@@ -326,7 +348,7 @@ class Pipeline:
                     .where(Alert.state == DeliveryState.PENDING, ready(now))
                     .order_by(Alert.kind == DRAFT, Alert.id)
                 )
-                alert = session.exec(query.limit(1)).first()
+                alert = session.exec(self._claiming(query.limit(1), Alert)).first()
                 if alert is None:
                     return delivered, []
                 alert.attempts += 1

@@ -106,7 +106,7 @@ def collect_status(engine: Engine, settings: Settings, now: datetime | None = No
         outbox = _outbox(session)
         digests = _digests(session)
     failing = sorted(name for name, row in sources.items() if row["consecutive_failures"])
-    return {
+    data = {
         "checked_at": _iso(now),
         "healthy": not failing and not outbox["most_attempts"] and not digests["attempts"],
         "failing_sources": failing,
@@ -116,3 +116,12 @@ def collect_status(engine: Engine, settings: Settings, now: datetime | None = No
         "drafts_awaiting_review": review or 0,
         "digests": digests,
     }
+    if settings.executor == "celery":
+        from listener.distributed import celery_status
+
+        data["celery"] = celery_status(settings)
+        queues = data["celery"].get("queues", {})
+        data["healthy"] = (
+            data["healthy"] and bool(queues) and all(q["workers"] for q in queues.values())
+        )
+    return data
