@@ -191,3 +191,25 @@ def _cli_status(config: Path) -> dict:
     result = CliRunner().invoke(app, ["status", "--json", "-c", str(config)])
     assert result.exit_code in (0, 1), result.output
     return json.loads(result.output)
+
+
+def test_a_replay_feed_is_read_in_steps_and_a_line_separator_in_a_text_is_no_line_break(tmp_path):
+    texts = ["first\u2028second paragraph", "plain", "\u2029 and \x85 and \x1c inside", "last"]
+    path = tmp_path / "feed.jsonl"
+    lines = [
+        json.dumps({"id": f"x{n}", "text": t}, ensure_ascii=False) for n, t in enumerate(texts)
+    ]
+    path.write_text("\n\n".join([*lines, "{not json"]) + "\n", encoding="utf-8")
+    source = ReplaySource("feed", [path], max_items=2)
+
+    first = source.fetch(None)
+    second = source.fetch(first.cursor)
+    third = source.fetch(second.cursor)
+
+    assert [m.text for m in first.mentions + second.mentions] == texts
+    assert (third.mentions, third.rejected) == (
+        [],
+        ["feed.jsonl line 9: not valid JSON (Expecting property name enclosed in double quotes)"],
+    )
+    assert json.loads(third.cursor) == {str(path): 5}
+    assert source.fetch(third.cursor).mentions == []
