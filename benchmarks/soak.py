@@ -12,10 +12,11 @@ per stage, end-to-end time, RSS after each tenth of the mentions, peak RSS and d
 then checks nothing was lost or posted twice. SQLite always; PostgreSQL as well when
 DATABASE_URL is set (a scratch database: the run refuses one that already holds mentions).
 
-How long it takes on 2 cores: 100,000 mentions with `--model baseline` about 15 minutes
-(storage, drafting and Slack dominate); with e5-heads classification runs at roughly 3-4
-mentions/s per core pair, so 100,000 take hours: measure it on a few thousand
-(`--mentions 3000 --model e5-heads`, about 15 minutes). Results: benchmarks/results/soak.md.
+How long it takes on 2 cores (shared, load ~6): 100,000 mentions with `--model baseline` about
+16 minutes, memory flat (delivering ~92,000 Slack messages one HTTP call each is the slowest
+stage); with e5-heads classification runs at ~12 mentions/s, so 100,000 would take over two
+hours: measure it on a few thousand (`--mentions 3000 --model e5-heads`, about 5 minutes).
+Results and the exact commands: benchmarks/results/soak.md.
 """
 
 from __future__ import annotations

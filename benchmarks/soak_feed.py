@@ -96,16 +96,21 @@ TEMPLATES: dict[str, list[tuple[str, int]]] = {
         ("{product}とても便利です。最高！", 5),
     ],
 }
-# Endings that make most texts unique, as real posts are; repeats are then mostly cross-posts.
+# An order reference makes most texts unique, as real posts are; repeats are then cross-posts.
+ORDER_REFS = {
+    "en": " (order {order})", "de": " (Bestellung {order})", "fr": " (commande {order})",
+    "it": " (ordine {order})", "es": " (pedido {order})", "pt": " (pedido {order})",
+    "hr": " (narudžba {order})", "ja": "（注文{order}）",
+}  # fmt: skip
 CLOSERS: dict[str, tuple[str, ...]] = {
-    "en": (" Any update?", " (order {order})", " Third time asking.", " @LumoraHelp"),
-    "de": (" Gibt es Neuigkeiten?", " (Bestellung {order})", " Schon zum dritten Mal!"),
-    "fr": (" Des nouvelles ?", " (commande {order})", " Troisième relance !"),
-    "it": (" Novità?", " (ordine {order})", " Terza volta che scrivo!"),
-    "es": (" ¿Alguna novedad?", " (pedido {order})", " ¡Tercera vez que escribo!"),
-    "pt": (" Alguma novidade?", " (pedido {order})", " Terceira vez que escrevo!"),
-    "hr": (" Ima li novosti?", " (narudžba {order})", " Pišem već treći put!"),
-    "ja": ("　何か進展はありますか？", "（注文{order}）", "　三回目の問い合わせです。"),
+    "en": (" Any update?", " Third time asking.", " @LumoraHelp"),
+    "de": (" Gibt es Neuigkeiten?", " Schon zum dritten Mal!"),
+    "fr": (" Des nouvelles ?", " Troisième relance !"),
+    "it": (" Novità?", " Terza volta che scrivo!"),
+    "es": (" ¿Alguna novedad?", " ¡Tercera vez que escribo!"),
+    "pt": (" Alguma novidade?", " Terceira vez que escrevo!"),
+    "hr": (" Ima li novosti?", " Pišem već treći put!"),
+    "ja": ("　何か進展はありますか？", "　三回目の問い合わせです。"),
 }
 SPAM = (
     "🔥🔥 Cheap followers + Lumora promo codes 90% OFF!!! DM me or visit http://spam.example/{n}",
@@ -113,9 +118,9 @@ SPAM = (
 )
 HOSTILE = (
     "<!channel> Lumora order {order} never came <@U0BOSS> see <https://evil.example|lumora.com>",
-    "<script>alert('lumora')</script> my {product} is broken &amp; nobody answers",
+    "<script>alert('lumora')</script> my {product} ({order}) is broken &amp; nobody answers",
     "Lumora\u200b\u200d refund\u202e{order}\u202c please *bold* _it_ ~strike~ `code` > quote",
-    "<img src=x onerror=alert(1)> {product} broke **again** [click](javascript:alert(1))",
+    "<img src=x onerror=alert(1)> {product} {order} broke **again** [x](javascript:alert(1))",
 )
 
 
@@ -158,8 +163,12 @@ class FeedWriter:
             text = f"{text} #{n}"  # each demo text once; a repeat would be a cross-post
         else:
             template, stars = rng.choice(TEMPLATES[lang or "en"])
-            closer = rng.choice(CLOSERS[lang or "en"]) if rng.random() < 0.95 else ""
-            text = (template + closer).format(**fill) + rng.choice(EMOJI)
+            language = lang or "en"
+            if "{order}" not in template and rng.random() < 0.97:
+                template += ORDER_REFS[language]
+            if rng.random() < 0.5:
+                template += rng.choice(CLOSERS[language])
+            text = template.format(**fill) + rng.choice(EMOJI)
             kind = "template"
             if rng.random() < 0.25:
                 kind, source = "review", rng.choice(STORES)
