@@ -140,9 +140,12 @@ def _insert_ignoring_duplicates(session: Session, row: dict) -> bool:
     if insert is None:
         raise RuntimeError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
     statement = (
-        insert(Mention).values(**row).on_conflict_do_nothing(index_elements=["source", "native_id"])
+        insert(Mention)
+        .values(**row)
+        .on_conflict_do_nothing(index_elements=["source", "native_id"])
+        .returning(Mention.id)  # rowcount is -1 here on PostgreSQL (psycopg): a row says it all
     )
-    return session.execute(statement).rowcount == 1
+    return session.execute(statement).first() is not None
 
 
 def store_mentions(session: Session, mentions: Iterable[Mention]) -> InsertResult:
