@@ -12,10 +12,12 @@ per stage, end-to-end time, RSS after each tenth of the mentions, peak RSS and d
 then checks nothing was lost or posted twice. SQLite always; PostgreSQL as well when
 DATABASE_URL is set (a scratch database: the run refuses one that already holds mentions).
 
-How long it takes on 2 cores (shared, load ~6): 100,000 mentions with `--model baseline` about
-16 minutes, memory flat (delivering ~92,000 Slack messages one HTTP call each is the slowest
-stage); with e5-heads classification runs at ~12 mentions/s, so 100,000 would take over two
-hours: measure it on a few thousand (`--mentions 3000 --model e5-heads`, about 5 minutes).
+How long it takes on 2 cores (shared, load ~6): 100,000 mentions with `--model baseline` took
+16 minutes with ~0.9 Slack messages per mention, memory flat; this feed makes ~1.5 per mention
+(fewer repeats), so expect ~25 minutes: Slack delivery, one HTTP call each, is the slowest
+stage after classification. With e5-heads classification runs at ~12 mentions/s, so 100,000
+would take over two hours: measure it on a few thousand (`--mentions 3000 --model e5-heads`,
+about 5 minutes).
 Results and the exact commands: benchmarks/results/soak.md.
 """
 
