@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -84,23 +86,34 @@ def mention_from_record(record: Any, collector: str) -> Mention:
     )
 
 
-def _records(path: Path) -> list[tuple[int, Any]]:
-    """(line number, parsed record or the parse error) for a JSONL file or a JSON array."""
-    text = path.read_text(encoding="utf-8", errors="replace")
+def _parse(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as error:
+        return RecordError(f"not valid JSON ({error.msg})")
+
+
+def _records(path: Path, start: int) -> Iterator[tuple[int, int, Any]]:
+    """(record index, line number, parsed record or the parse error) from record `start` on.
+
+    JSONL is streamed and records before `start` are not parsed, so a cycle costs memory for
+    its own records only, however long the file has grown. Lines end at \\n or \\r only:
+    a U+2028 inside a text (json.dumps with ensure_ascii=False writes it raw) is not a break.
+    """
     if path.suffix == ".json":
-        data = json.loads(text)
+        data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
         if not isinstance(data, list):
             raise RecordError(f"{path}: a .json feed must hold a list of mentions")
-        return list(enumerate(data, start=1))
-    records: list[tuple[int, Any]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append((number, json.loads(line)))
-        except json.JSONDecodeError as error:
-            records.append((number, RecordError(f"not valid JSON ({error.msg})")))
-    return records
+        yield from ((index, index + 1, data[index]) for index in range(start, len(data)))
+        return
+    index = 0
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            if index >= start:
+                yield index, number, _parse(line)
+            index += 1
 
 
 class ReplaySource(Source):
@@ -124,19 +137,19 @@ class ReplaySource(Source):
         rejected: list[str] = []
         for path in self.paths:
             key = str(path)
-            records = _records(path)
-            start = consumed.get(key, 0)
-            for index in range(start, len(records)):
-                if len(mentions) >= self.max_items:
-                    break
-                number, record = records[index]
-                consumed[key] = index + 1
-                try:
-                    if isinstance(record, RecordError):
-                        raise record
-                    mentions.append(mention_from_record(record, self.name))
-                except RecordError as error:
-                    rejected.append(f"{path.name} line {number}: {error}")
+            if len(mentions) >= self.max_items:
+                break
+            with closing(_records(path, consumed.get(key, 0))) as records:
+                for index, number, record in records:
+                    if len(mentions) >= self.max_items:
+                        break
+                    consumed[key] = index + 1
+                    try:
+                        if isinstance(record, RecordError):
+                            raise record
+                        mentions.append(mention_from_record(record, self.name))
+                    except RecordError as error:
+                        rejected.append(f"{path.name} line {number}: {error}")
         return FetchResult(mentions=mentions, cursor=json.dumps(consumed), rejected=rejected)
 
 

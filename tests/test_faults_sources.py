@@ -1,0 +1,216 @@
+"""A platform failing for several cycles, then recovering, seen through the daemon's own steps.
+
+The App Store collector talks to a local server in Apple's feed shape that answers 429, 5xx, slow
+(past the client's timeout) and garbage for four cycles; a replay source keeps collecting beside
+it. The clock is simulated, so the pipeline's backoff is real but costs no waiting.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from config.schema import EXAMPLE_CONFIG, Settings, load_settings
+from listener.cli import app
+from listener.models import Mention, SourceCursor
+from listener.pipeline import CycleReport, Pipeline
+from listener.sources import SourceSet
+from listener.sources.appstore import AppStoreReviews
+from listener.sources.replay import ReplaySource
+from listener.status import collect_status
+from tests.conftest import write_feed
+from tests.fake_review_apis import FakeAPI, Reply, Request, fast_retry
+from tests.test_alerts_slack_review import Clock
+from tests.test_sources_appstore import APP, NOW, AppleFeed, entry
+
+NAME = "appstore-main"
+TIMEOUT_S = 0.1
+OUTAGE = [  # one cycle each; every fetch tries three times (fast_retry)
+    ("HTTP 429", Reply(429, {"error": "rate limited"}, {"Retry-After": "0"})),
+    ("HTTP 503", Reply(503, "<html><h1>503 Service Unavailable</h1></html>", {}, "text/html")),
+    ("timed out", None),  # the server answers after the client gave up
+    ("not JSON", Reply(200, '{"feed": {"entry": [{"id": ', {}, "application/json")),
+]
+
+
+def _post(n: int) -> dict:
+    return {"id": f"p{n}", "source": "twitter", "author": f"user{n}", "lang": "en",
+            "text": f"Lumora order LM-{4_000_000 + n} is late again, day {n}",
+            "created_at": (NOW + timedelta(minutes=n)).isoformat()}  # fmt: skip
+
+
+class SlowFeed(AppleFeed):
+    """Apple's feed that, while `slow` > 0, answers each request after the client's timeout."""
+
+    slow = 0
+
+    def answer(self, request: Request) -> Reply:
+        if self.slow:
+            self.slow -= 1
+            time.sleep(TIMEOUT_S * 3)
+        return super().answer(request)
+
+
+@pytest.fixture
+def apple():
+    with FakeAPI() as api:
+        yield api, SlowFeed(api)
+
+
+def _settings(tmp_path: Path, api: FakeAPI, feed: Path) -> tuple[Path, Settings]:
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data["sources"] = [
+        {"name": NAME, "type": "appstore", "app_ids": [APP], "countries": ["us"],
+         "base_url": api.base_url, "interval": "5m"},
+        {"name": "feed", "type": "replay", "paths": [str(feed)], "interval": "5m"},
+    ]  # fmt: skip
+    data["model"].update(name="baseline")
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path, load_settings(path)
+
+
+def _cycle(pipeline: Pipeline) -> dict:
+    """What the daemon does when the sources' jobs fire: collect each (backoff respected),
+    then process."""
+    outcomes = {s.name: pipeline.collect(s) for s in pipeline.sources.enabled}
+    pipeline.process(CycleReport())
+    return outcomes
+
+
+def _stored_ids(engine, collector: str) -> list[str]:
+    with Session(engine) as session:
+        query = select(Mention.native_id).where(Mention.collector == collector)
+        return list(session.exec(query.order_by(Mention.native_id)))
+
+
+def test_a_platform_down_for_several_cycles_loses_nothing_and_status_shows_it(
+    tmp_path, engine, apple
+):
+    api, apple_feed = apple
+    feed_path = write_feed(tmp_path / "feed.jsonl", [_post(0)])
+    config, settings = _settings(tmp_path, api, feed_path)
+    clock = Clock(NOW)
+    source = AppStoreReviews(
+        NAME, app_ids=[APP], countries=["us"], max_items=500, base_url=api.base_url,
+        retry=fast_retry(), clock=clock, timeout=TIMEOUT_S,
+    )  # fmt: skip
+    replay = ReplaySource("feed", [feed_path], max_items=100)
+    pipeline = Pipeline.build(
+        settings, engine, sources=SourceSet(enabled=[source, replay], disabled={}), clock=clock
+    )
+    apple_feed.reviews["us"] = [entry(2, minutes_ago=10), entry(1, minutes_ago=20)]
+    assert _cycle(pipeline)[NAME].stored == 2
+    healthy_cursor = json.loads(_cursor(engine).cursor)
+    reviews, posts = 2, 1
+
+    for failures, (expected, reply) in enumerate(OUTAGE, start=1):
+        # Reviews and posts keep arriving while Apple's feed is failing.
+        reviews += 1
+        apple_feed.reviews["us"].insert(0, entry(reviews, minutes_ago=-5 * failures))
+        write_feed(feed_path, [_post(n) for n in range(posts + 1)])
+        posts += 1
+        clock.now = _cursor(engine).next_attempt_at or clock.now + timedelta(minutes=5)
+        if reply is None:
+            apple_feed.slow = 3
+        else:
+            api.fail("/us/", reply, times=3)
+
+        outcomes = _cycle(pipeline)
+
+        assert expected in outcomes[NAME].error
+        assert outcomes["feed"].stored == 1  # the other source is unaffected
+        _assert_outage_visible(
+            engine, settings, clock.now, expected, failures=failures, healthy_cursor=healthy_cursor
+        )
+        skipped = pipeline.collect(source)  # before the backoff ends nothing is asked
+        assert (skipped.skipped or "").startswith("backing off")
+
+    assert _cli_status(config, 1)["sources"][NAME]["consecutive_failures"] == len(OUTAGE)
+    backoffs = _cursor(engine).next_attempt_at - _cursor(engine).last_error_at
+    assert backoffs >= timedelta(minutes=5 * 2 ** (len(OUTAGE) - 1) * 0.8)  # exponential
+
+    clock.now = _cursor(engine).next_attempt_at
+    recovered = _cycle(pipeline)
+
+    assert (recovered[NAME].error, recovered[NAME].stored) == (None, len(OUTAGE))
+    expected_ids = sorted(str(10_000 + n) for n in range(1, reviews + 1))
+    assert _stored_ids(engine, NAME) == expected_ids  # every review once
+    assert _stored_ids(engine, "feed") == sorted(f"p{n}" for n in range(posts))
+    state = _cursor(engine)
+    assert state.consecutive_failures == 0
+    assert state.next_attempt_at is None
+    newest = NOW + timedelta(minutes=5 * len(OUTAGE))
+    assert json.loads(state.cursor)[f"{APP}/us"] == {
+        "since": newest.isoformat(),
+        "seen": [str(10_000 + reviews)],
+    }
+    clock.now += timedelta(minutes=5)
+    assert _cycle(pipeline)[NAME].stored == 0  # the cursor is past everything read
+    status = collect_status(engine, settings, now=clock.now)
+    assert (status["healthy"], status["failing_sources"]) == (True, [])
+    assert status["sources"][NAME]["last_error"] is None
+    assert status["sources"][NAME]["last_success_at"] == clock.now.isoformat(timespec="seconds")
+    assert status["backlog"] == {"collected": 0, "classified": 0, "responded": 0}
+    assert _cli_status(config, 0)["healthy"] is True
+
+
+def _assert_outage_visible(
+    engine, settings: Settings, now, expected: str, *, failures: int, healthy_cursor: dict
+) -> None:
+    """The cursor has not moved, the failure is counted, and `listener status` shows it."""
+    state = _cursor(engine)
+    assert state.consecutive_failures == failures
+    assert json.loads(state.cursor) == healthy_cursor  # nothing committed past the outage
+    status = collect_status(engine, settings, now=now)
+    row = status["sources"][NAME]
+    assert (status["healthy"], status["failing_sources"]) == (False, [NAME])
+    assert expected in row["last_error"]
+    assert row["consecutive_failures"] == failures
+    assert row["backing_off_until"] == state.next_attempt_at.isoformat(timespec="seconds")
+    assert status["sources"]["feed"]["last_error"] is None
+    assert status["backlog"]["collected"] == 0
+
+
+def _cursor(engine) -> SourceCursor:
+    with Session(engine) as session:
+        state = session.get(SourceCursor, (NAME, ""))
+    assert state is not None
+    return state
+
+
+def _cli_status(config: Path, exit_code: int) -> dict:
+    """`listener status --json`, as monitoring runs it (with the real clock): exit 1 while a
+    source is failing."""
+    result = CliRunner().invoke(app, ["status", "--json", "-c", str(config)])
+    assert result.exit_code == exit_code, result.output
+    return json.loads(result.output)
+
+
+def test_a_replay_feed_is_read_in_steps_and_a_line_separator_in_a_text_is_no_line_break(tmp_path):
+    texts = ["first\u2028second paragraph", "plain", "\u2029 and \x85 and \x1c inside", "last"]
+    path = tmp_path / "feed.jsonl"
+    lines = [
+        json.dumps({"id": f"x{n}", "text": t}, ensure_ascii=False) for n, t in enumerate(texts)
+    ]
+    path.write_text("\n\n".join([*lines, "{not json"]) + "\n", encoding="utf-8")
+    source = ReplaySource("feed", [path], max_items=2)
+
+    first = source.fetch(None)
+    second = source.fetch(first.cursor)
+    third = source.fetch(second.cursor)
+
+    assert [m.text for m in first.mentions + second.mentions] == texts
+    assert (third.mentions, third.rejected) == (
+        [],
+        ["feed.jsonl line 9: not valid JSON (Expecting property name enclosed in double quotes)"],
+    )
+    assert json.loads(third.cursor) == {str(path): 5}
+    assert source.fetch(third.cursor).mentions == []
