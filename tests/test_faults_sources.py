@@ -26,13 +26,13 @@ from listener.sources.appstore import AppStoreReviews
 from listener.sources.replay import ReplaySource
 from listener.status import collect_status
 from tests.conftest import write_feed
-from tests.fake_review_apis import FakeAPI, Reply, Request, fast_retry
+from tests.fake_apis import FAST, FakeAPI, Reply, Request
 from tests.test_alerts_slack_review import Clock
 from tests.test_sources_appstore import APP, NOW, AppleFeed, entry
 
 NAME = "appstore-main"
 TIMEOUT_S = 0.1
-OUTAGE = [  # one cycle each; every fetch tries three times (fast_retry)
+OUTAGE = [  # one cycle each; every fetch tries three times (FAST)
     ("HTTP 429", Reply(429, {"error": "rate limited"}, {"Retry-After": "0"})),
     ("HTTP 503", Reply(503, "<html><h1>503 Service Unavailable</h1></html>", {}, "text/html")),
     ("timed out", None),  # the server answers after the client gave up
@@ -68,7 +68,7 @@ def _settings(tmp_path: Path, api: FakeAPI, feed: Path) -> tuple[Path, Settings]
     data = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     data["sources"] = [
         {"name": NAME, "type": "appstore", "app_ids": [APP], "countries": ["us"],
-         "base_url": api.base_url, "interval": "5m"},
+         "base_url": api.url, "interval": "5m"},
         {"name": "feed", "type": "replay", "paths": [str(feed)], "interval": "5m"},
     ]  # fmt: skip
     data["model"].update(name="baseline")
@@ -99,8 +99,8 @@ def test_a_platform_down_for_several_cycles_loses_nothing_and_status_shows_it(
     config, settings = _settings(tmp_path, api, feed_path)
     clock = Clock(NOW)
     source = AppStoreReviews(
-        NAME, app_ids=[APP], countries=["us"], max_items=500, base_url=api.base_url,
-        retry=fast_retry(), clock=clock, timeout=TIMEOUT_S,
+        NAME, app_ids=[APP], countries=["us"], max_items=500, base_url=api.url,
+        retry=FAST, clock=clock, timeout=TIMEOUT_S,
     )  # fmt: skip
     replay = ReplaySource("feed", [feed_path], max_items=100)
     pipeline = Pipeline.build(
