@@ -9,6 +9,7 @@ per-language churn keywords, so the levels mean what the labelling guide says.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from listener.nlp import Prediction, TextInput
 from listener.nlp.baseline import churn_threat, lexicon_intent
 from listener.nlp.embedder import Embedder
 from listener.nlp.encoder import prepare_encoder
-from listener.nlp.heads import Head
+from listener.nlp.heads import WEIGHTS_DIR, Head
 from listener.nlp.urgency import CRITICAL_INTENTS, SERVICE_FAILURES, Signals, score_urgency
 
 KEYWORD_SUPPORT = 0.05
@@ -45,13 +46,20 @@ class TransformerClassifier:
     name = "e5-heads"
 
     def __init__(
-        self, threads: int | None = None, batch_size: int = 64, quantize: bool = True
+        self,
+        threads: int | None = None,
+        batch_size: int = 64,
+        quantize: bool = True,
+        weights: Path = WEIGHTS_DIR,
     ) -> None:
-        self.embedder = Embedder(prepare_encoder(), threads=threads, quantize=quantize)
+        """`weights`: the folder of the heads and of the encoder's adapter, if any."""
+        self.embedder = Embedder(
+            prepare_encoder(), threads=threads, quantize=quantize, adapter_dir=weights
+        )
         self.batch_size = batch_size
-        self.sentiment = Head.load("sentiment")
-        self.intent = _optional_head("intent")
-        self.urgency = _optional_head("urgency")
+        self.sentiment = Head.load("sentiment", weights)
+        self.intent = _optional_head("intent", weights)
+        self.urgency = _optional_head("urgency", weights)
         heads = [h.spec for h in (self.sentiment, self.intent, self.urgency) if h is not None]
         stale = [spec.task for spec in heads if spec.encoder != self.embedder.encoder_id]
         if stale:
@@ -148,8 +156,8 @@ def _happy_review(rating: int | None, positive: float) -> bool:
     return rating is not None and rating >= 4 and positive > 0.6
 
 
-def _optional_head(task: str) -> Head | None:
+def _optional_head(task: str, weights: Path) -> Head | None:
     try:
-        return Head.load(task)
+        return Head.load(task, weights)
     except FileNotFoundError:
         return None
