@@ -36,51 +36,58 @@ def _context(mention: Mention) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=shorten(f"*@{author}:* {text}", 2900)))
 
 
-def edit_modal(draft: ReplyDraft, mention: Mention, channel: str | None, ts: str | None) -> View:
+def _modal(
+    draft: ReplyDraft,
+    mention: Mention,
+    where: tuple[str | None, str | None],
+    *,
+    callback_id: str,
+    title: str,
+    submit: str,
+    field: InputBlock,
+) -> View:
+    """The original mention for context above one input field; where the message is, carried."""
     assert draft.id is not None
     return View(
         type="modal",
-        callback_id=EDIT_CALLBACK,
-        title="Edit reply draft",
-        submit="Save",
+        callback_id=callback_id,
+        title=title,
+        submit=submit,
         close="Cancel",
-        private_metadata=_metadata(draft.id, channel, ts),
-        blocks=[
-            _context(mention),
-            InputBlock(
-                block_id=TEXT_BLOCK,
-                label="Reply",
-                element=PlainTextInputElement(
-                    action_id=TEXT_ACTION,
-                    multiline=True,
-                    initial_value=draft.text[:MAX_DRAFT_CHARS],
-                    max_length=MAX_DRAFT_CHARS,
-                ),
-            ),
-        ],
+        private_metadata=_metadata(draft.id, *where),
+        blocks=[_context(mention), field],
     )
+
+
+def edit_modal(draft: ReplyDraft, mention: Mention, channel: str | None, ts: str | None) -> View:
+    field = InputBlock(
+        block_id=TEXT_BLOCK,
+        label="Reply",
+        element=PlainTextInputElement(
+            action_id=TEXT_ACTION,
+            multiline=True,
+            initial_value=draft.text[:MAX_DRAFT_CHARS],
+            max_length=MAX_DRAFT_CHARS,
+        ),
+    )
+    return _modal(
+        draft, mention, (channel, ts),
+        callback_id=EDIT_CALLBACK, title="Edit reply draft", submit="Save", field=field,
+    )  # fmt: skip
 
 
 def reject_modal(draft: ReplyDraft, mention: Mention, channel: str | None, ts: str | None) -> View:
-    assert draft.id is not None
-    return View(
-        type="modal",
-        callback_id=REJECT_CALLBACK,
-        title="Reject reply draft",
-        submit="Reject",
-        close="Cancel",
-        private_metadata=_metadata(draft.id, channel, ts),
-        blocks=[
-            _context(mention),
-            InputBlock(
-                block_id=REASON_BLOCK,
-                label="Why is this draft rejected?",
-                element=PlainTextInputElement(
-                    action_id=REASON_ACTION,
-                    multiline=True,
-                    max_length=MAX_REASON_CHARS,
-                    placeholder="e.g. wrong product, needs a refund offer, do not answer publicly",
-                ),
-            ),
-        ],
+    field = InputBlock(
+        block_id=REASON_BLOCK,
+        label="Why is this draft rejected?",
+        element=PlainTextInputElement(
+            action_id=REASON_ACTION,
+            multiline=True,
+            max_length=MAX_REASON_CHARS,
+            placeholder="e.g. wrong product, needs a refund offer, do not answer publicly",
+        ),
     )
+    return _modal(
+        draft, mention, (channel, ts),
+        callback_id=REJECT_CALLBACK, title="Reject reply draft", submit="Reject", field=field,
+    )  # fmt: skip
