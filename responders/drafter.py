@@ -105,31 +105,25 @@ class ReplyDrafter:
         return "chatter: no question, problem or praise to answer"
 
     def _reply_language(self, language: str) -> tuple[Market, Catalog, str]:
-        if self.pinned_market:
-            return self._pinned_reply_language(language, self.pinned_market)
-        market = self.settings.market_for_language(language)
-        catalog = catalog_for(language, market.country)
-        if catalog:
-            return market, catalog, "mention"
-        market = self.settings.market()
-        catalog = catalog_for(market.language, market.country)
-        if catalog:
-            return market, catalog, "market"
-        english = catalog_for(FALLBACK_LANGUAGE, None)
-        if english is None:
-            raise RuntimeError("the English reply catalog (responders/catalogs/en.yaml) is missing")
-        return market, english, "fallback"
+        """The mention's language, else its market's, else English; and which of these it was.
 
-    @staticmethod
-    def _pinned_reply_language(language: str, market: Market) -> tuple[Market, Catalog, str]:
-        for candidate, source in ((language, "mention"), (market.language, "market")):
+        The market is the one pinned (`listener draft --market`), else the first that speaks the
+        mention's language for a reply in it, else the default market.
+        """
+        mention_market = self.pinned_market or self.settings.market_for_language(language)
+        fallback_market = self.pinned_market or self.settings.market()
+        candidates = (
+            (mention_market, language, "mention"),
+            (fallback_market, fallback_market.language, "market"),
+        )
+        for market, candidate, source in candidates:
             catalog = catalog_for(candidate, market.country)
             if catalog:
                 return market, catalog, source
         english = catalog_for(FALLBACK_LANGUAGE, None)
         if english is None:
             raise RuntimeError("the English reply catalog (responders/catalogs/en.yaml) is missing")
-        return market, english, "fallback"
+        return fallback_market, english, "fallback"
 
     def _follow_up(self, register: Register, market: Market, catalog: Catalog) -> str:
         contact = next_contact(market, self.clock())
