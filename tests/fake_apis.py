@@ -11,11 +11,10 @@ Google Play, YouTube, Mastodon, Bluesky).
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -29,6 +28,7 @@ from listener.pipeline import Pipeline
 from listener.sources import Source, SourceSet
 from listener.sources.replay import ReplaySource
 from listener.sources.retry import RetryPolicy
+from tests.local_server import LocalHTTPServer
 
 # Retries without real waiting: tests stay fast, the policy's logic stays real.
 FAST = RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.05)
@@ -66,27 +66,19 @@ def _lookup(table: dict[str, Any], path: str) -> str | None:
     return next((key for key in reversed(table) if _matches(key, path)), None)
 
 
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that gave up (a timeout test) closes the socket mid-answer: not an error."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
+class FakeAPI(LocalHTTPServer):
+    poll_interval = 0.02
 
-
-class FakeAPI:
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], Handler] = {}
         self.failures: dict[str, list[Reply]] = {}
         self.requests: list[Request] = []
         self._lock = threading.Lock()
-        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        super().__init__()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return f"http://127.0.0.1:{self.port}"
 
     def route(self, method: str, path: str, handler: Handler) -> None:
         self.routes.pop((method, path), None)  # a route set again becomes the latest
@@ -98,14 +90,6 @@ class FakeAPI:
 
     def calls(self, path: str) -> list[Request]:
         return [r for r in self.requests if _matches(path, r.path)]
-
-    def __enter__(self) -> FakeAPI:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def _answer(self, request: Request) -> Reply:
         with self._lock:

@@ -6,28 +6,20 @@ Tests queue the replies (text, or an HTTP status for a failure) and read back ea
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.local_server import LocalHTTPServer
 
 
-class FakeChatCompletions:
+class FakeChatCompletions(LocalHTTPServer):
     def __init__(self) -> None:
         self.replies: list[str | int] = []
         self.requests: list[dict] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__()
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}/v1"
-
-    def __enter__(self) -> FakeChatCompletions:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return f"http://127.0.0.1:{self.port}/v1"
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self

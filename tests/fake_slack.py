@@ -13,8 +13,10 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
+
+from tests.local_server import LocalHTTPServer
 
 JSON_FIELDS = ("blocks", "view", "attachments")
 
@@ -33,7 +35,7 @@ def channel_id(name: str) -> str:
     return "C" + hashlib.sha256(name.encode()).hexdigest()[:10].upper()
 
 
-class FakeSlack:
+class FakeSlack(LocalHTTPServer):
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.failures: list[Failure] = []
@@ -42,14 +44,11 @@ class FakeSlack:
         # Where `apps.connections.open` sends Socket Mode clients (a FakeSocketMode's url).
         self.socket_url: str | None = None
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        super().__init__()
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}/api/"
+        return f"http://127.0.0.1:{self.port}/api/"
 
     @property
     def posted(self) -> list[dict]:
@@ -58,14 +57,6 @@ class FakeSlack:
     def calls(self, method: str) -> list[dict]:
         """Accepted requests to one Web API method, in order."""
         return [r for r in self.requests if r["method"] == method and r["accepted"]]
-
-    def __enter__(self) -> FakeSlack:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def answer(self, method: str, payload: dict, ts: str) -> dict:
         """The body Slack would send for an accepted call (with the lock held)."""
