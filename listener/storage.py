@@ -20,14 +20,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlmodel import Session, create_engine
 from tenacity import (
-    RetryCallState,
-    Retrying,
     retry_if_exception,
-    stop_after_attempt,
     wait_exponential_jitter,
 )
 
 from listener.models import Alert, Classification, Mention, ReplyDraft
+from listener.retrying import run_with_retries
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -54,24 +52,14 @@ def retry_database(
     batch that did not commit.
     """
 
-    def before_sleep(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        log.warning(
-            "%s: database unavailable (%s); retry %d/%d",
-            what,
-            type(error).__name__,
-            state.attempt_number,
-            attempts - 1,
-        )
-
-    retrying = Retrying(
+    return run_with_retries(
+        call,
         retry=retry_if_exception(is_transient_db_error),
-        stop=stop_after_attempt(attempts),
+        attempts=attempts,
         wait=wait_exponential_jitter(multiplier=initial_wait_s, max=60),
-        before_sleep=before_sleep,
-        reraise=True,
+        log=log,
+        describe=lambda error: f"{what}: database unavailable ({type(error).__name__})",
     )
-    return retrying(call)
 
 
 def create_db_engine(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:

@@ -16,12 +16,11 @@ from typing import TypeVar
 
 from tenacity import (
     RetryCallState,
-    Retrying,
     retry_if_exception_type,
-    stop_after_attempt,
     wait_exponential_jitter,
 )
 
+from listener.retrying import run_with_retries
 from listener.sources import SourceError
 
 log = logging.getLogger(__name__)
@@ -80,23 +79,11 @@ def call_with_retries(
 ) -> T:
     """Run `call`, retrying `TransientError` under `policy`; log each retry with the source name."""
     policy = policy or RetryPolicy()
-
-    def before_sleep(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        log.warning(
-            "source %s: %s; retry %d/%d in %.1f s",
-            source,
-            error,
-            state.attempt_number,
-            policy.attempts - 1,
-            state.next_action.sleep if state.next_action else 0.0,
-        )
-
-    retrying = Retrying(
+    return run_with_retries(
+        call,
         retry=retry_if_exception_type(TransientError),
-        stop=stop_after_attempt(policy.attempts),
+        attempts=policy.attempts,
         wait=policy.waiter(),
-        before_sleep=before_sleep,
-        reraise=True,
+        log=log,
+        describe=lambda error: f"source {source}: {error}",
     )
-    return retrying(call)
