@@ -18,6 +18,7 @@ from listener.models import Mention
 from listener.nlp import TextInput, load_classifier
 from listener.nlp.language import LanguageIdentifier
 from listener.pipeline import classification_of
+from listener.sources.common import to_utc
 from responders import ReplyDrafter
 
 
@@ -25,10 +26,9 @@ def _parse_now(value: str | None) -> datetime:
     if value is None:
         return datetime.now(UTC)
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return to_utc(value)
     except ValueError:
         _fail(f"--now {value!r} is not ISO-8601; for example --now 2026-12-24T17:30:00+01:00")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _mention(record: dict, language: str) -> Mention:

@@ -20,6 +20,7 @@ from config.schema import ReplaySource as ReplayConfig
 from config.schema import Settings
 from listener.models import Mention
 from listener.sources import FetchResult, NotConfigured, Source
+from listener.sources.common import to_utc
 
 log = logging.getLogger(__name__)
 PACKAGE_DATA = Path(__file__).resolve().parent.parent / "data"
@@ -48,12 +49,11 @@ def _created_at(record: dict[str, Any]) -> datetime:
     if not value:
         return datetime.now(UTC)
     try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return to_utc(str(value))
     except ValueError:
         raise RecordError(
             f"'created_at' must be ISO-8601 like 2026-11-20T14:03:00Z, got {value!r}"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def mention_from_record(record: Any, collector: str) -> Mention:
