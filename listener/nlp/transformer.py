@@ -19,7 +19,13 @@ from listener.nlp.baseline import churn_threat, lexicon_intent
 from listener.nlp.embedder import Embedder
 from listener.nlp.encoder import prepare_encoder
 from listener.nlp.heads import WEIGHTS_DIR, Head
-from listener.nlp.urgency import CRITICAL_INTENTS, SERVICE_FAILURES, Signals, score_urgency
+from listener.nlp.urgency import (
+    CRITICAL_INTENTS,
+    SERVICE_FAILURES,
+    Signals,
+    is_happy_review,
+    score_urgency,
+)
 
 KEYWORD_SUPPORT = 0.05
 HEAD_ALONE_CRITICAL = 0.8
@@ -100,7 +106,7 @@ class TransformerClassifier:
         intent = ranked[0]
         if intent in CRITICAL_INTENTS and probabilities.max() < HEAD_ALONE_CRITICAL:
             intent = next(i for i in ranked if i not in CRITICAL_INTENTS)
-        if intent in SERVICE_FAILURES and _happy_review(item.rating, positive):
+        if intent in SERVICE_FAILURES and is_happy_review(item.rating, positive):
             return Intent.PRAISE  # "fast delivery, well packed" is praise, not a delivery problem
         return intent
 
@@ -150,10 +156,6 @@ class TransformerClassifier:
                 )
             )
         return predictions
-
-
-def _happy_review(rating: int | None, positive: float) -> bool:
-    return rating is not None and rating >= 4 and positive > 0.6
 
 
 def _optional_head(task: str, weights: Path) -> Head | None:

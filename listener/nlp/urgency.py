@@ -90,14 +90,13 @@ def _blend_model(
 HAPPY_REVIEW_CEILING = 0.3
 
 
-def _happy_review(signals: Signals, positive: float) -> bool:
+def is_happy_review(rating: int | None, positive: float) -> bool:
     """4-5 stars and a positive text: the customer's own verdict says nothing is urgent."""
-    return (
-        signals.rating is not None
-        and signals.rating >= 4
-        and positive > 0.6
-        and signals.intent not in CRITICAL_INTENTS
-    )
+    return rating is not None and rating >= 4 and positive > 0.6
+
+
+def _happy_review(signals: Signals, positive: float) -> bool:
+    return is_happy_review(signals.rating, positive) and signals.intent not in CRITICAL_INTENTS
 
 
 def score_urgency(signals: Signals) -> tuple[Urgency, float, list[str]]:
