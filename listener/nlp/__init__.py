@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from config.schema import ModelConfig
 from listener.enums import Intent, Sentiment, Urgency
+
+if TYPE_CHECKING:  # the training code also runs where the app's config stack is not installed
+    from config.schema import ModelConfig
 
 
 @dataclass(frozen=True)

