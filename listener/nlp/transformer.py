@@ -8,6 +8,7 @@ per-language churn keywords, so the levels mean what the labelling guide says.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,6 +49,14 @@ def _with_rating(probabilities: np.ndarray, rating: int | None) -> np.ndarray:
     return combined / combined.sum()
 
 
+def _fingerprint(weights: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(weights.glob("*.safetensors")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:8]
+
+
 class TransformerClassifier:
     name = "e5-heads"
 
@@ -73,7 +82,11 @@ class TransformerClassifier:
                 f"the {', '.join(stale)} head(s) were trained on another encoder than"
                 f" {self.embedder.encoder_id!r}; retrain them (listener train sentiment|urgency)"
             )
-        self.version = "+".join(f"{spec.task}:{spec.metrics.get('version', '1')}" for spec in heads)
+        parts = [f"{spec.task}:{spec.metrics.get('version', '1')}" for spec in heads]
+        if self.embedder.adapter_version:
+            parts.append(f"adapter:{self.embedder.adapter_version}")
+        # Retrained weights keep their version numbers: the fingerprint tells two trainings apart.
+        self.version = "+".join(parts) + "@" + _fingerprint(weights)
         self.encoder_name = self.embedder.encoder_id
 
     def classify(self, items: Sequence[TextInput]) -> list[Prediction]:
