@@ -173,3 +173,26 @@ def test_an_adapter_trained_on_a_bundle_merges_into_the_full_encoder(encoder_dir
         actual = small(input_ids=ids[None])
     torch.testing.assert_close(actual.last_hidden_state, expected.last_hidden_state)
     assert not torch.allclose(untouched.last_hidden_state, expected.last_hidden_state)
+
+
+def test_train_adapter_export_bundle_writes_a_bundle_the_trainer_reads(encoder_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from listener.cli import app
+    from listener.nlp.bundle import load_bundle
+    from listener.nlp.training import load_cs_mentions
+
+    umsab, _ = _tiny_datasets(tmp_path)
+    target = tmp_path / "bundle.safetensors"
+    result = CliRunner().invoke(
+        app, ["train", "adapter", "--data", str(umsab), "--export-bundle", str(target)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "Wrote" in result.output
+    bundle = load_bundle(target)
+    cs_train = len(load_cs_mentions()["train"])  # the shipped set, split into train and dev
+    in_train = sum(group == "cs" for group in bundle.splits["train"].groups)
+    assert in_train + len(bundle.splits["cs_dev"]) == cs_train
+    assert 0 < len(bundle.splits["cs_dev"]) < in_train
+    assert len(bundle.splits["val"]) == 8
