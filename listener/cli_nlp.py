@@ -155,7 +155,9 @@ def train_adapter_command(
         int, typer.Option("--train-layers", help="LoRA on the top N of 12 layers (4: 3x faster)")
     ] = 12,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1 …")] = "cpu",
+    device: Annotated[
+        str | None, typer.Option("--device", help="cpu, cuda, cuda:1 … (default: cuda if present)")
+    ] = None,
     limit: Annotated[
         int | None, typer.Option("--limit", help="training examples per language (a quick try)")
     ] = None,
@@ -188,6 +190,11 @@ def train_adapter_command(
         size = export_bundle.stat().st_size / 1e6
         say(f"Wrote {export_bundle} ({size:.1f} MB, vocabulary {bundle.config['vocab_size']}).")
         return
+    import torch
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu" and train_layers > 4:
+        say(f"Training {train_layers} layers on a CPU takes hours: --train-layers 4 or a GPU.")
     result = train_adapter(
         bundle,
         spec=AdapterSpec(epochs=epochs, train_layers=train_layers),
@@ -196,7 +203,7 @@ def train_adapter_command(
         checkpoints=checkpoints,
         device=device,
         trained_with=f"listener train adapter --data {data} --epochs {epochs}"
-        f" --train-layers {train_layers} --seed {seed}",
+        f" --train-layers {train_layers} --seed {seed} --device {device}",
         progress=say,
     )
     say(f"best val macro-F1 {result['best']:.4f}")
