@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import save_file
 from transformers import BertConfig, BertModel
 
-from listener.nlp.adapter import adapter_paths, apply_adapter
+from listener.nlp.embedder import adapter_paths, apply_adapter
 
 
 def _tiny_bert() -> BertModel:

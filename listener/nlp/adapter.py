@@ -3,8 +3,8 @@
 Trained with `peft` (rank-r updates of every attention and dense projection) on three tasks at
 once, so the one encoder pass per mention keeps serving all heads: sentiment on UMSAB train plus
 the customer-service set's training part, intent and urgency on that part. Selected on UMSAB val.
-At load time the low-rank updates are merged into the encoder's weights before int8 quantisation,
-so inference costs nothing extra and needs no `peft`.
+At load time `embedder.apply_adapter` merges the low-rank updates into the encoder's weights
+before int8 quantisation, so inference costs nothing extra and needs no `peft`.
 
 Runs on a CPU (slow: use `--train-layers 4`) or, from a bundle (`listener.nlp.bundle`), on a GPU
 machine that has only torch, transformers and peft: `python -m listener.nlp.adapter --help`.
@@ -26,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from transformers import BertModel
 
 from listener.nlp.bundle import UNLABELLED, Bundle, Split, load_bundle
-from listener.nlp.heads import WEIGHTS_DIR, macro_f1
+from listener.nlp.embedder import adapter_paths, sentence_embeddings
+from listener.nlp.heads import INPUT_SCALE, macro_f1
 
-ADAPTER_NAME = "adapter"
 # peft matches module names by suffix: the attention projections and every dense layer.
 TARGETS = ("query", "key", "value", "dense")
 Progress = Callable[[str], None]
@@ -51,28 +51,6 @@ class AdapterSpec:
     epochs: int = 8
     cs_weight: float = 1.0  # weight of the intent and urgency losses
     cs_repeat: int = 4  # customer-service examples are seen this many times per epoch
-
-
-def adapter_paths(directory: Path = WEIGHTS_DIR) -> tuple[Path, Path]:
-    return directory / f"{ADAPTER_NAME}.safetensors", directory / f"{ADAPTER_NAME}.json"
-
-
-def apply_adapter(model: BertModel, directory: Path = WEIGHTS_DIR) -> str | None:
-    """Merge the shipped adapter into `model` in place; its version string, or None if none."""
-    weights_path, meta_path = adapter_paths(directory)
-    if not weights_path.is_file():
-        return None
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    tensors = load_file(str(weights_path))
-    scale = meta["alpha"] / meta["rank"]
-    with torch.no_grad():
-        for key in sorted(k for k in tensors if k.endswith(".lora_A")):
-            path = key.removesuffix(".lora_A")
-            linear = model.get_submodule(path)
-            delta = tensors[f"{path}.lora_B"].float() @ tensors[key].float()
-            # The base weight may be a read-only memory map: replace it, don't add in place.
-            linear.weight = torch.nn.Parameter(linear.weight + scale * delta, requires_grad=False)
-    return str(meta.get("version", "1"))
 
 
 def _export_lora(peft_model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -139,7 +117,8 @@ def _pad_states(states: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]
 
 
 class _MultiTaskTop(torch.nn.Module):
-    """The encoder's trained layers (with LoRA), mean pooling, one linear head per task."""
+    """The encoder's trained layers (with LoRA), then one linear head per task on the sentence
+    embedding, scaled as `heads.Head` scales its input."""
 
     def __init__(self, layers: list[torch.nn.Module], hidden: int, labels: dict[str, int]) -> None:
         super().__init__()
@@ -149,10 +128,7 @@ class _MultiTaskTop(torch.nn.Module):
         )
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        hidden = _run_layers(self.layers, hidden, mask)
-        weights = mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
-        features = torch.nn.functional.normalize(pooled.float(), dim=-1) * 10.0
+        features = sentence_embeddings(_run_layers(self.layers, hidden, mask), mask) * INPUT_SCALE
         return {task: head(features) for task, head in self.heads.items()}
 
 

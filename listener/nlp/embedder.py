@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,6 @@ from safetensors.torch import load_file
 from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
-from listener.nlp.adapter import apply_adapter
 from listener.nlp.encoder import ENCODER_NAME
 from listener.nlp.heads import WEIGHTS_DIR
 
@@ -23,25 +23,64 @@ MAX_TOKENS = 128  # mentions are short; long reviews keep their first 128 pieces
 # int8 in the two bottom layers costs the adapted encoder 0.02 UMSAB macro-F1 (their activations
 # have outliers that one scale per tensor flattens); above them it costs ~0. Measured on val.
 FLOAT_LAYERS = 2
+ADAPTER_NAME = "adapter"
 
 
-def load_bert(directory: Path) -> BertModel:
-    """The encoder without a pooler, its weights taken straight from the safetensors file.
+def bert_from_state(config: BertConfig, state: Mapping[str, torch.Tensor]) -> BertModel:
+    """The encoder without a pooler, its weights taken as they are from `state`.
 
     Built on the meta device and filled with `assign=True`, so no random initialisation runs and
-    no second copy of the 470 MB of weights is made: the file is memory-mapped and only the
-    embedding rows of pieces actually seen are paged in.
+    no second copy of the weights is made.
     """
-    config = BertConfig.from_pretrained(directory)
     with torch.device("meta"):
         model = BertModel(config, add_pooling_layer=False)
-    model.load_state_dict(load_file(str(directory / "model.safetensors")), assign=True, strict=True)
+    model.load_state_dict(state, assign=True, strict=True)
     positions = torch.arange(config.max_position_embeddings).expand((1, -1))
     model.embeddings.register_buffer("position_ids", positions, persistent=False)
     model.embeddings.register_buffer(
         "token_type_ids", torch.zeros_like(positions), persistent=False
     )
     return model.eval()
+
+
+def load_bert(directory: Path) -> BertModel:
+    """The cached encoder; its safetensors file is memory-mapped, so only the embedding rows of
+    pieces actually seen are paged in."""
+    state = load_file(str(directory / "model.safetensors"))
+    return bert_from_state(BertConfig.from_pretrained(directory), state)
+
+
+def adapter_paths(directory: Path = WEIGHTS_DIR) -> tuple[Path, Path]:
+    return directory / f"{ADAPTER_NAME}.safetensors", directory / f"{ADAPTER_NAME}.json"
+
+
+def apply_adapter(model: BertModel, directory: Path = WEIGHTS_DIR) -> str | None:
+    """Merge a LoRA adapter (`listener train adapter`) into `model` in place.
+
+    Returns its version string, or None if `directory` holds none. Merged before int8
+    quantisation, the adapter costs nothing at inference and needs no `peft`.
+    """
+    weights_path, meta_path = adapter_paths(directory)
+    if not weights_path.is_file():
+        return None
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    tensors = load_file(str(weights_path))
+    scale = meta["alpha"] / meta["rank"]
+    with torch.no_grad():
+        for key in sorted(k for k in tensors if k.endswith(".lora_A")):
+            path = key.removesuffix(".lora_A")
+            linear = model.get_submodule(path)
+            delta = tensors[f"{path}.lora_B"].float() @ tensors[key].float()
+            # The base weight may be a read-only memory map: replace it, don't add in place.
+            linear.weight = torch.nn.Parameter(linear.weight + scale * delta, requires_grad=False)
+    return str(meta.get("version", "1"))
+
+
+def sentence_embeddings(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the token states under `mask` (batch x tokens), as unit vectors: how e5 pools."""
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+    return torch.nn.functional.normalize(pooled.float(), dim=-1)
 
 
 def _quantise(model: BertModel, float_layers: int) -> None:
@@ -78,15 +117,18 @@ class Embedder:
         hf_logging.disable_progress_bar()
         self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(directory)
         model = load_bert(directory)
-        adapter = apply_adapter(model, adapter_dir) if adapter_dir else None
-        self.adapter_version = adapter
-        # What the heads were trained on: heads must match it (`TransformerClassifier` checks).
-        self.encoder_id = ENCODER_NAME + (f" + adapter {adapter}" if adapter else "")
+        self.adapter_version = apply_adapter(model, adapter_dir) if adapter_dir else None
         if quantize:
             _quantise(model, float_layers)
         self.model = model
         self.max_tokens = max_tokens
         self.dim = int(model.config.hidden_size)
+
+    @property
+    def encoder_id(self) -> str:
+        """What the heads were trained on: heads must match it (`TransformerClassifier` checks)."""
+        adapter = self.adapter_version
+        return ENCODER_NAME + (f" + adapter {adapter}" if adapter else "")
 
     @torch.inference_mode()
     def _embed_batch(self, texts: Sequence[str]) -> np.ndarray:
@@ -98,9 +140,7 @@ class Embedder:
             return_tensors="pt",
         )
         hidden = self.model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-        return torch.nn.functional.normalize(pooled, dim=-1).numpy()
+        return sentence_embeddings(hidden, batch["attention_mask"]).numpy()
 
     def embed(
         self,
