@@ -63,7 +63,7 @@ def main() -> None:
     languages = Counter(r["lang"] for r in records)
     print(f"held-out split: {len(records)} mentions, {dict(sorted(languages.items()))}")
     header = (
-        f"{'model':34} {'sent.acc':>8} {'intent':>7} {'urg.acc':>7} "
+        f"{'model':60} {'sent.acc':>8} {'intent':>7} {'urg.acc':>7} "
         + " ".join(f"{'R(' + level + ')':>11}" for level in URGENCY_LABELS)
         + f" {'crit/high→low':>13}"
     )
@@ -72,7 +72,7 @@ def main() -> None:
         r = evaluate(model, records)
         recalls = " ".join(f"{r['urgency_recall'][level]:11.3f}" for level in URGENCY_LABELS)
         print(
-            f"{r['model']:34} {r['sentiment_accuracy']:8.3f} {r['intent_accuracy']:7.3f} "
+            f"{r['model']:60} {r['sentiment_accuracy']:8.3f} {r['intent_accuracy']:7.3f} "
             f"{r['urgency_accuracy']:7.3f} {recalls} {r['critical_high_labelled_low']:13d}"
         )
 
