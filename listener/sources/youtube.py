@@ -134,6 +134,7 @@ class YouTubeComments(PagedSource):
                     what=what,
                     params=params,
                     headers={"X-Goog-Api-Key": self._api_key},  # kept out of URLs and logs
+                    timeout=self.timeout,
                 )
             except ClientFault as fault:
                 reason = _reason(fault)
