@@ -30,6 +30,7 @@ from listener.sources.common import (
     require_str,
 )
 from listener.sources.httpjson import DEFAULT_TIMEOUT, new_session
+from listener.sources.paging import equal_share
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
 
 log = logging.getLogger(__name__)
@@ -251,7 +252,7 @@ class MastodonTimelines(Source):
 
     def fetch(self, cursor: str | None) -> FetchResult:
         state: dict[str, Any] = json.loads(cursor) if cursor else {}
-        share = max(1, -(-self.max_items // max(len(self.streams), 1)))
+        share = equal_share(self.max_items, len(self.streams))
         mentions: list[Mention] = []
         rejected: list[str] = []
         for stream in self.streams:

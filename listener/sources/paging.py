@@ -138,6 +138,11 @@ class Target:
     parse: Callable[[Any], Mention]
 
 
+def equal_share(budget: int, parts: int) -> int:
+    """Each of `parts` lists' share of a cycle's item budget: rounded up, at least 1."""
+    return max(1, -(-budget // max(parts, 1)))
+
+
 def walk_targets(
     cursor: str | None,
     targets: list[Target],
@@ -152,7 +157,7 @@ def walk_targets(
     error fails the whole fetch, so nothing is committed and the cycle is retried later.
     """
     state: dict[str, Any] = json.loads(cursor) if cursor else {}
-    share = max(1, -(-budget // max(len(targets), 1)))
+    share = equal_share(budget, len(targets))
     mentions: list[Mention] = []
     rejected: list[str] = []
     for target in targets:
