@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from alerts.sinks import printable, shorten
-from listener.sources import NotConfigured, Source, _registry
+from listener.sources import NotConfigured, Source, _registry, build_sources
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -37,16 +37,10 @@ def _say(message: str, *, error: bool = False) -> None:
 def list_sources(config: ConfigOption = None) -> None:
     """Every configured source with its type and whether it would run, and why not."""
     settings = _settings(config)
-    registry = _registry()
+    disabled = build_sources(settings).disabled
     for entry in settings.sources:
-        if not entry.enabled:
-            status = "disabled: enabled: false in the config"
-        else:
-            try:
-                registry[entry.type].from_config(entry, settings)
-                status = "enabled"
-            except NotConfigured as reason:
-                status = f"disabled: {reason}"
+        reason = disabled.get(entry.name)
+        status = "enabled" if reason is None else f"disabled: {reason}"
         _say(f"{entry.name} ({entry.type}): {status}")
 
 

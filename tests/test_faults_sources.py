@@ -14,19 +14,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from config.schema import EXAMPLE_CONFIG, Settings, load_settings
 from listener.cli import app
-from listener.models import Mention, SourceCursor
+from listener.models import SourceCursor
 from listener.pipeline import CycleReport, Pipeline
 from listener.sources import SourceSet
 from listener.sources.appstore import AppStoreReviews
 from listener.sources.replay import ReplaySource
 from listener.status import collect_status
 from tests.conftest import write_feed
-from tests.fake_apis import FAST, FakeAPI, Reply, Request
+from tests.fake_apis import FAST, FakeAPI, Reply, Request, cursor_of, stored
 from tests.test_alerts_slack_review import Clock
 from tests.test_sources_appstore import APP, NOW, AppleFeed, entry
 
@@ -59,9 +58,8 @@ class SlowFeed(AppleFeed):
 
 
 @pytest.fixture
-def apple():
-    with FakeAPI() as api:
-        yield api, SlowFeed(api)
+def apple(api):
+    return api, SlowFeed(api)
 
 
 def _settings(tmp_path: Path, api: FakeAPI, feed: Path) -> tuple[Path, Settings]:
@@ -86,9 +84,7 @@ def _cycle(pipeline: Pipeline) -> dict:
 
 
 def _stored_ids(engine, collector: str) -> list[str]:
-    with Session(engine) as session:
-        query = select(Mention.native_id).where(Mention.collector == collector)
-        return list(session.exec(query.order_by(Mention.native_id)))
+    return sorted(m.native_id for m in stored(engine, collector))
 
 
 def test_a_platform_down_for_several_cycles_loses_nothing_and_status_shows_it(
@@ -180,8 +176,7 @@ def _assert_outage_visible(
 
 
 def _cursor(engine) -> SourceCursor:
-    with Session(engine) as session:
-        state = session.get(SourceCursor, (NAME, ""))
+    state = cursor_of(engine, NAME)
     assert state is not None
     return state
 

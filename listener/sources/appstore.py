@@ -14,7 +14,7 @@ from config.schema import AppStoreSource as AppStoreConfig
 from config.schema import Settings
 from listener.models import Mention
 from listener.sources.common import ItemError, parse_time, require_str
-from listener.sources.httpjson import DEFAULT_TIMEOUT, ClientFault, get_json
+from listener.sources.httpjson import ClientFault, get_json
 from listener.sources.paging import HttpOptions, Page, PagedSource, Target, TargetGone
 from listener.sources.retry import call_with_retries
 
@@ -89,11 +89,9 @@ class AppStoreReviews(PagedSource):
         countries: list[str],
         max_items: int,
         max_pages: int = 10,
-        timeout: float = DEFAULT_TIMEOUT,
         **options: Unpack[HttpOptions],
     ) -> None:
         super().__init__(name, max_items, **options)
-        self.timeout = timeout
         self.app_ids = app_ids
         self.countries = countries
         self.max_pages = max_pages

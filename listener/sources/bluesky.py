@@ -19,7 +19,7 @@ from config.schema import BlueskySource as BlueskyConfig
 from config.schema import Settings
 from listener.models import Mention, utcnow
 from listener.sources import FetchResult, NotConfigured, Source, SourceError
-from listener.sources.common import ItemError, parse_time, secret
+from listener.sources.common import BrandTerms, ItemError, parse_time, secret
 from listener.sources.httpjson import DEFAULT_TIMEOUT
 from listener.sources.paging import Page, Target, walk_targets
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
@@ -108,7 +108,7 @@ class BlueskySearch(Source):
     def from_config(cls, config: BlueskyConfig, settings: Settings) -> BlueskySearch:
         handle = secret(config.credentials, "handle")
         password = secret(config.credentials, "app_password")
-        queries = config.queries or _brand_keywords(settings)
+        queries = config.queries or BrandTerms.from_settings(settings).all_keywords()
         if not queries:
             raise NotConfigured("no queries and no brand keywords to search for")
         return cls(
@@ -201,11 +201,3 @@ class BlueskySearch(Source):
         floor = self.clock() - self.backfill
         targets = [self._target(q) for q in self.queries]
         return walk_targets(cursor, targets, budget=self.max_items, floor=floor, order=_indexed)
-
-
-def _brand_keywords(settings: Settings) -> list[str]:
-    found: list[str] = []
-    for brand in settings.brands:
-        for words in brand.keywords.values():
-            found += [w for w in words if w not in found]
-    return found

@@ -65,6 +65,11 @@ def require_str(value: Any, field: str) -> str:
     return value
 
 
+def rejection_reason(error: Exception) -> str:
+    """Why an item was rejected: a KeyError says which field is missing, anything else itself."""
+    return f"missing field {error.args[0]!r}" if isinstance(error, KeyError) else str(error)
+
+
 def json_safe(value: Any) -> Any:
     """A JSON-serialisable copy of a payload (odd types become strings) for `Mention.raw`."""
     return json.loads(json.dumps(value, default=str))

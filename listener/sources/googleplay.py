@@ -160,6 +160,7 @@ class GooglePlayReviews(PagedSource):
                 what=what,
                 data=body,
                 headers={"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"},
+                timeout=self.timeout,
             )
             return parse_page(response.text)
 

@@ -19,7 +19,7 @@ from config.schema import HackerNewsSource as HackerNewsConfig
 from config.schema import Settings
 from listener.models import Mention, utcnow
 from listener.sources import FetchResult, NotConfigured, Source
-from listener.sources.common import BrandTerms, html_to_text, to_utc
+from listener.sources.common import BrandTerms, html_to_text, rejection_reason, to_utc
 from listener.sources.httpjson import LONG_TIMEOUT, get_json, new_session
 from listener.sources.paging import Listed, Watermark, read_cursor, select_new
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
@@ -105,7 +105,7 @@ class HackerNewsSource(Source):
                 try:
                     mention = self._mention(item.payload)
                 except (KeyError, TypeError, ValueError) as error:
-                    rejected.append(f"hit {item.key}: {_reason(error)}")
+                    rejected.append(f"hit {item.key}: {rejection_reason(error)}")
                     continue
                 if mention is not None:
                     mentions.append(mention)
@@ -186,7 +186,3 @@ def _string(hit: dict[str, Any], key: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{key!r} is not a string")
     return value
-
-
-def _reason(error: Exception) -> str:
-    return f"missing field {error.args[0]!r}" if isinstance(error, KeyError) else str(error)

@@ -30,6 +30,7 @@ from listener.sources.common import (
     require_str,
 )
 from listener.sources.httpjson import DEFAULT_TIMEOUT, new_session
+from listener.sources.paging import equal_share
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,7 @@ class MastodonTimelines(Source):
         while len(statuses) < budget:
             limit = min(PAGE, budget - len(statuses))
             page = self._page(stream, limit, min_id=after)
-            ids = [str(s["id"]) for s in page if isinstance(s, dict) and s.get("id")]
+            ids = _ids(page)
             statuses += page
             if not ids or len(page) < limit:
                 after = max([after, *ids], key=_id_key)
@@ -225,7 +226,7 @@ class MastodonTimelines(Source):
             limit = min(PAGE, budget - len(statuses))
             page = self._page(stream, limit, min_id=after, max_id=before)
             statuses += page
-            ids = [str(s["id"]) for s in page if isinstance(s, dict) and s.get("id")]
+            ids = _ids(page)
             top = max([top, *ids] if top else ids, key=_id_key) if ids else top
             if not ids or len(page) < limit:
                 return statuses, {"after": top or after}
@@ -241,17 +242,17 @@ class MastodonTimelines(Source):
             limit = min(PAGE, budget - len(statuses))
             page = self._page(stream, limit, max_id=before)
             statuses += page
-            ids = [str(s["id"]) for s in page if isinstance(s, dict) and s.get("id")]
+            ids = _ids(page)
             if not ids or len(page) < limit or _oldest(page) < floor:
                 break
             before = min(ids, key=_id_key)
-        ids = [str(s["id"]) for s in statuses if isinstance(s, dict) and s.get("id")]
+        ids = _ids(statuses)
         kept = [s for s in statuses if not (isinstance(s, dict) and _created(s) < floor)]
         return kept, max(ids, key=_id_key) if ids else None
 
     def fetch(self, cursor: str | None) -> FetchResult:
         state: dict[str, Any] = json.loads(cursor) if cursor else {}
-        share = max(1, -(-self.max_items // max(len(self.streams), 1)))
+        share = equal_share(self.max_items, len(self.streams))
         mentions: list[Mention] = []
         rejected: list[str] = []
         for stream in self.streams:
@@ -269,6 +270,11 @@ class MastodonTimelines(Source):
                 except ItemError as error:
                     rejected.append(f"{stream}: {error}")
         return FetchResult(mentions, json.dumps(state, sort_keys=True), rejected)
+
+
+def _ids(statuses: list[Any]) -> list[str]:
+    """The ids of the statuses that have one (a malformed one is reported by the mapping)."""
+    return [str(s["id"]) for s in statuses if isinstance(s, dict) and s.get("id")]
 
 
 def _status(error: Exception) -> Any:

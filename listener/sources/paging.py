@@ -35,7 +35,7 @@ import requests
 from listener.models import Mention, utcnow
 from listener.sources import FetchResult, Source, SourceError
 from listener.sources.common import ItemError
-from listener.sources.httpjson import new_session
+from listener.sources.httpjson import DEFAULT_TIMEOUT, new_session
 from listener.sources.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,11 @@ class Target:
     parse: Callable[[Any], Mention]
 
 
+def equal_share(budget: int, parts: int) -> int:
+    """Each of `parts` lists' share of a cycle's item budget: rounded up, at least 1."""
+    return max(1, -(-budget // max(parts, 1)))
+
+
 def walk_targets(
     cursor: str | None,
     targets: list[Target],
@@ -152,7 +157,7 @@ def walk_targets(
     error fails the whole fetch, so nothing is committed and the cycle is retried later.
     """
     state: dict[str, Any] = json.loads(cursor) if cursor else {}
-    share = max(1, -(-budget // max(len(targets), 1)))
+    share = equal_share(budget, len(targets))
     mentions: list[Mention] = []
     rejected: list[str] = []
     for target in targets:
@@ -185,11 +190,12 @@ class HttpOptions(TypedDict, total=False):
     session: requests.Session | None
     retry: RetryPolicy | None
     clock: Callable[[], datetime]
+    timeout: float  # seconds per request (default `httpjson.DEFAULT_TIMEOUT`)
 
 
 class PagedSource(Source):
     """A collector whose targets are paged HTTP lists read with `walk_targets` (App Store,
-    Google Play, YouTube): the base URL, session, retry policy and clock they all keep."""
+    Google Play, YouTube): the base URL, session, timeout, retry policy and clock they all keep."""
 
     default_base_url: ClassVar[str]
 
@@ -203,6 +209,7 @@ class PagedSource(Source):
         session: requests.Session | None = None,
         retry: RetryPolicy | None = None,
         clock: Callable[[], datetime] = utcnow,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         super().__init__(name, max_items)
         self.backfill = backfill
@@ -210,6 +217,7 @@ class PagedSource(Source):
         self.session = session or new_session()
         self.retry = retry
         self.clock = clock
+        self.timeout = timeout
 
     @abstractmethod
     def targets(self) -> list[Target]:

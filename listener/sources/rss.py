@@ -171,10 +171,11 @@ class RssSource(Source):
         """Turn unseen entries into mentions (oldest first, within the budget); the feed's new
         state. When the budget cuts a feed, its ETag is not kept, so the rest is read next time."""
         seen = set(feed.seen)
-        window_start = self.clock() - self.backfill
-        fresh = [(entry_id(entry), entry) for entry in document.entries]
-        fresh = [(key, entry) for key, entry in fresh if key not in seen]
-        fresh.sort(key=lambda pair: _published(pair[1]) or self.clock())
+        now = self.clock()
+        window_start = now - self.backfill
+        current = [(entry_id(entry), entry) for entry in document.entries]
+        fresh = [(key, entry) for key, entry in current if key not in seen]
+        fresh.sort(key=lambda pair: _published(pair[1]) or now)
         taken: list[str] = []
         cut = False
         for key, entry in fresh:
@@ -192,9 +193,9 @@ class RssSource(Source):
             if not feed.seen and mention.created_at < window_start:
                 continue  # first run: older than the backfill window
             mentions.append(mention)
-        current = [entry_id(entry) for entry in document.entries]
-        kept = [key for key in feed.seen if key not in current] + [
-            key for key in current if key in seen or key in taken
+        listed = {key for key, _entry in current}
+        kept = [key for key in feed.seen if key not in listed] + [
+            key for key, _entry in current if key in seen or key in taken
         ]
         etag, modified = (None, None) if cut else (document.etag, document.modified)
         return FeedState(etag, modified, kept[-MAX_SEEN:]).dump()

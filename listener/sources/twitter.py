@@ -24,7 +24,7 @@ from config.schema import Settings
 from config.schema import TwitterSource as TwitterConfig
 from listener.models import Mention, utcnow
 from listener.sources import FetchResult, NotConfigured, Source, SourceError
-from listener.sources.common import BrandTerms, secret, to_utc
+from listener.sources.common import BrandTerms, rejection_reason, secret, to_utc
 from listener.sources.httpjson import LONG_TIMEOUT
 from listener.sources.paging import read_cursor
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
@@ -206,7 +206,7 @@ class TwitterSource(Source):
                 try:
                     mentions.append(self._mention(tweet, users))
                 except (KeyError, TypeError, ValueError) as error:
-                    rejected.append(f"tweet {_describe(tweet)}: {_problem(error)}")
+                    rejected.append(f"tweet {_describe(tweet)}: {rejection_reason(error)}")
             next_token = (page.get("meta") or {}).get("next_token")
             if cut or not next_token:
                 break
@@ -311,9 +311,3 @@ def _tweet_id(tweet: Any) -> int | None:
 
 def _describe(tweet: Any) -> str:
     return str(tweet.get("id", "?")) if isinstance(tweet, dict) else "?"
-
-
-def _problem(error: Exception) -> str:
-    if isinstance(error, KeyError):
-        return f"missing field {error.args[0]!r}"
-    return str(error)

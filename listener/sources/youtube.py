@@ -110,12 +110,7 @@ class YouTubeComments(PagedSource):
             base_url=config.base_url or DEFAULT_BASE_URL,
         )
 
-    def _page(self, selector: dict[str, str], token: str | None, budget: int) -> Page:
-        what = (
-            "video " + selector["videoId"]
-            if "videoId" in selector
-            else ("channel " + selector["allThreadsRelatedToChannelId"])
-        )
+    def _page(self, selector: dict[str, str], what: str, token: str | None, budget: int) -> Page:
         params = {
             "part": "snippet",
             "order": "time",
@@ -134,6 +129,7 @@ class YouTubeComments(PagedSource):
                     what=what,
                     params=params,
                     headers={"X-Goog-Api-Key": self._api_key},  # kept out of URLs and logs
+                    timeout=self.timeout,
                 )
             except ClientFault as fault:
                 reason = _reason(fault)
@@ -157,11 +153,12 @@ class YouTubeComments(PagedSource):
 
     def _target(self, selector: dict[str, str]) -> Target:
         key, value = next(iter(selector.items()))
-        label = ("video " if key == "videoId" else "channel ") + value
+        kind = "video" if key == "videoId" else "channel"
+        label = f"{kind} {value}"
         return Target(
-            key=f"{'video' if key == 'videoId' else 'channel'}:{value}",
+            key=f"{kind}:{value}",
             label=label,
-            fetch=lambda token, budget, _since: self._page(selector, token, budget),
+            fetch=lambda token, budget, _since: self._page(selector, label, token, budget),
             parse=lambda thread: thread_to_mention(thread, self.name),
         )
 
