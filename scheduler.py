@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from types import FrameType
 from zoneinfo import ZoneInfo
@@ -102,10 +103,21 @@ class Daemon:
                 log.error("weekly digest %s not sent yet: %s", outcome.week, outcome.error)
 
     def schedule(self, scheduler: BaseScheduler) -> None:
+        self.schedule_collection(scheduler, self.collect_and_process)
+        # Alerts left pending by an outage are retried even when no source brings news.
+        scheduler.add_job(
+            self.process, "interval", id="process", minutes=1, max_instances=1, coalesce=True
+        )
+        self.schedule_housekeeping(scheduler)
+
+    def schedule_collection(
+        self, scheduler: BaseScheduler, collect: Callable[[Source], None]
+    ) -> None:
+        """`collect(source)` for every enabled source on its interval, the first run at once."""
         for source in self.pipeline.sources.enabled:
             interval = next(s.interval for s in self.settings.sources if s.name == source.name)
             scheduler.add_job(
-                self.collect_and_process,
+                collect,
                 "interval",
                 args=[source],
                 id=f"collect:{source.name}",
@@ -114,10 +126,9 @@ class Daemon:
                 max_instances=1,
                 coalesce=True,
             )
-        # Alerts left pending by an outage are retried even when no source brings news.
-        scheduler.add_job(
-            self.process, "interval", id="process", minutes=1, max_instances=1, coalesce=True
-        )
+
+    def schedule_housekeeping(self, scheduler: BaseScheduler) -> None:
+        """The daily retention purge and, when enabled, the weekly digest."""
         scheduler.add_job(self.purge, "cron", id="purge", hour=PURGE_HOUR, coalesce=True)
         self.schedule_digest(scheduler)
 

@@ -20,8 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from config.schema import load_settings
@@ -55,10 +53,7 @@ def run_once(
 ) -> tuple[float, float]:
     """Wall and worker CPU seconds to take `mentions` mentions through every stage after collect."""
     feed = write_scale_feed(workdir / "feed.jsonl", mentions)
-    config = write_config(workdir / f"w{workers}.yaml", feed, executor="celery")
-    data = yaml.safe_load(config.read_text())
-    data["model"]["name"] = model
-    config.write_text(yaml.safe_dump(data, allow_unicode=True))
+    config = write_config(workdir / f"w{workers}.yaml", feed, executor="celery", model=model)
     url = postgres.create_database(f"bench_{workers}")
     engine = open_database(url)
     settings = load_settings(config)

@@ -49,7 +49,7 @@ from soak_feed import FeedWriter  # noqa: E402
 from config.schema import EXAMPLE_CONFIG, Settings, parse_settings  # noqa: E402
 from listener.enums import DeliveryState  # noqa: E402
 from listener.models import Alert, Mention, ReplyDraft, Stage  # noqa: E402
-from listener.pipeline import Pipeline  # noqa: E402
+from listener.pipeline import CycleReport, Pipeline  # noqa: E402
 from listener.storage import open_database  # noqa: E402
 
 SLACK_TOKEN = "xoxb-soak-placeholder"  # noqa: S105  (the fake Slack's placeholder)
@@ -137,12 +137,10 @@ def cycle(pipeline: Pipeline, run: Run) -> int:
     run.counts["route"] += responded  # every responded mention is routed in the same cycle
 
     def deliver() -> int:
-        pipeline.queue_reviews()
-        pipeline.reraise()
-        delivered, errors = pipeline.deliver()
-        if errors:
-            raise RuntimeError(f"delivery failed: {errors}")
-        return delivered
+        outbox = pipeline.send_outbox(CycleReport())
+        if outbox.delivery_errors:
+            raise RuntimeError(f"delivery failed: {outbox.delivery_errors}")
+        return outbox.delivered
 
     run.counts["deliver"] += timed(run, "deliver", deliver)
     run.cycles += 1

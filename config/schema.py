@@ -18,6 +18,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -87,7 +88,10 @@ def _check_timezone(value: str) -> str:
 
 
 TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
-Duration = Annotated[timedelta, Field(examples=['"5m"', '"1h"', "300"])]
+# Every duration field reads `300`, `"30s"`, `"5m"`, `"2h"` or `"1d"`.
+Duration = Annotated[
+    timedelta, BeforeValidator(parse_duration), Field(examples=['"5m"', '"1h"', "300"])
+]
 
 
 class _Model(BaseModel):
@@ -143,11 +147,6 @@ class _SourceBase(_Model):
         " storage.retention_days.",
         examples=["90"],
     )
-
-    @field_validator("interval", "backfill", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> timedelta:
-        return parse_duration(value)
 
 
 class ReplaySource(_SourceBase):
@@ -486,11 +485,6 @@ class SpikeConfig(_Model):
     notify: str | None = Field(default=None, examples=['"<!subteam^S0123ABC>"'])
     examples: int = Field(default=3, gt=0, le=10, examples=["3"])
 
-    @field_validator("window", "baseline", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> timedelta:
-        return parse_duration(value)
-
 
 class SlackConfig(_Model):
     token_env: EnvVarName = Field(default="SLACK_BOT_TOKEN", examples=['"SLACK_BOT_TOKEN"'])
@@ -510,11 +504,6 @@ class SlackConfig(_Model):
         default=timedelta(minutes=30),
         description="Post an unacknowledged critical alert again after this long; null: never.",
     )
-
-    @field_validator("reraise_after", mode="before")
-    @classmethod
-    def _reraise(cls, value: Any) -> timedelta | None:
-        return None if value is None else parse_duration(value)
 
 
 class SmtpConfig(_Model):
@@ -609,11 +598,6 @@ class CeleryConfig(_Model):
         description="At most this many tasks of a stage enqueued per dispatch (≥ worker slots).",
         examples=["8"],
     )
-
-    @field_validator("dispatch_every", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> timedelta:
-        return parse_duration(value)
 
 
 class Settings(_Model):

@@ -25,13 +25,13 @@ from sqlmodel import Session, select
 from config.schema import Settings
 from listener.enums import DeliveryState
 from listener.models import Alert, Mention, Stage, utcnow
+from listener.sources import Source
 from listener.storage import open_database
 
 log = logging.getLogger("listener.scheduler")
 # pg_advisory_lock's key: any constant shared by all schedulers of one database.
 SCHEDULER_LOCK_KEY = 0x4C53_4348  # "LSCH"
 STANDBY_POLL_S = 5.0
-PURGE_HOUR = 3
 STAGE_TASKS = {Stage.COLLECTED: "classify", Stage.CLASSIFIED: "respond", Stage.RESPONDED: "route"}
 
 
@@ -158,11 +158,11 @@ class Dispatcher:
             every = self.settings.celery.dispatch_every
             log.warning("dispatch failed, next try in %s: %s", every, error)
 
-    def safe_collect(self, source_name: str) -> None:
+    def safe_collect(self, source: Source) -> None:
         try:
-            self._send("collect", source_name)
+            self._send("collect", source.name)
         except Exception as error:  # noqa: BLE001  (the next interval enqueues it again)
-            log.warning("collect %s: not enqueued (broker unavailable?): %s", source_name, error)
+            log.warning("collect %s: not enqueued (broker unavailable?): %s", source.name, error)
 
 
 def queue_depths(settings: Settings) -> dict[str, int | None]:
@@ -249,18 +249,8 @@ def run_scheduler(settings: Settings) -> None:
         on_signal(signal.SIGTERM, None)
 
     dispatcher = Dispatcher(settings, engine, lock, on_lock_lost=lock_lost)
-    for source in pipeline.sources.enabled:
-        interval = next(s.interval for s in settings.sources if s.name == source.name)
-        scheduler.add_job(
-            dispatcher.safe_collect,
-            "interval",
-            args=[source.name],
-            id=f"collect:{source.name}",
-            seconds=interval.total_seconds(),
-            next_run_time=utcnow(),
-            max_instances=1,
-            coalesce=True,
-        )
+    daemon = Daemon(settings, pipeline)
+    daemon.schedule_collection(scheduler, dispatcher.safe_collect)
     scheduler.add_job(
         dispatcher.safe_dispatch,
         "interval",
@@ -270,9 +260,7 @@ def run_scheduler(settings: Settings) -> None:
         max_instances=1,
         coalesce=True,
     )
-    daemon = Daemon(settings, pipeline)
-    scheduler.add_job(daemon.purge, "cron", id="purge", hour=PURGE_HOUR, coalesce=True)
-    daemon.schedule_digest(scheduler)
+    daemon.schedule_housekeeping(scheduler)
     log.info(
         "listener scheduler (celery) started: %d source(s), dispatch every %s",
         len(pipeline.sources.enabled),

@@ -393,6 +393,10 @@ class Pipeline:
         failpoints.hit("after_respond")
         report.alerts_created = self.route(report)
         failpoints.hit("after_route")
+        return self.send_outbox(report)
+
+    def send_outbox(self, report: CycleReport) -> CycleReport:
+        """Queue review messages and re-raises, then deliver every row that is due."""
         report.reviews_queued = self.queue_reviews()
         report.reraised = self.reraise()
         report.delivered, report.delivery_errors = self.deliver()

@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from config.schema import ModelConfig, Settings, load_settings
 from listener.models import Mention, Stage
 from listener.nlp import Classifier, Prediction, TextInput, load_classifier
-from listener.pipeline import Pipeline
+from listener.pipeline import CycleReport, Pipeline
 from listener.storage import create_db_engine
 
 log = logging.getLogger(__name__)
@@ -204,10 +204,7 @@ def route() -> int:
 
 @app.task(name=DELIVER, **RETRY)
 def deliver() -> int:
-    pipeline = worker_pipeline()
-    pipeline.queue_reviews()
-    pipeline.reraise()
-    delivered, errors = pipeline.deliver()
-    for error in errors:
+    report = worker_pipeline().send_outbox(CycleReport())
+    for error in report.delivery_errors:
         log.warning("delivery pending, will retry: %s", error)
-    return delivered
+    return report.delivered

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import holidays
 from babel.dates import format_date, format_skeleton
 
-from config.schema import WEEKDAYS, Market
+from config.schema import WEEKDAYS, Market, parse_time_range
 
 # Promise "today" only with at least this much of the working day left.
 MIN_TIME_LEFT = timedelta(hours=1)
@@ -36,11 +36,6 @@ class NextContact:
     local_now: datetime
 
 
-def _hours(market: Market) -> tuple[time, time]:
-    start, end = (time.fromisoformat(part.strip()) for part in market.business_hours.split("-"))
-    return start, end
-
-
 @cache
 def _holidays(country: str, year: int) -> holidays.HolidayBase:
     return holidays.country_holidays(country, years=[year, year + 1])
@@ -59,7 +54,7 @@ def holiday_name(market: Market, day: date) -> str | None:
 def next_contact(market: Market, now: datetime) -> NextContact:
     """The soonest the team can answer, as the promise a draft may make."""
     local = now.astimezone(ZoneInfo(market.timezone))
-    start, end = _hours(market)
+    start, end = parse_time_range(market.business_hours)
     closing = datetime.combine(local.date(), end, tzinfo=local.tzinfo)
     if is_business_day(market, local.date()) and local + MIN_TIME_LEFT <= closing:
         return NextContact(Promise.TODAY, local.date(), local)

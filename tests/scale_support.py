@@ -43,12 +43,15 @@ def write_scale_feed(path: Path, count: int) -> Path:
     return path
 
 
-def write_config(path: Path, feed: Path, *, executor: str, batch_size: int = 50) -> Path:
+def write_config(
+    path: Path, feed: Path, *, executor: str, batch_size: int = 50, model: str = "baseline"
+) -> Path:
+    """The example config on the feed; the `baseline` model by default (mechanics, not NLP)."""
     data = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     data["sources"] = [
         {"name": "feed", "type": "replay", "paths": [str(feed)], "max_items_per_cycle": 1_000_000}
     ]
-    data["model"].update(name="baseline", batch_size=batch_size)  # fast: mechanics, not NLP
+    data["model"].update(name=model, batch_size=batch_size)
     data["executor"] = executor
     data["celery"] = {"dispatch_every": "2s", "tasks_per_stage": 4}
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,26 @@ def _as_postgres_user(command: list[str]) -> list[str]:
     if not shutil.which("runuser"):
         raise ServiceUnavailable("running as root and runuser is missing: cannot drop to postgres")
     return ["runuser", "-u", "postgres", "--", *command]
+
+
+def _answers(
+    process: subprocess.Popen,
+    probe: Callable[[], object],
+    not_yet: type[Exception],
+    *,
+    pause_s: float,
+) -> bool:
+    """Try `probe` until it succeeds (True), or the server exits or STARTUP_S pass (False)."""
+    deadline = time.monotonic() + STARTUP_S
+    while time.monotonic() < deadline:
+        try:
+            probe()
+            return True
+        except not_yet:
+            if process.poll() is not None:
+                return False
+            time.sleep(pause_s)
+    return False
 
 
 @dataclass
@@ -91,15 +112,13 @@ class Postgres:
         self.process = subprocess.Popen(
             _as_postgres_user([postgres, "-D", str(data), *options]), stdout=log, stderr=log
         )
-        deadline = time.monotonic() + STARTUP_S
-        while time.monotonic() < deadline:
-            try:
-                psycopg.connect(self.admin_dsn, connect_timeout=2).close()
-                return self
-            except psycopg.OperationalError:
-                if self.process.poll() is not None:
-                    break
-                time.sleep(0.2)
+        if _answers(
+            self.process,
+            lambda: psycopg.connect(self.admin_dsn, connect_timeout=2).close(),
+            psycopg.OperationalError,
+            pause_s=0.2,
+        ):
+            return self
         self.stop()
         raise ServiceUnavailable(
             f"postgres did not start: {(self.root / 'postgres.log').read_text()[-300:]}"
@@ -150,15 +169,8 @@ class Redis:
         import redis
 
         client = redis.Redis(port=self.port, socket_connect_timeout=1)
-        deadline = time.monotonic() + STARTUP_S
-        while time.monotonic() < deadline:
-            try:
-                client.ping()
-                return self
-            except redis.ConnectionError:
-                if self.process.poll() is not None:
-                    break
-                time.sleep(0.1)
+        if _answers(self.process, client.ping, redis.ConnectionError, pause_s=0.1):
+            return self
         self.stop()
         raise ServiceUnavailable("redis-server did not start")
 
