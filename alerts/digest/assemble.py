@@ -95,7 +95,7 @@ def build_digest(engine: Engine, settings: Settings, week: Week) -> Digest:
         daily = queries.daily(week)
         alert_counts, alert_rows = queries.alerts(week)
         complaints = queries.complaints(week)
-        groups, sampled = complaint_groups(queries, week)
+        groups, sampled = complaint_groups(queries, week, complaints)
     names = [brand.name for brand in settings.brands]
     if any(UNATTRIBUTED in found for found in (current, previous, alert_counts)):
         names.append(UNATTRIBUTED)
