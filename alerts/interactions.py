@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +23,7 @@ from sqlmodel import Session, select, update
 from alerts import modals
 from alerts.outbox import DRAFT
 from alerts.review import APPROVE, ASSIGN, EDIT, OPEN_STATUSES, REJECT, review_blocks, user_ref
-from alerts.sinks import ACK_ACTION, SlackSink, escape_mrkdwn, printable
+from alerts.sinks import ACK_ACTION, SlackSink, escape_mrkdwn, printable, web_client
 from config.schema import Settings
 from listener.enums import DraftStatus
 from listener.models import Alert, Classification, Mention, ReplyDraft, utcnow
@@ -60,13 +59,12 @@ class Review:
 
 def slack_client(settings: Settings) -> WebClient:
     """The Web API client from the configured env vars; a clear error when the token is unset."""
-    token = os.environ.get(settings.slack.token_env)
-    if not token:
+    client = web_client(settings)
+    if client is None:
         raise RuntimeError(
             f"{settings.slack.token_env} is not set: export the Slack app's bot token (xoxb-…)"
         )
-    base_url = os.environ.get(settings.slack.base_url_env) or WebClient.BASE_URL
-    return WebClient(token=token, base_url=base_url, timeout=15)
+    return client
 
 
 class InteractionHandler:
