@@ -22,11 +22,20 @@ from sqlmodel import Session, select, update
 
 from alerts import modals
 from alerts.outbox import DRAFT
-from alerts.review import APPROVE, ASSIGN, EDIT, OPEN_STATUSES, REJECT, review_blocks, user_ref
+from alerts.review import (
+    APPROVE,
+    ASSIGN,
+    EDIT,
+    OPEN_STATUSES,
+    REJECT,
+    Review,
+    review_blocks,
+    user_ref,
+)
 from alerts.sinks import ACK_ACTION, SlackSink, escape_mrkdwn, printable, web_client
 from config.schema import Settings
 from listener.enums import DraftStatus
-from listener.models import Alert, Classification, Mention, ReplyDraft, utcnow
+from listener.models import Alert, ReplyDraft, utcnow
 from listener.sources import Source
 
 log = logging.getLogger(__name__)
@@ -46,15 +55,6 @@ class Click:
     channel: str | None
     ts: str | None
     trigger: str | None
-
-
-@dataclass
-class Review:
-    """A draft with what its message shows."""
-
-    draft: ReplyDraft
-    mention: Mention
-    classification: Classification
 
 
 def slack_client(settings: Settings) -> WebClient:
@@ -144,18 +144,10 @@ class InteractionHandler:
         return None
 
     def _load(self, session: Session, draft_id: int) -> Review:
-        draft = session.get(ReplyDraft, draft_id)
-        mention = session.get(Mention, draft.mention_id) if draft else None
-        classification = (
-            session.exec(
-                select(Classification).where(Classification.mention_id == mention.id)
-            ).first()
-            if mention
-            else None
-        )
-        if draft is None or mention is None or classification is None:
+        review = Review.load(session, draft_id)
+        if review is None:
             raise InteractionError(f"draft {draft_id} does not exist (purged?)")
-        return Review(draft, mention, classification)
+        return review
 
     def _closed(self, review: Review, user: str, channel: str | None) -> bool:
         """Tell the user, and say so, when the draft was already decided."""
