@@ -14,7 +14,6 @@ from alerts.digest.figures import (
     MIN_SPIKE,
     SPIKE_RATIO,
     SPIKES_SHOWN,
-    UNATTRIBUTED,
     UNCLASSIFIED,
     BrandFigures,
     FigureQueries,
@@ -22,6 +21,7 @@ from alerts.digest.figures import (
     Spike,
 )
 from alerts.digest.week import Week
+from alerts.rules import UNATTRIBUTED
 from config.schema import Settings
 from listener.enums import Sentiment
 from listener.models import utcnow

@@ -22,11 +22,11 @@ from sqlalchemy import ColumnElement, Select, case, extract, func, literal, or_,
 from sqlalchemy.orm import Session
 
 from alerts.digest.week import Week
+from alerts.rules import UNATTRIBUTED, brand_terms
 from config.schema import Settings
 from listener.enums import DraftStatus, Sentiment
 from listener.models import Alert, Classification, Mention, ReplyDraft
 
-UNATTRIBUTED = "(no brand named)"
 UNCLASSIFIED = "unclassified"
 URGENT = ("high", "critical")
 APPROVED = (DraftStatus.APPROVED, DraftStatus.SENT)
@@ -105,9 +105,7 @@ def brand_expression(settings: Settings) -> ColumnElement[Any]:
     text = func.lower(Mention.text)
     whens = []
     for brand in settings.brands:
-        terms = {brand.name.lower()} | {
-            word.lower() for words in brand.keywords.values() for word in words
-        }
+        terms = {term.lower() for term in brand_terms(brand)}
         matches = [text.like(f"%{_like_escape(t)}%", escape="\\") for t in sorted(terms)]
         whens.append((or_(*matches), brand.name))
     return case(*whens, else_=literal(UNATTRIBUTED))
