@@ -25,6 +25,7 @@ DRAFT = "draft"
 RERAISE = "reraise"
 CRISIS = "crisis"
 CRITICAL = "critical"
+MAX_ERROR_CHARS = 500  # what an outbox row (alert or digest) keeps of a delivery error
 
 
 def queue_reviews(session: Session, settings: Settings) -> int:
