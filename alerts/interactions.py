@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,11 +22,20 @@ from sqlmodel import Session, select, update
 
 from alerts import modals
 from alerts.outbox import DRAFT
-from alerts.review import APPROVE, ASSIGN, EDIT, OPEN_STATUSES, REJECT, review_blocks, user_ref
-from alerts.sinks import ACK_ACTION, SlackSink, escape_mrkdwn, printable
+from alerts.review import (
+    APPROVE,
+    ASSIGN,
+    EDIT,
+    OPEN_STATUSES,
+    REJECT,
+    Review,
+    review_blocks,
+    user_ref,
+)
+from alerts.sinks import ACK_ACTION, SlackSink, escape_mrkdwn, printable, web_client
 from config.schema import Settings
 from listener.enums import DraftStatus
-from listener.models import Alert, Classification, Mention, ReplyDraft, utcnow
+from listener.models import Alert, ReplyDraft, utcnow
 from listener.sources import Source
 
 log = logging.getLogger(__name__)
@@ -49,24 +57,14 @@ class Click:
     trigger: str | None
 
 
-@dataclass
-class Review:
-    """A draft with what its message shows."""
-
-    draft: ReplyDraft
-    mention: Mention
-    classification: Classification
-
-
 def slack_client(settings: Settings) -> WebClient:
     """The Web API client from the configured env vars; a clear error when the token is unset."""
-    token = os.environ.get(settings.slack.token_env)
-    if not token:
+    client = web_client(settings)
+    if client is None:
         raise RuntimeError(
             f"{settings.slack.token_env} is not set: export the Slack app's bot token (xoxb-…)"
         )
-    base_url = os.environ.get(settings.slack.base_url_env) or WebClient.BASE_URL
-    return WebClient(token=token, base_url=base_url, timeout=15)
+    return client
 
 
 class InteractionHandler:
@@ -146,18 +144,10 @@ class InteractionHandler:
         return None
 
     def _load(self, session: Session, draft_id: int) -> Review:
-        draft = session.get(ReplyDraft, draft_id)
-        mention = session.get(Mention, draft.mention_id) if draft else None
-        classification = (
-            session.exec(
-                select(Classification).where(Classification.mention_id == mention.id)
-            ).first()
-            if mention
-            else None
-        )
-        if draft is None or mention is None or classification is None:
+        review = Review.load(session, draft_id)
+        if review is None:
             raise InteractionError(f"draft {draft_id} does not exist (purged?)")
-        return Review(draft, mention, classification)
+        return review
 
     def _closed(self, review: Review, user: str, channel: str | None) -> bool:
         """Tell the user, and say so, when the draft was already decided."""

@@ -15,7 +15,7 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, select
 from sqlmodel.sql.sqltypes import UTCDateTime
 
-from alerts.review import review_blocks, review_text
+from alerts.review import Review, review_blocks, review_text
 from config.schema import Settings, parse_time_range
 from listener.enums import DeliveryState, DraftStatus
 from listener.models import Alert, Classification, Mention, ReplyDraft
@@ -25,6 +25,7 @@ DRAFT = "draft"
 RERAISE = "reraise"
 CRISIS = "crisis"
 CRITICAL = "critical"
+MAX_ERROR_CHARS = 500  # what an outbox row (alert or digest) keeps of a delivery error
 
 
 def queue_reviews(session: Session, settings: Settings) -> int:
@@ -57,16 +58,12 @@ def queue_reviews(session: Session, settings: Settings) -> int:
 
 def draft_blocks(session: Session, alert: Alert) -> list:
     """The review message for a draft row, from the draft's state at the time of sending."""
-    draft = session.get(ReplyDraft, alert.draft_id)
-    if draft is None:
-        raise LookupError(f"outbox row {alert.key}: draft {alert.draft_id} no longer exists")
-    mention = session.get(Mention, draft.mention_id)
-    classification = session.exec(
-        select(Classification).where(Classification.mention_id == draft.mention_id)
-    ).first()
-    if mention is None or classification is None:
-        raise LookupError(f"outbox row {alert.key}: mention {draft.mention_id} is incomplete")
-    return review_blocks(draft, mention, classification)
+    review = Review.load(session, alert.draft_id) if alert.draft_id is not None else None
+    if review is None:
+        raise LookupError(
+            f"outbox row {alert.key}: draft {alert.draft_id} or its mention no longer exists"
+        )
+    return review_blocks(review.draft, review.mention, review.classification)
 
 
 def reraise_due(session: Session, settings: Settings, now: datetime) -> int:

@@ -8,6 +8,7 @@ through `escape_mrkdwn`; only Slack user ids taken from Slack's own payloads bec
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 
 from slack_sdk.models.blocks import (
@@ -19,6 +20,7 @@ from slack_sdk.models.blocks import (
     MarkdownTextObject,
     SectionBlock,
 )
+from sqlmodel import Session, select
 
 from alerts.sinks import escape_mrkdwn, shorten
 from listener.enums import DraftStatus
@@ -36,6 +38,29 @@ HEADER_CHARS = 150
 SAFE_URL = re.compile(r"^https?://[^\s<>|&\"']+$")
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 OPEN_STATUSES = {DraftStatus.PENDING, DraftStatus.EDITED}
+
+
+@dataclass
+class Review:
+    """A draft with what its review message shows."""
+
+    draft: ReplyDraft
+    mention: Mention
+    classification: Classification
+
+    @classmethod
+    def load(cls, session: Session, draft_id: int) -> Review | None:
+        """The draft with its mention and classification; None when any of them is gone."""
+        draft = session.get(ReplyDraft, draft_id)
+        if draft is None:
+            return None
+        mention = session.get(Mention, draft.mention_id)
+        classification = session.exec(
+            select(Classification).where(Classification.mention_id == draft.mention_id)
+        ).first()
+        if mention is None or classification is None:
+            return None
+        return cls(draft, mention, classification)
 
 
 def user_ref(user_id: str | None) -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from config.schema import AlertRoute, Settings
+from config.schema import AlertRoute, Brand, Settings
 from listener.enums import Urgency
 from listener.models import Classification, Mention
 
 EXCERPT_CHARS = 500
+UNATTRIBUTED = "(no brand named)"  # several brands configured, the mention names none
 
 
 @dataclass(frozen=True)
@@ -21,12 +22,19 @@ class AlertDraft:
     notify: str | None
 
 
+def brand_terms(brand: Brand) -> list[str]:
+    """What names a brand in a text: its name and its keywords in every language.
+
+    Alerts match them here (`brand_of`), the digest in SQL (`figures.brand_expression`).
+    """
+    return [brand.name, *(word for words in brand.keywords.values() for word in words)]
+
+
 def brand_of(mention: Mention, settings: Settings) -> str | None:
     """The configured brand a mention names (by name or keyword); the only brand if just one."""
     text = mention.text.casefold()
     for brand in settings.brands:
-        words = [brand.name, *(w for ws in brand.keywords.values() for w in ws)]
-        if any(word.casefold() in text for word in words):
+        if any(word.casefold() in text for word in brand_terms(brand)):
             return brand.name
     return settings.brands[0].name if len(settings.brands) == 1 else None
 

@@ -91,6 +91,18 @@ class ConsoleSink:
         return None
 
 
+def web_client(settings: Settings) -> WebClient | None:
+    """The Slack Web API client from the env vars the config names; None without a bot token.
+
+    No in-process retry: a refused alert stays in the outbox and the next cycle retries.
+    """
+    token = os.environ.get(settings.slack.token_env)
+    if not token:
+        return None
+    base_url = os.environ.get(settings.slack.base_url_env) or WebClient.BASE_URL
+    return WebClient(token=token, base_url=base_url, timeout=15)
+
+
 class SlackSink:
     name = "slack"
     interactive = True
@@ -100,13 +112,8 @@ class SlackSink:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SlackSink | None:
-        token = os.environ.get(settings.slack.token_env)
-        if not token:
-            return None
-        base_url = os.environ.get(settings.slack.base_url_env) or WebClient.BASE_URL
-        # No in-process retry: a refused alert stays in the outbox and the next cycle retries.
-        client = WebClient(token=token, base_url=base_url, timeout=15)
-        return cls(client)
+        client = web_client(settings)
+        return cls(client) if client else None
 
     @staticmethod
     def blocks(alert: Alert, acknowledged: str | None = None) -> list:

@@ -13,16 +13,15 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from alerts.rules import EXCERPT_CHARS, brand_of
+from alerts.outbox import CRISIS, CRITICAL
+from alerts.rules import EXCERPT_CHARS, UNATTRIBUTED, brand_of
 from alerts.sinks import shorten
 from config.schema import Settings
 from listener.enums import Sentiment, Urgency
 from listener.models import Alert, Classification, Mention
 
 log = logging.getLogger(__name__)
-CRISIS = "crisis"
 EXAMPLE_CHARS = 200
-UNKNOWN_BRAND = "(no brand named)"
 
 
 @dataclass
@@ -59,7 +58,7 @@ class SpikeDetector:
         )
         burst = Burst(brand, language)
         for mention, classification in rows:
-            if (brand_of(mention, self.settings) or UNKNOWN_BRAND) != brand:
+            if (brand_of(mention, self.settings) or UNATTRIBUTED) != brand:
                 continue
             if mention.created_at >= window_start:
                 burst.recent.append((mention, classification))
@@ -79,7 +78,7 @@ class SpikeDetector:
             return False
         if not self.now - self.config.window <= mention.created_at <= self.now:
             return False  # an old mention arriving late is no part of today's burst
-        key = (brand_of(mention, self.settings) or UNKNOWN_BRAND, c.language)
+        key = (brand_of(mention, self.settings) or UNATTRIBUTED, c.language)
         if key not in self._active:
             burst = self._burst(session, *key)
             self._active[key] = self.is_spike(burst)
@@ -125,7 +124,7 @@ class SpikeDetector:
         return Alert(
             key=f"spike:{burst.brand}:{burst.language}:{self.now:%Y%m%dT%H%M}",
             kind=CRISIS,
-            level="critical",
+            level=CRITICAL,
             channel=config.channel,
             title=f"CRISIS: spike of negative mentions of {burst.brand} ({burst.language})",
             body=shorten("\n".join(lines), EXCERPT_CHARS * 4),

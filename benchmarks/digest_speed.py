@@ -35,8 +35,9 @@ URGENCY = ["low", "medium", "high", "critical"]
 BATCH = 20_000
 
 
-def _week_rows(week: Week, count: int, first_id: int, rng: random.Random) -> dict[str, list]:
-    feed = [json.loads(line) for line in FEED.read_text(encoding="utf-8").splitlines()]
+def _week_rows(
+    feed: list[dict], week: Week, count: int, first_id: int, rng: random.Random
+) -> dict[str, list]:
     seconds = int((week.end - week.start).total_seconds())
     rows: dict[str, list] = {"mentions": [], "classifications": [], "drafts": [], "alerts": []}
     for n in range(count):
@@ -113,6 +114,7 @@ def _week_rows(week: Week, count: int, first_id: int, rng: random.Random) -> dic
 
 def fill(engine, week: Week, mentions: int) -> int:  # type: ignore[no-untyped-def]
     rng = random.Random(47)  # noqa: S311 (synthetic data, seeded)
+    feed = [json.loads(line) for line in FEED.read_text(encoding="utf-8").splitlines()]
     plan = [(week, mentions), (week.previous(), mentions * 8 // 10)]
     earlier = week.previous()
     for _ in range(4):
@@ -126,7 +128,7 @@ def fill(engine, week: Week, mentions: int) -> int:  # type: ignore[no-untyped-d
         "alerts": Alert.__table__,  # type: ignore[attr-defined]
     }
     for each_week, count in plan:
-        rows = _week_rows(each_week, count, next_id, rng)
+        rows = _week_rows(feed, each_week, count, next_id, rng)
         with engine.begin() as connection:
             for name, table in tables.items():
                 for start in range(0, len(rows[name]), BATCH):

@@ -71,13 +71,12 @@ def digest(
             " e.g. [cs-lead@example.com]"
         )
     engine = open_database(settings.database_url())
-    built = build_digest(engine, settings, chosen)
     if today <= chosen.days[-1]:
         console.print(
             f"note: {chosen.label} is not over yet; its figures are partial", markup=False
         )
-    if preview is not None:
-        preview.write_text(render_preview(built), encoding="utf-8")
+    if preview is not None:  # --send builds its own, inside the delivery it records
+        preview.write_text(render_preview(build_digest(engine, settings, chosen)), encoding="utf-8")
         console.print(f"Wrote the {chosen.describe()} digest to {preview}", markup=False)
     if send:
         sent_at = already_delivered(engine, chosen)

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from alerts.interactions import InteractionHandler, slack_client
-from config.schema import ConfigError, Settings, load_settings
+from config.schema import Settings
 from listener.sources import build_sources
 from listener.storage import open_database
 
@@ -29,14 +29,12 @@ LogLevel = Annotated[str, typer.Option("--log-level", envvar="LISTENER_LOG_LEVEL
 
 
 def _settings(path: Path | None, level: str) -> Settings:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        return load_settings(path)
-    except ConfigError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(code=2) from None
+    """Logging set up and the config loaded as every `listener` command does (exit 2 if invalid)."""
+    from listener.cli import _settings as load  # the CLI imports this module
+    from listener.cli import _setup_logging
+
+    _setup_logging(level)
+    return load(path)
 
 
 def _secret(name: str, what: str) -> str:

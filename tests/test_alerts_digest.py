@@ -6,7 +6,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from listener.cli import app
 from listener.models import Alert, Classification, Mention, ReplyDraft
 from listener.pipeline import Pipeline
 from scheduler import Daemon
+from tests.services import free_port
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WEEK = "2026-W47"  # Mon 16 Nov - Sun 22 Nov 2026; Berlin is UTC+1 then
@@ -202,12 +202,6 @@ class Inbox:
         return AuthResult(success=ok, handled=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def tls() -> trustme.CA:
     return trustme.CA()
@@ -229,7 +223,7 @@ def _client_context(ca: trustme.CA) -> ssl.SSLContext:
 def smtp_server(request, tls) -> Iterator[tuple[Inbox, SmtpConfig]]:
     """security from the test's parameter (default none): plain, STARTTLS + login, SSL + login."""
     security = getattr(request, "param", "none")
-    inbox, port = Inbox(), _free_port()
+    inbox, port = Inbox(), free_port()
     options: dict = {}
     if security == "starttls":
         options = {
@@ -382,7 +376,7 @@ def test_missing_credentials_and_clear_text_passwords_are_refused(monkeypatch):
     monkeypatch.delenv("SMTP_PASSWORD", raising=False)
     monkeypatch.setenv("SMTP_USERNAME", USER)
     login = {"username_env": "SMTP_USERNAME", "password_env": "SMTP_PASSWORD"}
-    config = _digest_config(SmtpConfig(host="127.0.0.1", port=_free_port(), **login))
+    config = _digest_config(SmtpConfig(host="127.0.0.1", port=free_port(), **login))
     with pytest.raises(DigestError, match="needs SMTP_PASSWORD set"):
         send(EmailMessage(), config)
 
@@ -391,7 +385,7 @@ def test_missing_credentials_and_clear_text_passwords_are_refused(monkeypatch):
     with pytest.raises(DigestError, match="unencrypted"):
         send(EmailMessage(), plain)
 
-    unreachable = _digest_config(SmtpConfig(host="127.0.0.1", port=_free_port(), security="none"))
+    unreachable = _digest_config(SmtpConfig(host="127.0.0.1", port=free_port(), security="none"))
     with pytest.raises(DigestError, match=r"cannot reach the SMTP server 127\.0\.0\.1"):
         send(EmailMessage(), unreachable)
 

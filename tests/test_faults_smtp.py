@@ -13,12 +13,13 @@ from listener.models import DigestDelivery, utcnow
 from listener.pipeline import Pipeline
 from listener.status import collect_status
 from scheduler import Daemon
-from tests.test_alerts_digest import Inbox, _free_port
+from tests.services import free_port
+from tests.test_alerts_digest import Inbox
 
 
 @pytest.fixture
 def daemon(engine, config_file):
-    port = _free_port()
+    port = free_port()
     settings = load_settings(config_file)
     digest = DigestConfig(
         enabled=True,

@@ -14,7 +14,6 @@ from alerts.digest.figures import (
     MIN_SPIKE,
     SPIKE_RATIO,
     SPIKES_SHOWN,
-    UNATTRIBUTED,
     UNCLASSIFIED,
     BrandFigures,
     FigureQueries,
@@ -22,6 +21,7 @@ from alerts.digest.figures import (
     Spike,
 )
 from alerts.digest.week import Week
+from alerts.rules import UNATTRIBUTED
 from config.schema import Settings
 from listener.enums import Sentiment
 from listener.models import utcnow
@@ -95,7 +95,7 @@ def build_digest(engine: Engine, settings: Settings, week: Week) -> Digest:
         daily = queries.daily(week)
         alert_counts, alert_rows = queries.alerts(week)
         complaints = queries.complaints(week)
-        groups, sampled = complaint_groups(queries, week)
+        groups, sampled = complaint_groups(queries, week, complaints)
     names = [brand.name for brand in settings.brands]
     if any(UNATTRIBUTED in found for found in (current, previous, alert_counts)):
         names.append(UNATTRIBUTED)

@@ -101,10 +101,12 @@ def _pick_quotes(rows: list[tuple[str, str, str | None]]) -> list[Quote]:
 
 
 def complaint_groups(
-    queries: FigureQueries, week: Week
+    queries: FigureQueries, week: Week, counts: dict[str, dict[str, int]]
 ) -> tuple[dict[str, list[ComplaintGroup]], bool]:
-    """Per brand, the top intents among negative mentions; and whether texts were sampled."""
-    counts = queries.complaints(week)
+    """Per brand, the top intents among negative mentions; and whether texts were sampled.
+
+    `counts` is `queries.complaints(week)`, which the digest has already run.
+    """
     session: Session = queries.session
     query = (
         select(

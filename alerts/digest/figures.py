@@ -22,11 +22,11 @@ from sqlalchemy import ColumnElement, Select, case, extract, func, literal, or_,
 from sqlalchemy.orm import Session
 
 from alerts.digest.week import Week
+from alerts.rules import UNATTRIBUTED, brand_terms
 from config.schema import Settings
 from listener.enums import DraftStatus, Sentiment
 from listener.models import Alert, Classification, Mention, ReplyDraft
 
-UNATTRIBUTED = "(no brand named)"
 UNCLASSIFIED = "unclassified"
 URGENT = ("high", "critical")
 APPROVED = (DraftStatus.APPROVED, DraftStatus.SENT)
@@ -105,9 +105,7 @@ def brand_expression(settings: Settings) -> ColumnElement[Any]:
     text = func.lower(Mention.text)
     whens = []
     for brand in settings.brands:
-        terms = {brand.name.lower()} | {
-            word.lower() for words in brand.keywords.values() for word in words
-        }
+        terms = {term.lower() for term in brand_terms(brand)}
         matches = [text.like(f"%{_like_escape(t)}%", escape="\\") for t in sorted(terms)]
         whens.append((or_(*matches), brand.name))
     return case(*whens, else_=literal(UNATTRIBUTED))
@@ -139,16 +137,20 @@ def seconds_between(later: Any, earlier: Any, dialect: str) -> ColumnElement[flo
     return extract("epoch", later - earlier)
 
 
-def _median(session: Session, query: Select[Any]) -> float | None:
-    """The median of a one-column query, in SQL: count, then the middle row(s) by ORDER BY."""
+def _medians(session: Session, query: Select[Any]) -> dict[str, float]:
+    """Per key, the median of a (key, value) query, in one SQL query: each key's middle row(s)."""
     sub = query.subquery()
-    value = sub.c[0]
-    count = session.scalar(select(func.count()).select_from(sub)) or 0
-    if not count:
-        return None
-    middle = select(value).order_by(value).offset((count - 1) // 2).limit(2 - count % 2)
-    values = [float(v) for v in session.scalars(middle)]
-    return sum(values) / len(values)
+    key, value = sub.c[0], sub.c[1]
+    ranked = select(
+        key.label("key"),
+        value.label("value"),
+        func.row_number().over(partition_by=key, order_by=value).label("n"),
+        func.count().over(partition_by=key).label("total"),
+    ).subquery()
+    n, total = ranked.c.n, ranked.c.total
+    middle = or_(n == (total + 1) // 2, n == total // 2 + 1)  # one row if odd, two if even
+    query = select(ranked.c.key, func.avg(ranked.c.value)).where(middle).group_by(ranked.c.key)
+    return {found: float(median) for found, median in session.execute(query)}
 
 
 class FigureQueries:
@@ -197,8 +199,10 @@ class FigureQueries:
         }
         for brand, reviews in self._reviews(week).items():
             counts.setdefault(brand, {}).update(reviews)
-        for brand, values in counts.items():
-            values.update(self._medians(week, brand))
+        for name, medians in self._medians(week).items():
+            for brand, median in medians.items():
+                if brand in counts:
+                    counts[brand][name] = median
         return {brand: Headline(**values) for brand, values in counts.items()}
 
     def _reviews(self, week: Week) -> dict[str, dict[str, int]]:
@@ -216,19 +220,21 @@ class FigureQueries:
                 reviews[brand][key] = reviews[brand].get(key, 0) + count
         return reviews
 
-    def _medians(self, week: Week, brand: str) -> dict[str, float | None]:
+    def _medians(self, week: Week) -> dict[str, dict[str, float]]:
+        """Headline field -> brand -> median seconds, for the brands that have any."""
+
         def durations(until: Any) -> Select[Any]:
             return (
-                select(seconds_between(until, Mention.created_at, self.dialect))
+                select(self.brand, seconds_between(until, Mention.created_at, self.dialect))
                 .select_from(ReplyDraft)
                 .join(Mention, Mention.id == ReplyDraft.mention_id)
-                .where(self.brand == brand, in_range(until, week.start, week.end))
+                .where(in_range(until, week.start, week.end))
             )
 
         approved = (*APPROVED, DraftStatus.EDITED)
         return {
-            "median_to_draft_s": _median(self.session, durations(ReplyDraft.created_at)),
-            "median_to_approval_s": _median(
+            "median_to_draft_s": _medians(self.session, durations(ReplyDraft.created_at)),
+            "median_to_approval_s": _medians(
                 self.session,
                 durations(ReplyDraft.reviewed_at).where(ReplyDraft.status.in_(approved)),  # type: ignore[attr-defined]
             ),

@@ -19,12 +19,12 @@ from sqlmodel import Session, select
 from alerts.digest.assemble import build_digest
 from alerts.digest.send import DigestError, compose, send
 from alerts.digest.week import Week
+from alerts.outbox import MAX_ERROR_CHARS
 from config.schema import Settings
 from listener.enums import DeliveryState
 from listener.models import DigestDelivery, utcnow
 
 log = logging.getLogger(__name__)
-MAX_ERROR_CHARS = 500
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from alerts.digest.assemble import Digest
 from alerts.digest.complaints import intent_label, language_name
-from alerts.digest.figures import UNATTRIBUTED, Headline
+from alerts.digest.figures import Headline
+from alerts.rules import UNATTRIBUTED
 from alerts.sinks import printable
 
 MINUTE = 60
