@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 
 from alerts.outbox import (
     DRAFT,
+    MAX_ERROR_CHARS,
     RATE_LIMITED,
     draft_blocks,
     queue_reviews,
@@ -44,7 +45,6 @@ from responders import ReplyDrafter
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
-MAX_ERROR_CHARS = 500
 Query = TypeVar("Query", bound=Select)
 
 
@@ -308,13 +308,9 @@ class Pipeline:
             report.folded_into_spikes = spikes.folded
         return created
 
-    @property
-    def _interactive(self) -> bool:
-        return bool(getattr(self.sink, "interactive", False))
-
     def queue_reviews(self) -> int:
         """Outbox rows for pending drafts, where the sink offers review (Slack)."""
-        if not (self._interactive and self.settings.slack.review.post_drafts):
+        if not (self.sink.interactive and self.settings.slack.review.post_drafts):
             return 0
         with Session(self.engine) as session:
             queued = queue_reviews(session, self.settings)
@@ -323,7 +319,7 @@ class Pipeline:
 
     def reraise(self) -> int:
         """Repeat unacknowledged critical alerts, where they can be acknowledged at all."""
-        if not self._interactive:
+        if not self.sink.interactive:
             return 0
         with Session(self.engine) as session:
             count = reraise_due(session, self.settings, self.clock())
