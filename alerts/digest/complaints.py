@@ -20,7 +20,7 @@ from alerts.digest.week import Week
 from alerts.sinks import printable, shorten
 from listener.enums import Sentiment
 from listener.models import Classification, Mention
-from listener.nlp.baseline import _lexicon, _pattern
+from listener.nlp.baseline import intent_keywords, keyword_pattern
 
 SAMPLE = 20_000
 GROUPS_SHOWN = 6
@@ -80,9 +80,7 @@ class ComplaintGroup:
 
 def keyword_in(text: str, intent: str, language: str) -> str | None:
     """The first lexicon keyword of `intent` in `text` (its language's, else English's)."""
-    section = _lexicon()["intents"].get(intent, {})
-    words = tuple(section.get(language) or section.get("en", ()))
-    pattern = _pattern(language, words)
+    pattern = keyword_pattern(intent_keywords(intent), language)
     found = pattern.search(text.casefold()) if pattern else None
     return found.group(0) if found else None
 

@@ -51,10 +51,21 @@ def _pattern(language: str, words: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile(rf"(?<!\w)(?:{alternatives})")
 
 
+def keyword_pattern(section: dict[str, list[str]], language: str) -> re.Pattern[str] | None:
+    """The lexicon section's keywords for `language` as one pattern over casefolded text.
+
+    Languages the lexicon lacks fall back to English rather than to nothing.
+    """
+    return _pattern(language, tuple(section.get(language) or section.get("en", ())))
+
+
+def intent_keywords(intent: str) -> dict[str, list[str]]:
+    """The lexicon's keywords for one intent, per language."""
+    return _lexicon()["intents"].get(intent, {})
+
+
 def _hits(section: dict[str, list[str]], language: str, text: str) -> int:
-    # Languages the lexicon lacks fall back to English rather than to nothing.
-    words = tuple(section.get(language) or section.get("en", ()))
-    pattern = _pattern(language, words)
+    pattern = keyword_pattern(section, language)
     return len(pattern.findall(text)) if pattern else 0
 
 
