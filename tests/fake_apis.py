@@ -10,7 +10,6 @@ Google Play, YouTube, Mastodon, Bluesky).
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from listener.pipeline import Pipeline
 from listener.sources import Source, SourceSet
 from listener.sources.replay import ReplaySource
 from listener.sources.retry import RetryPolicy
-from tests.local_server import LocalHTTPServer
+from tests.local_server import LocalHTTPServer, QuietHandler
 
 # Retries without real waiting: tests stay fast, the policy's logic stays real.
 FAST = RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.05)
@@ -106,7 +105,7 @@ class FakeAPI(LocalHTTPServer):
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 self._serve("GET")
 
@@ -124,23 +123,7 @@ class FakeAPI(LocalHTTPServer):
                     body=self.rfile.read(length).decode() if length else "",
                 )
                 reply = fake._answer(request)
-                body = reply.body
-                if isinstance(body, dict | list):
-                    data = json.dumps(body).encode()
-                elif isinstance(body, str):
-                    data = body.encode()
-                else:
-                    data = body or b""
-                self.send_response(reply.status)
-                self.send_header("Content-Type", reply.content_type)
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in reply.headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *_args: object) -> None:
-                pass
+                self.send_body(reply.status, reply.body, reply.content_type, reply.headers)
 
         return Handler
 

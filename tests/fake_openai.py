@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from http.server import BaseHTTPRequestHandler
 
-from tests.local_server import LocalHTTPServer
+from tests.local_server import LocalHTTPServer, QuietHandler
 
 
 class FakeChatCompletions(LocalHTTPServer):
@@ -24,15 +24,15 @@ class FakeChatCompletions(LocalHTTPServer):
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append({"path": self.path, "body": body})
                 reply = fake.replies.pop(0) if fake.replies else 500
                 if isinstance(reply, int):
-                    self._send(reply, {"error": {"message": "server error", "type": "server"}})
+                    self.send_body(reply, {"error": {"message": "server error", "type": "server"}})
                     return
-                self._send(
+                self.send_body(
                     200,
                     {
                         "id": f"chatcmpl-{len(fake.requests)}",
@@ -49,16 +49,5 @@ class FakeChatCompletions(LocalHTTPServer):
                         "usage": {"prompt_tokens": 50, "completion_tokens": 30, "total_tokens": 80},
                     },
                 )
-
-            def _send(self, status: int, payload: dict) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *_args: object) -> None:
-                pass
 
         return Handler

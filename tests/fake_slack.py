@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
 
-from tests.local_server import LocalHTTPServer
+from tests.local_server import LocalHTTPServer, QuietHandler
 
 JSON_FIELDS = ("blocks", "view", "attachments")
 
@@ -91,7 +91,7 @@ class FakeSlack(LocalHTTPServer):
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length).decode()
@@ -128,16 +128,6 @@ class FakeSlack(LocalHTTPServer):
                     self._answer(200, body)
 
             def _answer(self, status: int, body: dict, headers: dict | None = None) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *_args: object) -> None:
-                pass
+                self.send_body(status, body, "application/json; charset=utf-8", headers)
 
         return Handler

@@ -6,10 +6,14 @@ socket, the serving thread and the context-manager lifecycle.
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
+
+Body = dict | list | str | bytes | None
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -17,6 +21,34 @@ class _QuietServer(ThreadingHTTPServer):
         """A client that gave up (a timeout test) closes the socket mid-answer: not an error."""
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler with one way to answer (JSON for dicts and lists) and no access log."""
+
+    def send_body(
+        self,
+        status: int,
+        body: Body,
+        content_type: str = "application/json",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if isinstance(body, dict | list):
+            data = json.dumps(body).encode()
+        elif isinstance(body, str):
+            data = body.encode()
+        else:
+            data = body or b""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_args: object) -> None:
+        pass
 
 
 class LocalHTTPServer:
