@@ -151,11 +151,13 @@ def test_an_adapter_trained_on_a_bundle_merges_into_the_full_encoder(encoder_dir
     save_bundle(adapter_bundle(umsab, progress=lambda _m: None, cs_directory=cs), tmp_path / "b")
     out = tmp_path / "weights"
     options = ["--epochs", "2", "--train-layers", "1", "--lr", "1e-2", "--batch-size", "4"]
+    options += ["--ema", "0.9", "--label-smoothing", "0.1"]
     main(["--bundle", str(tmp_path / "b"), "--output", str(out), "--device", "cpu", *options])
 
     meta = json.loads((out / "adapter.json").read_text())
     assert meta["layers"] == [11]
     assert meta["rank"] == 16
+    assert (meta["spec"]["ema"], meta["spec"]["label_smoothing"]) == (0.9, 0.1)
     assert [h["epoch"] for h in meta["history"]] == list(range(1, meta["epoch"] + 1))
     assert 0.0 <= meta["val_macro_f1_linear_head"] <= 1.0
     assert set(meta["history"][0].get("cs_dev_accuracy", {})) <= {"sentiment", "intent", "urgency"}
@@ -196,3 +198,20 @@ def test_train_adapter_export_bundle_writes_a_bundle_the_trainer_reads(encoder_d
     assert in_train + len(bundle.splits["cs_dev"]) == cs_train
     assert 0 < len(bundle.splits["cs_dev"]) < in_train
     assert len(bundle.splits["val"]) == 8
+
+
+def test_the_moving_average_is_evaluated_in_place_of_the_trained_weights_then_put_back():
+    from listener.nlp.adapter import _MovingAverage
+
+    weight = torch.nn.Parameter(torch.zeros(3))
+    average = _MovingAverage([weight], decay=0.5)
+    for value in (10.0, 20.0):
+        with torch.no_grad():
+            weight.fill_(value)
+        average.update()
+    # decay ramps as min(0.5, (1 + n) / (10 + n)): 2/11 after one update, 0.25 after the second
+    first = 10.0 * (1 - 2 / 11)
+    expected = first + (20.0 - first) * (1 - 0.25)
+    with average.applied():
+        torch.testing.assert_close(weight.detach(), torch.full((3,), expected))
+    torch.testing.assert_close(weight.detach(), torch.full((3,), 20.0))

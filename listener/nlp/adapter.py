@@ -19,8 +19,8 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +51,8 @@ class AdapterSpec:
     epochs: int = 8
     cs_weight: float = 1.0  # weight of the intent and urgency losses
     cs_repeat: int = 4  # customer-service examples are seen this many times per epoch
+    label_smoothing: float = 0.0
+    ema: float = 0.0  # decay of an exponential moving average of the trained weights; 0 = off
 
 
 def _export_lora(peft_model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -141,9 +143,41 @@ def _loss(
         labelled = gold[task] != UNLABELLED
         if labelled.any():
             weight = 1.0 if task == "sentiment" else spec.cs_weight
-            loss = torch.nn.functional.cross_entropy(task_logits[labelled], gold[task][labelled])
+            loss = torch.nn.functional.cross_entropy(
+                task_logits[labelled], gold[task][labelled], label_smoothing=spec.label_smoothing
+            )
             total = total + weight * loss
     return total
+
+
+class _MovingAverage:
+    """An exponential moving average of the trained weights, evaluated and exported in their
+    place: it smooths the epoch-to-epoch swings of a small validation score (Polyak averaging).
+    The decay ramps up from 0.1 so the early, random weights are forgotten quickly."""
+
+    def __init__(self, parameters: list[torch.nn.Parameter], decay: float) -> None:
+        self.parameters = parameters
+        self.decay = decay
+        self.shadow = [p.detach().clone() for p in parameters]
+        self.updates = 0
+
+    def update(self) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        with torch.no_grad():
+            torch._foreach_lerp_(self.shadow, [p.detach() for p in self.parameters], 1 - decay)
+
+    @contextmanager
+    def applied(self) -> Iterator[None]:
+        """The averaged weights in place of the trained ones, for evaluation and export."""
+        with torch.no_grad():
+            trained = [p.detach().clone() for p in self.parameters]
+            torch._foreach_copy_(self.parameters, self.shadow)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                torch._foreach_copy_(self.parameters, trained)
 
 
 def _predict(
@@ -245,6 +279,11 @@ def train_adapter(  # noqa: PLR0915  (one training loop, read top to bottom)
         ],
         weight_decay=0.01,
     )
+    average = (
+        _MovingAverage([p for p in model.parameters() if p.requires_grad], spec.ema)
+        if spec.ema
+        else None
+    )
     warmup = max(1, total // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda step: min(1.0, (step + 1) / warmup) * max(0.0, 1 - step / total)
@@ -271,16 +310,19 @@ def train_adapter(  # noqa: PLR0915  (one training loop, read top to bottom)
             optimiser.step()
             schedule.step()
             optimiser.zero_grad()
+            if average:
+                average.update()
             step += 1
             if step % 100 == 0:
                 rate = step / (time.monotonic() - began)
                 progress(
                     f"epoch {epoch} step {step}/{total} loss {loss.item():.3f} ({rate:.1f} steps/s)"
                 )
-        result = _evaluate(model, bundle, cached, autocast)
+        with average.applied() if average else nullcontext():
+            result = _evaluate(model, bundle, cached, autocast)
+            tensors = _export_lora(peft_model)
         history.append({"epoch": epoch, **result})
         progress(f"epoch {epoch}: {json.dumps(result)}")
-        tensors = _export_lora(peft_model)
         meta = {
             "rank": spec.rank,
             "alpha": spec.alpha,
