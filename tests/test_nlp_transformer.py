@@ -107,3 +107,24 @@ def test_eval_sentiment_prints_and_writes_the_report(tmp_path, e5_config):
         assert 0.0 <= row["macro_f1"] <= 1.0
         assert row["n"] == 3
     assert 0.0 <= report["average_macro_f1"] <= 1.0
+
+
+def test_shipped_cs_heads_are_calibrated_on_mentions_they_never_saw(encoder_dir):
+    """Temperatures fitted on a head's own training data sharpen instead of calibrating: the
+    heads then claim >99 % on most held-out mentions while being right on ~80 %."""
+    import numpy as np
+
+    from listener.nlp.embedder import Embedder
+    from listener.nlp.heads import Head, log_loss
+    from listener.nlp.training import load_cs_mentions
+
+    held_out = load_cs_mentions()["test"]
+    embeddings = Embedder(encoder_dir).embed([r["text"] for r in held_out])
+    for task in ("intent", "urgency"):
+        head = Head.load(task)
+        gold = np.array([head.spec.labels.index(r[task]) for r in held_out])
+        probabilities = head.probabilities(embeddings)
+        confidence = probabilities.max(1).mean()
+        accuracy = (probabilities.argmax(1) == gold).mean()
+        assert abs(confidence - accuracy) < 0.1, (task, confidence, accuracy)
+        assert log_loss(gold, probabilities) < 0.8, task

@@ -121,6 +121,12 @@ def fit_temperature(head: Head, x: np.ndarray, y: np.ndarray) -> float:
     return float(candidates[int(np.argmin(losses))])
 
 
+def log_loss(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    """Mean negative log-likelihood of the true labels: lower is better calibrated."""
+    picked = probabilities[np.arange(len(y_true)), y_true]
+    return float(-np.log(np.clip(picked, 1e-12, 1.0)).mean())
+
+
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> float:
     scores = []
     for label in range(n_labels):

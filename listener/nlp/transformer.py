@@ -50,8 +50,9 @@ def _with_rating(probabilities: np.ndarray, rating: int | None) -> np.ndarray:
 
 
 def _fingerprint(weights: Path) -> str:
+    """A digest of the weights and their specs (a new temperature changes the outputs too)."""
     digest = hashlib.sha256()
-    for path in sorted(weights.glob("*.safetensors")):
+    for path in sorted([*weights.glob("*.safetensors"), *weights.glob("*.json")]):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:8]
