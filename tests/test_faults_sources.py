@@ -209,3 +209,14 @@ def test_a_replay_feed_is_read_in_steps_and_a_line_separator_in_a_text_is_no_lin
     )
     assert json.loads(third.cursor) == {str(path): 5}
     assert source.fetch(third.cursor).mentions == []
+
+
+def test_a_replay_source_with_an_unreadable_cursor_reads_its_feed_again(tmp_path, caplog):
+    path = write_feed(tmp_path / "feed.jsonl", [_post(1), _post(2)])
+    source = ReplaySource("feed", [path], max_items=10)
+
+    result = source.fetch("garbage")
+
+    assert [m.native_id for m in result.mentions] == ["p1", "p2"]  # the store drops repeats
+    assert "unreadable cursor" in caplog.text
+    assert json.loads(result.cursor) == {str(path): 2}

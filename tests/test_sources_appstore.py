@@ -287,3 +287,15 @@ def test_a_slow_answer_times_out_and_is_retried(apple):
 
     assert [m.native_id for m in source.fetch(None).mentions] == ["10001"]
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("cursor", ["not json", "[1, 2]"])
+def test_an_unreadable_cursor_restarts_from_the_backfill_window(apple, cursor, caplog):
+    api, feed = apple
+    feed.reviews["us"] = [entry(2, minutes_ago=5), entry(1, minutes_ago=60 * 24 * 30)]
+
+    result = make_source(api).fetch(cursor)
+
+    assert [m.native_id for m in result.mentions] == ["10002"]
+    assert "unreadable cursor" in caplog.text
+    assert make_source(api).fetch(result.cursor).mentions == []  # a good cursor again

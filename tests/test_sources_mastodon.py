@@ -305,3 +305,14 @@ def test_search_reads_down_to_the_cursor_and_a_budget_cut_resumes(instance):
 
     assert sorted(seen) == sorted(s["id"] for s in server.statuses[1:])
     assert len(seen) == len(set(seen))
+
+
+def test_an_unreadable_cursor_restarts_from_the_backfill_window(instance, caplog):
+    api, server = instance
+    server.statuses = [status(1, minutes_ago=60 * 24 * 10), status(2, minutes_ago=30)]
+
+    result = make_source(api).fetch("{not json")
+
+    assert [m.native_id for m in result.mentions] == [server.statuses[1]["id"]]
+    assert "unreadable cursor" in caplog.text
+    assert json.loads(result.cursor) == {"tag:lumora": server.statuses[1]["id"]}

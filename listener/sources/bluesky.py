@@ -200,4 +200,6 @@ class BlueskySearch(Source):
     def fetch(self, cursor: str | None) -> FetchResult:
         floor = self.clock() - self.backfill
         targets = [self._target(q) for q in self.queries]
-        return walk_targets(cursor, targets, budget=self.max_items, floor=floor, order=_indexed)
+        return walk_targets(
+            cursor, targets, source=self.name, budget=self.max_items, floor=floor, order=_indexed
+        )

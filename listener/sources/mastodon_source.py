@@ -30,7 +30,7 @@ from listener.sources.common import (
     require_str,
 )
 from listener.sources.httpjson import DEFAULT_TIMEOUT, new_session
-from listener.sources.paging import equal_share
+from listener.sources.paging import equal_share, read_cursor
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
 
 log = logging.getLogger(__name__)
@@ -251,7 +251,7 @@ class MastodonTimelines(Source):
         return kept, max(ids, key=_id_key) if ids else None
 
     def fetch(self, cursor: str | None) -> FetchResult:
-        state: dict[str, Any] = json.loads(cursor) if cursor else {}
+        state = read_cursor(cursor, self.name)
         share = equal_share(self.max_items, len(self.streams))
         mentions: list[Mention] = []
         rejected: list[str] = []

@@ -147,6 +147,7 @@ def walk_targets(
     cursor: str | None,
     targets: list[Target],
     *,
+    source: str,
     budget: int,
     floor: datetime,
     order: Callable[[Mention], datetime] = lambda mention: mention.created_at,
@@ -154,9 +155,10 @@ def walk_targets(
     """Walk every target with an equal share of the budget; the cursor maps key -> Mark.
 
     A target that raises `TargetGone` is reported in `rejected` and keeps its cursor; any other
-    error fails the whole fetch, so nothing is committed and the cycle is retried later.
+    error fails the whole fetch, so nothing is committed and the cycle is retried later. An
+    unreadable cursor restarts from the backfill window (`read_cursor`), as the other sources do.
     """
-    state: dict[str, Any] = json.loads(cursor) if cursor else {}
+    state = read_cursor(cursor, source)
     share = equal_share(budget, len(targets))
     mentions: list[Mention] = []
     rejected: list[str] = []
@@ -225,7 +227,9 @@ class PagedSource(Source):
 
     def fetch(self, cursor: str | None) -> FetchResult:
         floor = self.clock() - self.backfill
-        return walk_targets(cursor, self.targets(), budget=self.max_items, floor=floor)
+        return walk_targets(
+            cursor, self.targets(), source=self.name, budget=self.max_items, floor=floor
+        )
 
 
 def _finished(mark: Mark, top: datetime | None, top_ids: list[str]) -> Mark:

@@ -21,6 +21,7 @@ from config.schema import Settings
 from listener.models import Mention
 from listener.sources import FetchResult, NotConfigured, Source
 from listener.sources.common import to_utc
+from listener.sources.paging import read_cursor
 
 log = logging.getLogger(__name__)
 PACKAGE_DATA = Path(__file__).resolve().parent.parent / "data"
@@ -132,7 +133,7 @@ class ReplaySource(Source):
         return cls(config.name, paths, config.max_items_per_cycle)
 
     def fetch(self, cursor: str | None) -> FetchResult:
-        consumed: dict[str, int] = json.loads(cursor) if cursor else {}
+        consumed: dict[str, int] = read_cursor(cursor, self.name)
         mentions: list[Mention] = []
         rejected: list[str] = []
         for path in self.paths:
