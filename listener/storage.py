@@ -62,8 +62,16 @@ def retry_database(
     )
 
 
+def _unicode_lower(value: object) -> object:
+    """SQLite's own lower() folds ASCII letters only ("ÖMER" stays "ÖMER"); this one folds every
+    script, as PostgreSQL's does in a UTF-8 locale, so brand matching in the digest and author
+    erasure find "Öko" and "@ömer" written in any case."""
+    return value.lower() if isinstance(value, str) else value
+
+
 def create_db_engine(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
-    """An engine for any SQLAlchemy URL; SQLite gets WAL, a busy timeout and foreign keys."""
+    """An engine for any SQLAlchemy URL; SQLite gets WAL, a busy timeout, foreign keys and a
+    Unicode-aware lower()."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
@@ -79,6 +87,7 @@ def create_db_engine(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         cursor.close()
+        dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
 
     return engine
 

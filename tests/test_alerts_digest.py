@@ -505,6 +505,22 @@ def test_mentions_are_attributed_to_the_brand_they_name(engine, settings: Settin
     assert counts == {"Lumora": 1, "Acme": 1, "(no brand named)": 1}
 
 
+def test_a_brand_named_in_capitals_of_another_script_is_attributed_to_it(engine, settings):
+    two = settings.model_copy(
+        update={"brands": [*settings.brands, Brand(name="Öko", keywords={"ru": ["эко"]})]}
+    )
+    with Session(engine) as s:
+        _mention(s, "a", berlin(17, 9), text="ÖKO Wasserkocher kaputt")
+        _mention(s, "b", berlin(17, 9), text="ЭКО чайник сломался")
+        _mention(s, "c", berlin(17, 9), text="Lumora lamp is fine")
+        s.commit()
+
+    digest = build_digest(engine, two, _week())
+
+    counts = {brand.brand: brand.current.mentions for brand in digest.brands}
+    assert counts == {"Lumora": 1, "Öko": 2}
+
+
 def test_daemon_schedules_the_digest_in_its_time_zone_only_when_enabled(engine, settings):
     pipeline = Pipeline.build(settings, engine)
     enabled = settings.model_copy(

@@ -95,6 +95,20 @@ def test_forget_erases_an_author_everywhere_and_reports_it(engine, config_file):
         )
 
 
+def test_forget_finds_a_non_ascii_handle_in_any_case(tmp_path, engine, config_file):
+    data = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    record = {"id": "o1", "text": "Lumora lamp broke", "author": "Ömer_Şahin"}
+    extra = write_feed(tmp_path / "extra.jsonl", [record])
+    data["sources"].append({"name": "extra", "type": "replay", "paths": [str(extra)]})
+    config_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    Pipeline.build(load_settings(config_file), engine).run_cycle()
+
+    result = runner.invoke(app, ["forget", "--author", "@ÖMER_ŞAHIN", "-c", str(config_file)])
+
+    assert result.exit_code == 0
+    assert "removed 1 mentions" in result.output
+
+
 def test_forget_limited_to_another_source_removes_nothing(engine, config_file):
     Pipeline.build(load_settings(config_file), engine).run_cycle()
     author = next(r["author"] for r in FEED if r.get("author"))
