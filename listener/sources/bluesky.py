@@ -21,7 +21,7 @@ from listener.models import Mention, utcnow
 from listener.sources import FetchResult, NotConfigured, Source, SourceError
 from listener.sources.common import BrandTerms, ItemError, parse_time, secret
 from listener.sources.httpjson import DEFAULT_TIMEOUT
-from listener.sources.paging import Page, Target, walk_targets
+from listener.sources.paging import Page, Target, read_cursor, walk_targets
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
 
 log = logging.getLogger(__name__)
@@ -200,6 +200,5 @@ class BlueskySearch(Source):
     def fetch(self, cursor: str | None) -> FetchResult:
         floor = self.clock() - self.backfill
         targets = [self._target(q) for q in self.queries]
-        return walk_targets(
-            cursor, targets, source=self.name, budget=self.max_items, floor=floor, order=_indexed
-        )
+        state = read_cursor(cursor, self.name)
+        return walk_targets(state, targets, budget=self.max_items, floor=floor, order=_indexed)

@@ -144,21 +144,19 @@ def equal_share(budget: int, parts: int) -> int:
 
 
 def walk_targets(
-    cursor: str | None,
+    state: dict[str, Any],
     targets: list[Target],
     *,
-    source: str,
     budget: int,
     floor: datetime,
     order: Callable[[Mention], datetime] = lambda mention: mention.created_at,
 ) -> FetchResult:
-    """Walk every target with an equal share of the budget; the cursor maps key -> Mark.
+    """Walk every target with an equal share of the budget; `state` (the source's cursor, as
+    `read_cursor` decodes it) maps key -> Mark.
 
     A target that raises `TargetGone` is reported in `rejected` and keeps its cursor; any other
-    error fails the whole fetch, so nothing is committed and the cycle is retried later. An
-    unreadable cursor restarts from the backfill window (`read_cursor`), as the other sources do.
+    error fails the whole fetch, so nothing is committed and the cycle is retried later.
     """
-    state = read_cursor(cursor, source)
     share = equal_share(budget, len(targets))
     mentions: list[Mention] = []
     rejected: list[str] = []
@@ -227,9 +225,8 @@ class PagedSource(Source):
 
     def fetch(self, cursor: str | None) -> FetchResult:
         floor = self.clock() - self.backfill
-        return walk_targets(
-            cursor, self.targets(), source=self.name, budget=self.max_items, floor=floor
-        )
+        state = read_cursor(cursor, self.name)
+        return walk_targets(state, self.targets(), budget=self.max_items, floor=floor)
 
 
 def _finished(mark: Mark, top: datetime | None, top_ids: list[str]) -> Mark:
