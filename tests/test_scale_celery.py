@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import Engine
@@ -42,24 +43,27 @@ from tests.services import Postgres, Redis, ServiceUnavailable
 FEED_SIZE = 1_000
 
 
+Service = TypeVar("Service", Postgres, Redis)
+
+
+def _running(service: Service, name: str) -> Iterator[Service]:
+    """The service started for the test, stopped after it; the test skips where it cannot start."""
+    try:
+        service.start()
+    except ServiceUnavailable as error:
+        pytest.skip(f"{name} cannot be started here: {error}")
+    yield service
+    service.stop()
+
+
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[Postgres]:
-    try:
-        server = Postgres().start()
-    except ServiceUnavailable as error:
-        pytest.skip(f"PostgreSQL cannot be started here: {error}")
-    yield server
-    server.stop()
+    yield from _running(Postgres(), "PostgreSQL")
 
 
 @pytest.fixture
 def redis_server() -> Iterator[Redis]:
-    try:
-        server = Redis().start()
-    except ServiceUnavailable as error:
-        pytest.skip(f"Redis cannot be started here: {error}")
-    yield server
-    server.stop()
+    yield from _running(Redis(), "Redis")
 
 
 @pytest.fixture
