@@ -25,6 +25,7 @@ from sqlmodel import Session
 
 from config.schema import ConfigError, Settings, load_settings
 from listener.models import utcnow
+from listener.nlp import ModelLoadError
 from listener.pipeline import CycleReport, Pipeline
 from listener.sources import Source
 from listener.storage import PurgeResult, open_database, purge_before, retry_database
@@ -202,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
-    run_daemon(settings)
+    try:
+        run_daemon(settings)
+    except ModelLoadError as error:
+        print(f"model.name: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

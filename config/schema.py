@@ -546,10 +546,41 @@ class StorageConfig(_Model):
     retention_days: int = Field(default=365, gt=0, examples=["365"])
 
 
+SHIPPED_MODELS = ("e5-heads", "baseline")
+
+
+def _label_keys(value: Any) -> Any:
+    """YAML reads `{0: negative}` with an int key; the model's label indices are meant."""
+    return {str(key): v for key, v in value.items()} if isinstance(value, dict) else value
+
+
 class ModelConfig(_Model):
-    name: str = Field(default="e5-heads", examples=['"e5-heads"', '"baseline"'])
+    name: str = Field(
+        default="e5-heads",
+        min_length=1,
+        description="e5-heads (the shipped multilingual transformer), baseline (keywords), or any"
+        " Hugging Face sequence-classification model for sentiment: a directory written by"
+        " save_pretrained, or a hub name (downloaded once; needs hub access).",
+        examples=['"e5-heads"', '"baseline"', '"cardiffnlp/twitter-xlm-roberta-base-sentiment"'],
+    )
+    labels: Annotated[dict[str, Sentiment], BeforeValidator(_label_keys)] = Field(
+        default_factory=dict,
+        description="For a Hugging Face model: the sentiment each of its labels (names from its"
+        " config's id2label, or their indices) means. Labels named negative/neutral/positive"
+        " need none; several labels may share a sentiment.",
+        examples=["{LABEL_0: negative, LABEL_1: neutral, LABEL_2: positive}"],
+    )
     threads: int = Field(default=2, gt=0, examples=["2"])
     batch_size: int = Field(default=32, gt=0, examples=["32"])
+
+    @model_validator(mode="after")
+    def _labels_need_a_hub_model(self) -> ModelConfig:
+        if self.labels and self.name in SHIPPED_MODELS:
+            raise ValueError(
+                f"labels map a Hugging Face model's labels; {self.name} has its own"
+                " (remove model.labels, or name a Hugging Face model)"
+            )
+        return self
 
 
 class GenerativeConfig(_Model):

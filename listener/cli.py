@@ -20,12 +20,13 @@ from alerts.sinks import printable, shorten
 from config.schema import ConfigError, ReplaySource, Settings, load_settings
 from listener.cli_digest import digest
 from listener.cli_draft import draft as draft_command
-from listener.cli_nlp import classify, eval_app, model_app, train_app
+from listener.cli_nlp import classify, eval_app, load_model, model_app, train_app
 from listener.cli_ops import forget, status
 from listener.cli_scale import worker
 from listener.cli_slack import slack_app
 from listener.cli_sources import sources_app
 from listener.models import Mention, ReplyDraft
+from listener.nlp import ModelLoadError
 from listener.pipeline import CycleReport, Pipeline
 from listener.stats import collect_stats
 from listener.storage import describe_location, open_database
@@ -118,10 +119,14 @@ def run(
     if not once:
         from scheduler import run_daemon
 
-        run_daemon(settings)
+        try:
+            run_daemon(settings)
+        except ModelLoadError as error:
+            errors.print(f"model.name: {error}", markup=False, highlight=False)
+            raise typer.Exit(code=2) from None
         return
     engine = open_database(settings.database_url())
-    report = Pipeline.build(settings, engine).run_cycle()
+    report = Pipeline.build(settings, engine, classifier=load_model(settings.model)).run_cycle()
     _print_cycle(report)
     if any(outcome.error for outcome in report.sources.values()):
         raise typer.Exit(code=1)
@@ -147,7 +152,7 @@ def demo(
         settings = _with_feed(settings, feed)
     url = settings.database_url()
     engine = open_database(url)
-    pipeline = Pipeline.build(settings, engine)
+    pipeline = Pipeline.build(settings, engine, classifier=load_model(settings.model))
     for name, reason in pipeline.sources.disabled.items():
         errors.print(f"source {name}: disabled, {reason}", markup=False)
     if not pipeline.sources.enabled:

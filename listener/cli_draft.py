@@ -13,9 +13,9 @@ from typing import Annotated
 
 import typer
 
-from listener.cli_nlp import ConfigOption, _config, _fail, _read_jsonl, console
+from listener.cli_nlp import ConfigOption, _config, _fail, _read_jsonl, console, load_model
 from listener.models import Mention
-from listener.nlp import TextInput, load_classifier
+from listener.nlp import TextInput
 from listener.nlp.language import LanguageIdentifier
 from listener.pipeline import classification_of
 from listener.sources.common import to_utc
@@ -77,7 +77,7 @@ def draft(
         settings, clock=lambda: clock, market=settings.market(market) if market else None
     )
     records = _read_jsonl(input_file)
-    classifier = load_classifier(settings.model)
+    classifier = load_model(settings.model)
     identifier = LanguageIdentifier(settings.languages)
     languages = [identifier.identify(r["text"], r.get("lang")) for r in records]
     inputs = [

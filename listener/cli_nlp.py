@@ -6,15 +6,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from listener.nlp import TextInput, load_classifier
+from listener.nlp import Classifier, ModelLoadError, TextInput, load_classifier
 from listener.nlp.language import LanguageIdentifier
+
+if TYPE_CHECKING:
+    from config.schema import ModelConfig
 
 console = Console(stderr=True, soft_wrap=True)
 DEFAULT_UMSAB = Path("../shared/data/umsab")
@@ -51,6 +54,14 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(code=2)
 
 
+def load_model(model: ModelConfig) -> Classifier:
+    """The configured classifier, or a clear message and exit status 2."""
+    try:
+        return load_classifier(model)
+    except ModelLoadError as error:
+        _fail(f"model.name: {error}")
+
+
 def _read_jsonl(path: Path) -> list[dict]:
     records = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -83,7 +94,7 @@ def eval_sentiment(
     from listener.nlp.training import load_umsab
 
     settings = _config(config)
-    classifier = load_classifier(settings.model)
+    classifier = load_model(settings.model)
     splits = load_umsab(data, split)
     labels = ["negative", "neutral", "positive"]
     report: dict = {
@@ -240,7 +251,7 @@ def classify(
     """Language, sentiment, urgency and intent for each line of a JSONL file."""
     settings = _config(config)
     records = _read_jsonl(input_file)
-    classifier = load_classifier(settings.model)
+    classifier = load_model(settings.model)
     identifier = LanguageIdentifier(settings.languages)
     batch = max(settings.model.batch_size, 1)
     with (

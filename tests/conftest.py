@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+import os
+
+# Tests never reach the Hugging Face hub: a model name that is not a local directory fails at
+# once instead of trying the network (set before transformers reads it at import).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,8 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session", autouse=True)
 def model_cache(tmp_path_factory) -> Iterator[Path]:
     """The derived encoder, built once per test session (LISTENER_CACHE_DIR reuses one)."""
-    import os
-
     preset = os.environ.get("LISTENER_CACHE_DIR")
     path = Path(preset) if preset else tmp_path_factory.mktemp("cache")
     os.environ["LISTENER_CACHE_DIR"] = str(path)

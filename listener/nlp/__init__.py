@@ -42,8 +42,15 @@ class Classifier(Protocol):
     def classify(self, items: Sequence[TextInput]) -> list[Prediction]: ...
 
 
+class ModelLoadError(ValueError):
+    """The configured model cannot be loaded; the message says why and what to change."""
+
+
 def load_classifier(config: ModelConfig) -> Classifier:
-    """The classifier the config names, loaded once per process by the caller."""
+    """The classifier the config names, loaded once per process by the caller.
+
+    Raises ModelLoadError when the configured model cannot serve.
+    """
     if config.name == "baseline":
         from listener.nlp.baseline import BaselineClassifier
 
@@ -52,7 +59,18 @@ def load_classifier(config: ModelConfig) -> Classifier:
         from listener.nlp.transformer import TransformerClassifier
 
         return TransformerClassifier(threads=config.threads, batch_size=config.batch_size)
-    raise ValueError(
-        f"unknown model {config.name!r}: the models available in this version are:"
-        " e5-heads (the multilingual transformer), baseline (keywords)"
-    )
+    from listener.nlp.hub import HubClassifier, ModelLabelError
+
+    try:
+        return HubClassifier(config.name, config.labels, config.threads, config.batch_size)
+    except ModelLabelError:
+        raise
+    except (OSError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelLoadError(
+            f"unknown model {config.name!r}: it is neither one of the models this version ships"
+            " (e5-heads, the multilingual transformer; baseline, keywords) nor a Hugging Face"
+            " sequence-classification model transformers could load (a directory written by"
+            " save_pretrained, or a hub name on a machine that can reach the hub):"
+            f" {reason}"
+        ) from error

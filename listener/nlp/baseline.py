@@ -107,31 +107,34 @@ class BaselineClassifier:
     def _classify_one(self, item: TextInput) -> Prediction:
         lexicon = _lexicon()
         text = item.text.casefold()
-        language = item.language
-        intent = lexicon_intent(item.text, language)
-        positive = _hits(lexicon["sentiment"]["positive"], language, text)
-        negative = _hits(lexicon["sentiment"]["negative"], language, text)
-        if intent in COMPLAINTS:
+        positive = _hits(lexicon["sentiment"]["positive"], item.language, text)
+        negative = _hits(lexicon["sentiment"]["negative"], item.language, text)
+        if lexicon_intent(item.text, item.language) in COMPLAINTS:
             negative += 1  # complaints even when worded calmly
-        scores = _sentiment_scores(positive, negative, item.rating)
-        sentiment = max(scores, key=scores.__getitem__)
-        if intent is Intent.PRAISE and sentiment is not Sentiment.POSITIVE:
-            intent = Intent.OTHER
-        churn = churn_threat(item.text, language)
-        urgency, score, reasons = score_urgency(
-            Signals(
-                intent=intent,
-                scores=scores,
-                rating=item.rating,
-                author_followers=item.author_followers,
-                churn_threat=churn,
-            )
-        )
-        return Prediction(
-            sentiment=sentiment,
-            scores=scores,
-            urgency=urgency,
-            urgency_score=score,
+        return keyword_prediction(item, _sentiment_scores(positive, negative, item.rating))
+
+
+def keyword_prediction(item: TextInput, scores: dict[Sentiment, float]) -> Prediction:
+    """Intent from the per-language keywords and urgency from the scoring function, given the
+    sentiment scores of whichever model read the text."""
+    sentiment = max(scores, key=scores.__getitem__)
+    intent = lexicon_intent(item.text, item.language)
+    if intent is Intent.PRAISE and sentiment is not Sentiment.POSITIVE:
+        intent = Intent.OTHER
+    urgency, score, reasons = score_urgency(
+        Signals(
             intent=intent,
-            reasons=reasons,
+            scores=scores,
+            rating=item.rating,
+            author_followers=item.author_followers,
+            churn_threat=churn_threat(item.text, item.language),
         )
+    )
+    return Prediction(
+        sentiment=sentiment,
+        scores=scores,
+        urgency=urgency,
+        urgency_score=score,
+        intent=intent,
+        reasons=reasons,
+    )

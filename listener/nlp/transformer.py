@@ -20,6 +20,7 @@ from listener.nlp.baseline import churn_threat, lexicon_intent
 from listener.nlp.embedder import Embedder
 from listener.nlp.encoder import prepare_encoder
 from listener.nlp.heads import WEIGHTS_DIR, Head
+from listener.nlp.ratings import with_rating
 from listener.nlp.urgency import (
     CRITICAL_INTENTS,
     SERVICE_FAILURES,
@@ -34,22 +35,6 @@ KEYWORD_SUPPORT = 0.05
 # more critical ones (intent accuracy .845 vs .803, critical recall .956 vs .933).
 HEAD_ALONE_CRITICAL = 0.5
 SENTIMENT_ORDER = [Sentiment.NEGATIVE, Sentiment.NEUTRAL, Sentiment.POSITIVE]
-# How likely each sentiment is for a review with this many stars (negative, neutral, positive).
-# Multiplied into the text's probabilities: the stars are the customer's own verdict.
-STAR_PRIOR = {
-    1: (0.85, 0.12, 0.03),
-    2: (0.70, 0.22, 0.08),
-    3: (0.35, 0.40, 0.25),
-    4: (0.08, 0.30, 0.62),
-    5: (0.03, 0.12, 0.85),
-}
-
-
-def _with_rating(probabilities: np.ndarray, rating: int | None) -> np.ndarray:
-    if rating not in STAR_PRIOR:
-        return probabilities
-    combined = probabilities * np.array(STAR_PRIOR[rating])
-    return combined / combined.sum()
 
 
 def _fingerprint(weights: Path) -> str:
@@ -133,7 +118,7 @@ class TransformerClassifier:
         urgencies = self.urgency.probabilities(embeddings) if self.urgency else None
         predictions = []
         for row, item in enumerate(items):
-            probabilities = _with_rating(sentiment[row], item.rating)
+            probabilities = with_rating(sentiment[row], item.rating)
             scores = {
                 label: round(float(p), 4)
                 for label, p in zip(SENTIMENT_ORDER, probabilities, strict=True)

@@ -1,0 +1,23 @@
+"""A review's stars as evidence about its sentiment, for every model that scores text."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# How likely each sentiment is for a review with this many stars (negative, neutral, positive).
+# Multiplied into the text's probabilities: the stars are the customer's own verdict.
+STAR_PRIOR = {
+    1: (0.85, 0.12, 0.03),
+    2: (0.70, 0.22, 0.08),
+    3: (0.35, 0.40, 0.25),
+    4: (0.08, 0.30, 0.62),
+    5: (0.03, 0.12, 0.85),
+}
+
+
+def with_rating(probabilities: np.ndarray, rating: int | None) -> np.ndarray:
+    """Text probabilities (negative, neutral, positive) combined with the review's stars."""
+    if rating not in STAR_PRIOR:
+        return probabilities
+    combined = probabilities * np.array(STAR_PRIOR[rating])
+    return combined / combined.sum()
