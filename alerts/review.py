@@ -148,6 +148,7 @@ def review_blocks(
     if mention.author_name:
         author += f" ({escape_mrkdwn(mention.author_name)})"
     followers = f"{mention.author_followers:,}" if mention.author_followers is not None else "—"
+    reactions = f"{mention.engagement:,}" if mention.engagement is not None else "—"
     reasons = escape_mrkdwn("; ".join(c.urgency_reasons or [])) or "—"
     header = f"Reply draft #{draft.id} · {c.urgency.upper()} · {c.intent.replace('_', ' ')}"
     quoted = "\n".join("> " + line for line in escape_mrkdwn(mention.text).splitlines() or [""])
@@ -158,6 +159,7 @@ def review_blocks(
                 _field("Source", escape_mrkdwn(f"{mention.source} ({mention.collector})")),
                 _field("Author", author),
                 _field("Followers", followers),
+                _field("Reactions", reactions),
                 _field("Link", _link(mention.url)),
                 _field("Language", escape_mrkdwn(c.language)),
                 _field("Sentiment", f"{escape_mrkdwn(c.sentiment)} ({_confidence(c):.0%})"),

@@ -64,6 +64,7 @@ def alerts_for(mention: Mention, c: Classification, settings: Settings) -> list[
     brand = brand_of(mention, settings)
     author = f"@{mention.author_handle}" if mention.author_handle else "unknown author"
     reach = f", {mention.author_followers:,} followers" if mention.author_followers else ""
+    reach += f", {mention.engagement:,} reactions" if mention.engagement else ""
     rating = f", {mention.rating}★" if mention.rating else ""
     title = f"{c.urgency.upper()} {c.intent.replace('_', ' ')} on {mention.source} ({c.language})"
     body = "\n".join(

@@ -547,6 +547,19 @@ class StorageConfig(_Model):
 
 
 SHIPPED_MODELS = ("e5-heads", "baseline")
+KeywordGroup = Literal[
+    "safety",
+    "account_security",
+    "legal",
+    "billing_payment",
+    "damaged_defective",
+    "refund_return",
+    "delivery",
+    "question",
+    "praise",
+    "churn",
+]
+Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 def _label_keys(value: Any) -> Any:
@@ -569,6 +582,13 @@ class ModelConfig(_Model):
         " config's id2label, or their indices) means. Labels named negative/neutral/positive"
         " need none; several labels may share a sentiment.",
         examples=["{LABEL_0: negative, LABEL_1: neutral, LABEL_2: positive}"],
+    )
+    keywords: dict[KeywordGroup, dict[LanguageCode, list[Keyword]]] = Field(
+        default_factory=dict,
+        description="Your own keywords per intent (or churn) and language, added to the built-in"
+        " lexicon (listener/nlp/lexicon.yaml); every model uses them for intent and urgency."
+        ' Case-insensitive word prefixes ("rückruf" finds "Rückrufaktion").',
+        examples=["{safety: {en: [recall, choking], de: [rückruf]}, churn: {fr: [je résilie]}}"],
     )
     threads: int = Field(default=2, gt=0, examples=["2"])
     batch_size: int = Field(default=32, gt=0, examples=["32"])
@@ -748,7 +768,8 @@ def _format_location(loc: tuple[Any, ...]) -> str:
 def _problems_from_validation(error: ValidationError, file: str) -> list[Problem]:
     problems = []
     for item in error.errors(include_url=False):
-        loc = item["loc"]
+        # pydantic marks a bad dict key with a "[key]" step; the key itself names the place.
+        loc = tuple(part for part in item["loc"] if part != "[key]")
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key (misspelt, or not valid here)"

@@ -41,6 +41,7 @@ def _mention(record: dict, language: str) -> Mention:
         author_handle=str(record["author"]).lstrip("@") if record.get("author") else None,
         author_name=record.get("author_name"),
         author_followers=record.get("author_followers"),
+        engagement=record.get("engagement"),
         rating=record.get("rating"),
         language=language,
         created_at=datetime.now(UTC),
@@ -54,7 +55,7 @@ def draft(
         typer.Option(
             "--input",
             help="JSONL: id, text, optional lang, source, rating, author_followers, author,"
-            " author_name",
+            " author_name, engagement",
         ),
     ],
     output_file: Annotated[Path, typer.Option("--output")],
@@ -81,7 +82,14 @@ def draft(
     identifier = LanguageIdentifier(settings.languages)
     languages = [identifier.identify(r["text"], r.get("lang")) for r in records]
     inputs = [
-        TextInput(r["text"], lang, r.get("rating"), r.get("author_followers"), r.get("source"))
+        TextInput(
+            r["text"],
+            lang,
+            r.get("rating"),
+            r.get("author_followers"),
+            r.get("source"),
+            r.get("engagement"),
+        )
         for r, lang in zip(records, languages, strict=True)
     ]
     predictions = classifier.classify(inputs)

@@ -46,6 +46,11 @@ class Mention(SQLModel, table=True):
     author_handle: str | None = Field(default=None, max_length=256, index=True)
     author_name: str | None = None
     author_followers: int | None = None
+    engagement: int | None = Field(
+        default=None,
+        description="Likes, reposts, replies (and the platform's like) when collected; None where"
+        " the platform shows none",
+    )
     text: str
     language: str | None = Field(default=None, max_length=16, description="Platform's tag")
     created_at: datetime

@@ -239,7 +239,7 @@ class Pipeline:
                     break
                 languages = [self.languages.identify(m.text, m.language) for m in mentions]
                 inputs = [
-                    TextInput(m.text, lang, m.rating, m.author_followers, m.source)
+                    TextInput(m.text, lang, m.rating, m.author_followers, m.source, m.engagement)
                     for m, lang in zip(mentions, languages, strict=True)
                 ]
                 predictions = self.classifier.classify(inputs)

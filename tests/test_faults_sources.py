@@ -211,6 +211,22 @@ def test_a_replay_feed_is_read_in_steps_and_a_line_separator_in_a_text_is_no_lin
     assert source.fetch(third.cursor).mentions == []
 
 
+def test_replay_counts_must_be_whole_and_reactions_not_negative(tmp_path):
+    records = [
+        {"id": "a", "text": "fine", "engagement": 12},
+        {"id": "b", "text": "bad", "engagement": -1},
+        {"id": "c", "text": "bad", "engagement": "many"},
+    ]
+    feed = write_feed(tmp_path / "feed.jsonl", records)
+    result = ReplaySource("feed", [feed], max_items=10).fetch(None)
+
+    assert [(m.native_id, m.engagement) for m in result.mentions] == [("a", 12)]
+    assert result.rejected == [
+        "feed.jsonl line 2: 'engagement' counts reactions, so it cannot be negative: -1",
+        "feed.jsonl line 3: 'engagement' must be a whole number, got 'many'",
+    ]
+
+
 def test_a_replay_source_with_an_unreadable_cursor_reads_its_feed_again(tmp_path, caplog):
     path = write_feed(tmp_path / "feed.jsonl", [_post(1), _post(2)])
     source = ReplaySource("feed", [path], max_items=10)

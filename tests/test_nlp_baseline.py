@@ -53,6 +53,9 @@ def test_text_without_letters_keeps_the_tag_or_is_undetermined(identifier):
         (Signals(Intent.QUESTION, NEUTRAL), Urgency.MEDIUM),
         (Signals(Intent.PRAISE, NEUTRAL), Urgency.LOW),
         (Signals(Intent.OTHER, ANGRY, author_followers=250_000), Urgency.CRITICAL),
+        (Signals(Intent.OTHER, ANGRY, engagement=100), Urgency.CRITICAL),
+        (Signals(Intent.OTHER, ANGRY, engagement=99), Urgency.MEDIUM),
+        (Signals(Intent.PRAISE, NEUTRAL, engagement=5_000), Urgency.LOW),  # popular, not a crisis
         (Signals(Intent.OTHER, NEUTRAL, churn_threat=True), Urgency.HIGH),
         (Signals(Intent.OTHER, NEUTRAL, rating=1), Urgency.MEDIUM),
     ],

@@ -70,6 +70,25 @@ def test_classify_rejects_lines_without_text(tmp_path, e5_config):
     assert "line 1: needs 'id' and 'text'" in result.output
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("engagement", "12", "'engagement' must be a whole number or null, got '12'"),
+        ("author_followers", 1.5, "'author_followers' must be a whole number or null, got 1.5"),
+        ("rating", 6, "'rating' must be 1-5, got 6"),
+        ("engagement", -3, "'engagement' cannot be negative"),
+    ],
+)
+def test_classify_rejects_counts_that_are_not_whole_numbers(tmp_path, field, value, message):
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": "1", "text": "hi", field: value}) + "\n")
+    result = runner.invoke(
+        app, ["classify", "--input", str(source), "--output", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 2
+    assert f"line 1: {message}" in result.output
+
+
 def test_eval_sentiment_prints_and_writes_the_report(tmp_path, e5_config):
     data = tmp_path / "umsab"
     examples = {

@@ -12,7 +12,7 @@ import yaml
 from sqlmodel import Session, select
 
 from config.schema import EXAMPLE_CONFIG, load_settings
-from listener.models import Alert, ReplyDraft, SourceCursor
+from listener.models import Alert, Classification, Mention, ReplyDraft, SourceCursor
 from listener.pipeline import Pipeline
 from listener.sources import Source, SourceSet
 from listener.sources.replay import ReplaySource
@@ -49,6 +49,41 @@ def test_one_cycle_collects_classifies_drafts_and_alerts(engine, config_file):
     assert stats["drafts"]["total"] == report.drafted == 5
     assert stats["alerts"]["by_state"] == {"delivered": report.alerts_created}
     assert not any(key.startswith("mention:3:") for key in stats["alert_keys"])  # cross-post
+
+
+def test_a_complaint_that_already_drew_many_reactions_is_critical(engine, config_file, feed):
+    write_feed(
+        feed,
+        [
+            {
+                "id": "v1",
+                "source": "twitter",
+                "lang": "en",
+                "engagement": 640,
+                "text": "Lumora support is useless, worst company ever",
+            },
+            {
+                "id": "v2",
+                "source": "twitter",
+                "lang": "en",
+                "engagement": 12,
+                "text": "Lumora support is useless, worst company ever!!",
+            },
+        ],
+    )
+    Pipeline.build(load_settings(config_file), engine).run_cycle()
+
+    with Session(engine) as session:
+        rows = session.exec(
+            select(Mention, Classification).join(Classification).order_by(Mention.native_id)
+        ).all()
+        alerts = session.exec(select(Alert)).all()
+    (spreading, spread), (quiet, calm) = rows
+    assert (spreading.engagement, quiet.engagement) == (640, 12)
+    assert spread.urgency == "critical"
+    assert "complaint already has 640 likes, reposts and replies" in spread.urgency_reasons
+    assert calm.urgency != "critical"
+    assert any(a.mention_id == spreading.id and "640 reactions" in a.body for a in alerts)
 
 
 def test_a_second_cycle_adds_nothing(engine, config_file):

@@ -43,7 +43,7 @@ def entry(number: int, *, minutes_ago: int, rating: int = 4, text: str | None = 
         },
         "im:voteSum": {"label": "0"},
         "im:contentType": {"attributes": {"term": "Application", "label": "Application"}},
-        "im:voteCount": {"label": "0"},
+        "im:voteCount": {"label": str(number)},
     }
 
 
@@ -112,6 +112,7 @@ def test_first_run_maps_reviews_and_stops_at_the_backfill_window(apple):
     assert first.rating == 1
     assert first.text == "Title 3\nCrashes at login"
     assert first.author_handle == "reviewer3"
+    assert first.engagement == 3  # "helpful?" votes
     assert first.created_at == NOW - timedelta(minutes=5)
     assert first.created_at.tzinfo == UTC
     assert first.url == f"https://apps.apple.com/us/app/id{APP}?see-all=reviews"

@@ -158,6 +158,7 @@ def test_first_run_logs_in_once_and_maps_posts(appview):
     assert mention.url == "https://bsky.app/profile/user2.bsky.social/post/3lrk00002"
     assert mention.created_at == NOW - timedelta(minutes=5)
     assert mention.raw["likeCount"] == 2
+    assert mention.engagement == 2  # likes, reposts, replies, quotes
     first_since = api.calls(SEARCH)[0].query["since"]
     assert first_since == _z(NOW - timedelta(days=7, minutes=10))  # the backfill window
 

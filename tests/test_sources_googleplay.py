@@ -106,6 +106,7 @@ def test_first_run_maps_reviews_with_rating_version_and_utc_time(play):
     assert mention.language == "en"
     assert mention.created_at == (NOW - timedelta(minutes=5)).replace(second=0)
     assert mention.author_name == "User 2"
+    assert mention.engagement == 3  # thumbs up
     assert (
         mention.url == f"https://play.google.com/store/apps/details?id={APP}&reviewId=gp:review-2"
     )

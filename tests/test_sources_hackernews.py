@@ -89,6 +89,8 @@ class FakeAlgolia:
                 "story_id": 1,
                 "story_title": "Ask HN",
                 "parent_id": 1,
+                "points": None,  # HN shows no points for comments
+                "num_comments": None,
                 "created_at_i": created,
                 "_tags": ["comment", "author_dang", "story_1"],
             }
@@ -143,6 +145,7 @@ def test_first_run_reads_stories_and_comments_in_the_window(api, hn, make):
     assert story.url == "https://news.ycombinator.com/item?id=1"
     assert story.author_handle == "pg"
     assert comment.author_handle == "dang"
+    assert (story.engagement, comment.engagement) == (10, None)
     assert comment.raw["story_title"] == "Ask HN"
     (call,) = api.calls(SEARCH)
     assert call.query["tags"] == "(story,comment)"

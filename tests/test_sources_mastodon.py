@@ -146,6 +146,7 @@ def test_first_run_maps_statuses_and_stops_at_the_backfill_window(instance):
     assert newest.author_handle == "anna@social.example"
     assert newest.author_name == "Anna B."
     assert newest.author_followers == 1234
+    assert newest.engagement == 1  # favourites, reblogs, replies
     assert newest.language == "de"
     assert newest.created_at == NOW - timedelta(minutes=5)
     assert newest.url == "https://social.example/@anna/3"

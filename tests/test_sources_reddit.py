@@ -162,6 +162,7 @@ def test_first_run_reads_submissions_and_keyword_comments(api, reddit, make):
     assert (post.source, post.collector, post.native_id) == ("reddit", "reddit-main", "t3_p00000")
     assert post.url == "https://www.reddit.com/r/gadgets/comments/p00000/lumora_glow/"
     assert post.author_handle == "user0"
+    assert post.engagement == 3  # score 3, no comments
     assert post.raw["subreddit"] == "gadgets"
     (search,) = api.calls(SEARCH)
     assert search.query["sort"] == "new"

@@ -65,6 +65,14 @@ class FakeX:
                     "created_at": when.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
                     "lang": lang,
                     "edit_history_tweet_ids": ["0"],
+                    "public_metrics": {
+                        "retweet_count": n,
+                        "reply_count": 1,
+                        "like_count": 2 * n,
+                        "quote_count": 0,
+                        "bookmark_count": 0,
+                        "impression_count": 100,
+                    },
                 }
             )
 
@@ -160,6 +168,7 @@ def test_first_run_reads_the_backfill_window_with_author_data(api, x, make):
     assert first.author_handle == "mike"
     assert first.author_name == "Mike"
     assert first.author_followers == 5
+    assert first.engagement == 7  # tweet 2: 2 retweets, 1 reply, 4 likes (not impressions)
     assert first.language == "de"
     assert first.url == f"https://x.com/mike/status/{first.native_id}"
     assert first.created_at.tzinfo is not None

@@ -144,6 +144,7 @@ def test_first_run_maps_comment_threads(youtube):
     assert mention.url == f"https://www.youtube.com/watch?v={VIDEO}&lc=Ugz00002AaBbCc4AaABAg"
     assert mention.created_at == NOW - timedelta(minutes=3)
     assert mention.raw["snippet"]["totalReplyCount"] == 1
+    assert mention.engagement == 4  # 3 likes, 1 reply
     assert api.calls(PATH)[0].query["maxResults"] == "100"
 
 

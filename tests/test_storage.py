@@ -66,6 +66,16 @@ def test_sqlite_runs_in_wal_mode_and_migrations_are_idempotent(engine):
     assert version == ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
+def test_the_migrations_build_exactly_the_tables_the_models_declare(engine):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert differences == []
+
+
 def test_raw_payload_and_untrusted_text_are_stored_faithfully(engine):
     hostile = "<!channel> \u202egnp.exe <script>alert(1)</script> \u200b 🙂"
     with Session(engine) as session:

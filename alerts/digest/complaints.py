@@ -20,7 +20,7 @@ from alerts.digest.week import Week
 from alerts.sinks import printable, shorten
 from listener.enums import Sentiment
 from listener.models import Classification, Mention
-from listener.nlp.baseline import intent_keywords, keyword_pattern
+from listener.nlp.keywords import intent_keywords, keyword_pattern
 
 SAMPLE = 20_000
 GROUPS_SHOWN = 6
@@ -79,10 +79,13 @@ class ComplaintGroup:
 
 
 def keyword_in(text: str, intent: str, language: str) -> str | None:
-    """The first lexicon keyword of `intent` in `text` (its language's, else English's)."""
+    """The first lexicon keyword of `intent` in `text` (its language's, else English's).
+
+    Punctuation keywords ("?") mark a question but say nothing about its topic: skipped.
+    """
     pattern = keyword_pattern(intent_keywords(intent), language)
-    found = pattern.search(text.casefold()) if pattern else None
-    return found.group(0) if found else None
+    found = pattern.finditer(text.casefold()) if pattern else ()
+    return next((m.group(0) for m in found if any(c.isalnum() for c in m.group(0))), None)
 
 
 def _pick_quotes(rows: list[tuple[str, str, str | None]]) -> list[Quote]:

@@ -23,6 +23,7 @@ class TextInput:
     rating: int | None = None
     author_followers: int | None = None
     source: str | None = None
+    engagement: int | None = None  # likes, reposts, replies when collected
 
 
 @dataclass(frozen=True)
@@ -51,18 +52,23 @@ def load_classifier(config: ModelConfig) -> Classifier:
 
     Raises ModelLoadError when the configured model cannot serve.
     """
+    from listener.nlp.keywords import Lexicon
+
+    lexicon = Lexicon(config.keywords)
     if config.name == "baseline":
         from listener.nlp.baseline import BaselineClassifier
 
-        return BaselineClassifier()
+        return BaselineClassifier(lexicon)
     if config.name == "e5-heads":
         from listener.nlp.transformer import TransformerClassifier
 
-        return TransformerClassifier(threads=config.threads, batch_size=config.batch_size)
+        return TransformerClassifier(config.threads, config.batch_size, lexicon=lexicon)
     from listener.nlp.hub import HubClassifier, ModelLabelError
 
     try:
-        return HubClassifier(config.name, config.labels, config.threads, config.batch_size)
+        return HubClassifier(
+            config.name, config.labels, config.threads, config.batch_size, lexicon=lexicon
+        )
     except ModelLabelError:
         raise
     except (OSError, ValueError) as error:

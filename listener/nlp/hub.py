@@ -24,6 +24,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from listener.enums import Sentiment
 from listener.nlp import ModelLoadError, Prediction, TextInput
 from listener.nlp.baseline import keyword_prediction
+from listener.nlp.keywords import Lexicon, default_lexicon
 from listener.nlp.ratings import with_rating
 
 SENTIMENT_ORDER = [Sentiment.NEGATIVE, Sentiment.NEUTRAL, Sentiment.POSITIVE]
@@ -117,7 +118,9 @@ class HubClassifier:
         labels: Mapping[str, Sentiment] | None = None,
         threads: int | None = None,
         batch_size: int = 32,
+        lexicon: Lexicon | None = None,
     ) -> None:
+        self.lexicon = lexicon or default_lexicon()
         if threads:
             torch.set_num_threads(threads)
         self.tokenizer = AutoTokenizer.from_pretrained(model)
@@ -128,7 +131,9 @@ class HubClassifier:
         directory = Path(model) if Path(model).is_dir() else None
         commit = getattr(self.model.config, "_commit_hash", None)
         self.name = _display_name(model)
-        self.version = _version(model, directory, commit, self.columns)
+        version = _version(model, directory, commit, self.columns)
+        keywords = self.lexicon.version
+        self.version = version + (f"+keywords:{keywords}" if keywords else "")
 
     def sentiment_probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """(texts × 3) probabilities of negative, neutral, positive; batches sorted by length."""
@@ -153,7 +158,7 @@ class HubClassifier:
             return []
         probabilities = self.sentiment_probabilities([item.text for item in items])
         return [
-            keyword_prediction(item, _scores(with_rating(row, item.rating)))
+            keyword_prediction(item, _scores(with_rating(row, item.rating)), self.lexicon)
             for item, row in zip(items, probabilities, strict=True)
         ]
 

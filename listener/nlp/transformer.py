@@ -16,10 +16,10 @@ import numpy as np
 
 from listener.enums import Intent, Sentiment, Urgency
 from listener.nlp import Prediction, TextInput
-from listener.nlp.baseline import churn_threat, lexicon_intent
 from listener.nlp.embedder import Embedder
 from listener.nlp.encoder import prepare_encoder
 from listener.nlp.heads import WEIGHTS_DIR, Head
+from listener.nlp.keywords import Lexicon, default_lexicon
 from listener.nlp.ratings import with_rating
 from listener.nlp.urgency import (
     CRITICAL_INTENTS,
@@ -55,8 +55,10 @@ class TransformerClassifier:
         batch_size: int = 64,
         quantize: bool = True,
         weights: Path = WEIGHTS_DIR,
+        lexicon: Lexicon | None = None,
     ) -> None:
         """`weights`: the folder of the heads and of the encoder's adapter, if any."""
+        self.lexicon = lexicon or default_lexicon()
         self.embedder = Embedder(
             prepare_encoder(), threads=threads, quantize=quantize, adapter_dir=weights
         )
@@ -74,6 +76,8 @@ class TransformerClassifier:
         parts = [f"{spec.task}:{spec.metrics.get('version', '1')}" for spec in heads]
         if self.embedder.adapter_version:
             parts.append(f"adapter:{self.embedder.adapter_version}")
+        if self.lexicon.version:
+            parts.append(f"keywords:{self.lexicon.version}")
         # Retrained weights keep their version numbers: the fingerprint tells two trainings apart.
         self.version = "+".join(parts) + "@" + _fingerprint(weights)
         self.encoder_name = self.embedder.encoder_id
@@ -96,7 +100,7 @@ class TransformerClassifier:
           `HEAD_ALONE_CRITICAL` probability; otherwise its best other answer stands.
         - A happy 4-5 star review is praise, whatever service it mentions.
         """
-        lexical = lexicon_intent(item.text, item.language)
+        lexical = self.lexicon.intent(item.text, item.language)
         if probabilities is None or self.intent is None:
             return lexical
         labels = self.intent.spec.labels
@@ -143,7 +147,8 @@ class TransformerClassifier:
                     scores=scores,
                     rating=item.rating,
                     author_followers=item.author_followers,
-                    churn_threat=churn_threat(item.text, item.language),
+                    engagement=item.engagement,
+                    churn_threat=self.lexicon.churn_threat(item.text, item.language),
                     model_urgency=model_urgency,
                 )
             )

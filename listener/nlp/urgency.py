@@ -4,7 +4,8 @@ Every classifier feeds it the same signals (intent, sentiment scores, review rat
 reach, keyword hits), so the levels mean the same thing whichever model ran:
 
 - critical (score >= 0.85): safety hazard or injury, account takeover or fraud, legal or
-  regulator threat, or a negative post by an author whose reach makes it likely to go viral;
+  regulator threat, or a complaint going viral: a negative post by an author with
+  `VIRAL_FOLLOWERS` followers, or one that drew `VIRAL_ENGAGEMENT` reactions by collection time;
 - high (>= 0.60): a concrete service failure needing action: billing, refund, damaged or lost
   order, a churn threat;
 - medium (>= 0.35): a question or a mild problem that needs a reply; any clearly negative
@@ -20,6 +21,9 @@ from dataclasses import dataclass
 from listener.enums import Intent, Sentiment, Urgency
 
 VIRAL_FOLLOWERS = 50_000
+# Engagement is read when the mention is collected, usually minutes after it was posted: a
+# complaint that already drew 100 likes, reposts and replies by then is spreading.
+VIRAL_ENGAGEMENT = 100
 LEVEL_FLOORS = ((Urgency.CRITICAL, 0.85), (Urgency.HIGH, 0.60), (Urgency.MEDIUM, 0.35))
 
 INTENT_BASE: dict[Intent, tuple[float, str]] = {
@@ -51,6 +55,7 @@ class Signals:
     scores: dict[Sentiment, float]
     rating: int | None = None
     author_followers: int | None = None
+    engagement: int | None = None
     churn_threat: bool = False
     # A trained urgency head's probabilities, where the classifier has one.
     model_urgency: dict[Urgency, float] | None = None
@@ -131,5 +136,9 @@ def score_urgency(signals: Signals) -> tuple[Urgency, float, list[str]]:
     if followers >= VIRAL_FOLLOWERS and negative > 0.5:
         score = max(score, 0.9)
         reasons.append(f"complaint by an author with {followers:,} followers may go viral")
+    reactions = signals.engagement or 0
+    if reactions >= VIRAL_ENGAGEMENT and negative > 0.5:
+        score = max(score, 0.9)
+        reasons.append(f"complaint already has {reactions:,} likes, reposts and replies")
     score = min(max(score, 0.0), 1.0)
     return level_for(score), round(score, 3), reasons

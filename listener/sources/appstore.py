@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Unpack
 from config.schema import AppStoreSource as AppStoreConfig
 from config.schema import Settings
 from listener.models import Mention
-from listener.sources.common import ItemError, parse_time, require_str
+from listener.sources.common import ItemError, engagement, parse_time, require_str
 from listener.sources.httpjson import ClientFault, get_json
 from listener.sources.paging import HttpOptions, Page, PagedSource, Target, TargetGone
 from listener.sources.retry import call_with_retries
@@ -52,6 +52,7 @@ def review_to_mention(entry: Any, *, app_id: str, country: str, collector: str) 
         url=f"https://apps.apple.com/{country}/app/id{app_id}?see-all=reviews",
         author_handle=name,
         author_name=name,
+        engagement=_votes(_label(entry, "im:voteCount")),  # "helpful?" votes
         text=text,
         language=None,  # the feed says which store, not which language
         created_at=parse_time(_label(entry, "updated"), "updated.label"),
@@ -63,6 +64,13 @@ def review_to_mention(entry: Any, *, app_id: str, country: str, collector: str) 
             "entry": entry,
         },
     )
+
+
+def _votes(label: Any) -> int | None:
+    try:
+        return engagement(int(label))
+    except (TypeError, ValueError):
+        return None
 
 
 def entries_of(payload: Any) -> list[Any]:

@@ -19,7 +19,7 @@ from config.schema import BlueskySource as BlueskyConfig
 from config.schema import Settings
 from listener.models import Mention, utcnow
 from listener.sources import FetchResult, NotConfigured, Source, SourceError
-from listener.sources.common import BrandTerms, ItemError, parse_time, secret
+from listener.sources.common import BrandTerms, ItemError, engagement, parse_time, secret
 from listener.sources.httpjson import DEFAULT_TIMEOUT
 from listener.sources.paging import Page, Target, read_cursor, walk_targets
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
@@ -55,6 +55,9 @@ def post_to_mention(post: Any, collector: str) -> Mention:
         url=f"https://bsky.app/profile/{handle}/post/{rkey}",
         author_handle=handle,
         author_name=view.author.display_name or None,
+        engagement=engagement(
+            view.like_count, view.repost_count, view.reply_count, view.quote_count
+        ),
         text=record.text,
         language=(record.langs[0].split("-")[0].lower() if record.langs else None),
         created_at=parse_time(record.created_at, "record.createdAt"),

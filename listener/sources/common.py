@@ -65,6 +65,16 @@ def require_str(value: Any, field: str) -> str:
     return value
 
 
+def engagement(*counts: Any) -> int | None:
+    """Likes, reposts, replies and the like, summed: how many people already reacted.
+
+    Counts that are not whole numbers are ignored, a negative one (a Reddit score) counts as 0;
+    None when the platform gave none at all.
+    """
+    numbers = [c for c in counts if isinstance(c, int) and not isinstance(c, bool)]
+    return sum(max(c, 0) for c in numbers) if numbers else None
+
+
 def rejection_reason(error: Exception) -> str:
     """Why an item was rejected: a KeyError says which field is missing, anything else itself."""
     return f"missing field {error.args[0]!r}" if isinstance(error, KeyError) else str(error)

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Unpack
 from config.schema import GooglePlaySource as GooglePlayConfig
 from config.schema import Settings
 from listener.models import Mention
-from listener.sources.common import ItemError, require_str
+from listener.sources.common import ItemError, engagement, require_str
 from listener.sources.httpjson import ClientFault, send
 from listener.sources.paging import HttpOptions, Page, PagedSource, Target, TargetGone
 from listener.sources.retry import TransientError, call_with_retries
@@ -91,12 +91,14 @@ def review_to_mention(review: Any, *, app_id: str, locale: str, collector: str) 
     except (IndexError, TypeError, ValueError, OverflowError):
         raise ItemError(f"review {review_id}: no time at [5][0]") from None
     language, _country = locale.split("-")
+    thumbs_up = spec["thumbsUpCount"].extract_content(review)
     return Mention(
         source=PLATFORM,
         collector=collector,
         native_id=review_id,
         url=f"https://play.google.com/store/apps/details?id={app_id}&reviewId={review_id}",
         author_name=spec["userName"].extract_content(review),
+        engagement=engagement(thumbs_up),  # "helpful" votes
         text=text,
         language=language,  # Play returns the reviews written in the requested language
         created_at=created,
@@ -105,7 +107,7 @@ def review_to_mention(review: Any, *, app_id: str, locale: str, collector: str) 
             "app_id": app_id,
             "locale": locale,
             "version": spec["appVersion"].extract_content(review),
-            "thumbs_up": spec["thumbsUpCount"].extract_content(review),
+            "thumbs_up": thumbs_up,
             "reply": spec["replyContent"].extract_content(review),
             "review": review,
         },

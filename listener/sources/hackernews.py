@@ -19,7 +19,7 @@ from config.schema import HackerNewsSource as HackerNewsConfig
 from config.schema import Settings
 from listener.models import Mention, utcnow
 from listener.sources import FetchResult, NotConfigured, Source
-from listener.sources.common import BrandTerms, html_to_text, rejection_reason, to_utc
+from listener.sources.common import BrandTerms, engagement, html_to_text, rejection_reason, to_utc
 from listener.sources.httpjson import LONG_TIMEOUT, get_json, new_session
 from listener.sources.paging import Listed, Watermark, read_cursor, select_new
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
@@ -158,6 +158,7 @@ class HackerNewsSource(Source):
             author_handle=hit.get("author") if isinstance(hit.get("author"), str) else None,
             author_name=None,
             author_followers=None,  # HN has karma, not followers
+            engagement=engagement(hit.get("points"), hit.get("num_comments")),
             text=text,
             language=None,
             created_at=to_utc(_timestamp(hit)),

@@ -24,6 +24,7 @@ from listener.models import Mention, utcnow
 from listener.sources import FetchResult, NotConfigured, Source, SourceError
 from listener.sources.common import (
     ItemError,
+    engagement,
     json_safe,
     optional_secret,
     parse_time,
@@ -98,6 +99,9 @@ def status_to_mention(status: Any, collector: str) -> Mention:
         author_handle=require_str(account.get("acct"), "account.acct"),
         author_name=account.get("display_name") or None,
         author_followers=followers if isinstance(followers, int) else None,
+        engagement=engagement(
+            status.get("favourites_count"), status.get("reblogs_count"), status.get("replies_count")
+        ),
         text=text,
         language=language.lower() if isinstance(language, str) and language else None,
         created_at=_as_utc(status.get("created_at")),

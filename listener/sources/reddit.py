@@ -26,7 +26,14 @@ from config.schema import RedditSource as RedditConfig
 from config.schema import Settings
 from listener.models import Mention, utcnow
 from listener.sources import FetchResult, NotConfigured, Source, SourceError
-from listener.sources.common import BrandTerms, json_safe, optional_secret, secret, to_utc
+from listener.sources.common import (
+    BrandTerms,
+    engagement,
+    json_safe,
+    optional_secret,
+    secret,
+    to_utc,
+)
 from listener.sources.httpjson import LONG_TIMEOUT, USER_AGENT
 from listener.sources.paging import Listed, Watermark, read_cursor, select_new
 from listener.sources.retry import (
@@ -243,6 +250,7 @@ class RedditSource(Source):
             author_handle=str(author) if author is not None else None,
             author_name=None,
             author_followers=None,  # Reddit shows no follower counts for accounts
+            engagement=engagement(fields.get("score"), fields.get("num_comments")),
             text=text,
             language=None,
             created_at=to_utc(created),

@@ -1,9 +1,10 @@
 """Replay mentions from JSONL or JSON files: the demo feed, a team's own export, tests.
 
 One mention per line (or a JSON array): `id` and `text` are required; `source` (a platform label
-such as twitter, reddit, appstore), `author`, `author_name`, `author_followers`, `lang`, `rating`,
-`created_at` (ISO-8601) and `url` are optional. The cursor remembers how many records of each
-file were consumed, so a file that grows is read incrementally.
+such as twitter, reddit, appstore), `author`, `author_name`, `author_followers`, `engagement`
+(likes, reposts and replies), `lang`, `rating`, `created_at` (ISO-8601) and `url` are optional.
+The cursor remembers how many records of each file were consumed, so a file that grows is read
+incrementally.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def mention_from_record(record: Any, collector: str) -> Mention:
     rating = _optional_int(record, "rating")
     if rating is not None and not 1 <= rating <= 5:
         raise RecordError(f"'rating' must be 1-5, got {rating}")
+    reactions = _optional_int(record, "engagement")
+    if reactions is not None and reactions < 0:
+        raise RecordError(f"'engagement' counts reactions, so it cannot be negative: {reactions}")
     lang = record.get("lang")
     return Mention(
         source=str(record.get("source") or DEFAULT_PLATFORM).lower(),
@@ -79,6 +83,7 @@ def mention_from_record(record: Any, collector: str) -> Mention:
         author_handle=(str(record["author"]).lstrip("@") if record.get("author") else None),
         author_name=record.get("author_name"),
         author_followers=_optional_int(record, "author_followers"),
+        engagement=reactions,
         text=text,
         language=str(lang).lower() if lang else None,
         created_at=_created_at(record),

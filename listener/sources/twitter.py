@@ -24,7 +24,7 @@ from config.schema import Settings
 from config.schema import TwitterSource as TwitterConfig
 from listener.models import Mention, utcnow
 from listener.sources import FetchResult, NotConfigured, Source, SourceError
-from listener.sources.common import BrandTerms, rejection_reason, secret, to_utc
+from listener.sources.common import BrandTerms, engagement, rejection_reason, secret, to_utc
 from listener.sources.httpjson import LONG_TIMEOUT
 from listener.sources.paging import read_cursor
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
@@ -290,11 +290,20 @@ class TwitterSource(Source):
             author_handle=handle,
             author_name=user.get("name"),
             author_followers=followers if isinstance(followers, int) else None,
+            engagement=_engagement(tweet.get("public_metrics")),
             text=text,
             language=None if not lang or lang in UNDETERMINED_LANGS else str(lang).lower(),
             created_at=to_utc(tweet["created_at"]),
             raw={"tweet": tweet, "author": user or None},
         )
+
+
+def _engagement(metrics: Any) -> int | None:
+    if not isinstance(metrics, dict):
+        return None
+    return engagement(
+        *(metrics.get(f"{kind}_count") for kind in ("like", "retweet", "reply", "quote"))
+    )
 
 
 def _users(page: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -17,7 +17,7 @@ from config.schema import Settings
 from config.schema import YouTubeSource as YouTubeConfig
 from listener.models import Mention
 from listener.sources import SourceError
-from listener.sources.common import ItemError, parse_time, require_str, secret
+from listener.sources.common import ItemError, engagement, parse_time, require_str, secret
 from listener.sources.httpjson import ClientFault, get_json
 from listener.sources.paging import HttpOptions, Page, PagedSource, Target, TargetGone
 from listener.sources.retry import TransientError, call_with_retries
@@ -55,6 +55,7 @@ def thread_to_mention(thread: Any, collector: str) -> Mention:
         url=url,
         author_handle=display.lstrip("@") if isinstance(display, str) and display else None,
         author_name=display if isinstance(display, str) else None,
+        engagement=engagement(comment.get("likeCount"), snippet.get("totalReplyCount")),
         text=require_str(text, "textOriginal"),
         language=None,  # YouTube does not tag comments with a language
         created_at=parse_time(comment.get("publishedAt"), "publishedAt"),

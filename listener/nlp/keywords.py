@@ -1,0 +1,130 @@
+"""Per-language keywords: intent evidence and churn threats for every classifier.
+
+The built-in lexicon (`lexicon.yaml`) covers the product's languages; a team adds its own words
+per intent and language in the config (`model.keywords`), e.g. a product's recall or a local
+consumer body. Matching is case-insensitive on word prefixes for alphabetic scripts and on
+substrings for scripts written without spaces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from listener.enums import Intent
+
+LEXICON = Path(__file__).with_name("lexicon.yaml")
+CHURN = "churn"
+# The most serious reading wins when a text matches several intents.
+INTENT_PRIORITY = [
+    Intent.SAFETY,
+    Intent.ACCOUNT_SECURITY,
+    Intent.LEGAL,
+    Intent.BILLING_PAYMENT,
+    Intent.DAMAGED_DEFECTIVE,
+    Intent.REFUND_RETURN,
+    Intent.DELIVERY,
+    Intent.QUESTION,
+    Intent.PRAISE,
+]
+# The groups a config may add words to: every intent with keywords, and churn threats.
+KEYWORD_GROUPS = (*(intent.value for intent in INTENT_PRIORITY), CHURN)
+_NO_SPACES = {"ja", "zh", "th"}
+
+Words = Mapping[str, Sequence[str]]  # language -> keywords
+
+
+@cache
+def builtin_lexicon() -> dict:
+    return yaml.safe_load(LEXICON.read_text(encoding="utf-8"))
+
+
+@cache
+def _pattern(language: str, words: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not words:
+        return None
+    if language in _NO_SPACES:
+        return re.compile("|".join(re.escape(word.casefold()) for word in words))
+    # Prefix match at a word start: "refund" finds "refunded", "überhitz" finds "überhitzt".
+    # Punctuation keywords ("?") match anywhere: "recall?" asks a question too.
+    return re.compile("|".join(_at_word_start(word.casefold()) for word in words))
+
+
+def _at_word_start(word: str) -> str:
+    escaped = re.escape(word)
+    return rf"(?<!\w){escaped}" if re.match(r"\w", word) else escaped
+
+
+def keyword_pattern(section: Words, language: str) -> re.Pattern[str] | None:
+    """The section's keywords for `language` as one pattern over casefolded text.
+
+    Languages the section lacks fall back to English rather than to nothing.
+    """
+    return _pattern(language, tuple(section.get(language) or section.get("en", ())))
+
+
+def intent_keywords(intent: str) -> dict[str, list[str]]:
+    """The built-in lexicon's keywords for one intent, per language."""
+    return builtin_lexicon()["intents"].get(intent, {})
+
+
+def hits(section: Words, language: str, folded: str) -> int:
+    """How many of the section's keywords for `language` occur in casefolded text."""
+    pattern = keyword_pattern(section, language)
+    return len(pattern.findall(folded)) if pattern else 0
+
+
+def _extended(section: Words, extra: Words) -> dict[str, list[str]]:
+    """`section` plus `extra`'s words; a language the section lacks extends its English list,
+    which is what that language read before."""
+    merged = {language: list(words) for language, words in section.items()}
+    for language, words in extra.items():
+        merged[language] = [*(section.get(language) or section.get("en", ())), *words]
+    return merged
+
+
+def _digest(extra: Mapping[str, Words]) -> str:
+    canonical = {
+        group: {lang: list(words) for lang, words in by_language.items()}
+        for group, by_language in extra.items()
+    }
+    encoded = json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(encoded).hexdigest()[:8]
+
+
+class Lexicon:
+    """The built-in keywords, extended by a config's `model.keywords`."""
+
+    def __init__(self, extra: Mapping[str, Words] | None = None) -> None:
+        extra = extra or {}
+        builtin = builtin_lexicon()
+        self.intents = {
+            intent.value: _extended(builtin["intents"][intent.value], extra.get(intent.value, {}))
+            for intent in INTENT_PRIORITY
+        }
+        self.churn = _extended(builtin["sentiment"][CHURN], extra.get(CHURN, {}))
+        # Stored with each classification: which added words were in force ("" for none).
+        self.version = _digest(extra) if any(extra.values()) else ""
+
+    def intent(self, text: str, language: str) -> Intent:
+        """The most serious intent whose keywords occur in the text."""
+        folded = text.casefold()
+        return next(
+            (i for i in INTENT_PRIORITY if hits(self.intents[i.value], language, folded)),
+            Intent.OTHER,
+        )
+
+    def churn_threat(self, text: str, language: str) -> bool:
+        """ "Never again", "switching to ...": a signal every model uses."""
+        return bool(hits(self.churn, language, text.casefold()))
+
+
+@cache
+def default_lexicon() -> Lexicon:
+    return Lexicon()

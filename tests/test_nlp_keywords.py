@@ -1,0 +1,91 @@
+"""A team's own per-language keywords (`model.keywords`) feed intent and urgency for every model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import get_args
+
+import pytest
+import yaml
+
+from config.schema import EXAMPLE_CONFIG, ConfigError, KeywordGroup, ModelConfig, load_settings
+from listener.enums import Intent, Urgency
+from listener.nlp import TextInput, load_classifier
+from listener.nlp.keywords import KEYWORD_GROUPS, Lexicon
+
+
+def _baseline(keywords: dict) -> object:
+    return load_classifier(ModelConfig(name="baseline", keywords=keywords))
+
+
+def test_an_added_safety_word_makes_a_mention_critical():
+    mention = TextInput("Is my kettle part of the recall?", "en")
+    [before] = _baseline({}).classify([mention])
+    [after] = _baseline({"safety": {"en": ["recall"]}}).classify([mention])
+
+    assert before.intent is Intent.QUESTION
+    assert after.intent is Intent.SAFETY
+    assert after.urgency is Urgency.CRITICAL
+
+
+def test_added_words_match_as_prefixes_and_ignore_case():
+    lexicon = Lexicon({"legal": {"de": ["Rückruf"]}, "churn": {"fr": ["je file chez"]}})
+    assert lexicon.intent("RÜCKRUFAKTION für den Wasserkocher?", "de") is Intent.LEGAL
+    assert lexicon.churn_threat("Bon, je file chez le concurrent.", "fr")
+    assert not lexicon.churn_threat("Je file chez le concurrent.", "de")  # only French texts
+
+
+def test_built_in_words_stay_when_words_are_added():
+    lexicon = Lexicon({"safety": {"en": ["recall"]}})
+    assert lexicon.intent("the charger started to smoke", "en") is Intent.SAFETY
+
+
+def test_a_language_the_lexicon_lacks_keeps_its_english_fallback():
+    # Texts in a language without built-in words are read with the English list; adding words
+    # for that language extends what it read, instead of replacing English with one word.
+    lexicon = Lexicon({"safety": {"sw": ["moto"]}})
+    assert lexicon.intent("chaja ilishika moto", "sw") is Intent.SAFETY
+    assert lexicon.intent("the charger caught fire", "sw") is Intent.SAFETY
+
+
+def test_the_stored_version_says_which_added_words_were_in_force():
+    plain = _baseline({})
+    first = _baseline({"safety": {"en": ["recall"]}})
+    second = _baseline({"safety": {"en": ["recall", "choking"]}})
+    assert plain.version == "1"
+    assert first.version.startswith("1+keywords:")
+    assert len({plain.version, first.version, second.version}) == 3
+
+
+def test_every_keyword_group_of_the_lexicon_is_accepted_by_the_config():
+    assert set(get_args(KeywordGroup)) == set(KEYWORD_GROUPS)
+
+
+def _config_with(tmp_path: Path, keywords: object) -> Path:
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data["model"]["keywords"] = keywords
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_the_config_reads_keywords_per_intent_and_language(tmp_path):
+    path = _config_with(tmp_path, {"safety": {"en": [" recall "]}, "churn": {"de": ["kündige"]}})
+    settings = load_settings(path)
+    assert settings.model.keywords == {"safety": {"en": ["recall"]}, "churn": {"de": ["kündige"]}}
+
+
+def test_bad_keyword_entries_are_reported_with_their_paths(tmp_path):
+    path = _config_with(
+        tmp_path,
+        {"refunds": {"en": ["money back"]}, "safety": {"english": ["recall"], "de": [""]}},
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    paths = {problem.path for problem in caught.value.problems}
+    assert paths == {
+        "model.keywords.refunds",
+        "model.keywords.safety.english",
+        "model.keywords.safety.de[0]",
+    }
+    assert "refund_return" in str(caught.value)  # the message lists the groups that exist
