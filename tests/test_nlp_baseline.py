@@ -91,6 +91,10 @@ def test_viral_reason_names_the_reach():
             Urgency.HIGH,
         ),
         ("Ho contattato il mio avvocato, ora basta", "it", Intent.LEGAL, Urgency.CRITICAL),
+        # Arabic writes "and the" onto the word (والدخان) and spells alef several ways.
+        ("الشاحن سخن جدا وطلع منه والدخان", "ar", Intent.SAFETY, Urgency.CRITICAL),
+        ("حد إخترق حسابي وغير كلمة السر", "ar", Intent.ACCOUNT_SECURITY, Urgency.CRITICAL),
+        ("هرفع عليكم دعوى في المحكمة", "ar", Intent.LEGAL, Urgency.CRITICAL),
     ],
 )
 def test_baseline_finds_urgent_intents_across_languages(text, language, intent, floor):
@@ -99,6 +103,16 @@ def test_baseline_finds_urgent_intents_across_languages(text, language, intent, 
     assert prediction.urgency >= floor
     assert prediction.sentiment is Sentiment.NEGATIVE
     assert abs(sum(prediction.scores.values()) - 1) < 1e-3
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["تكييف جديد وصل النهارده", "الأسعار بالدينار معقولة", "الإخطار وصلني"],
+)
+def test_arabic_keywords_inside_other_words_do_not_fire(text):
+    [prediction] = BaselineClassifier().classify([TextInput(text, "ar")])
+    assert prediction.intent not in {Intent.SAFETY, Intent.ACCOUNT_SECURITY, Intent.LEGAL}
+    assert prediction.urgency <= Urgency.MEDIUM
 
 
 def test_review_stars_count_as_sentiment_evidence():

@@ -20,7 +20,7 @@ from alerts.digest.week import Week
 from alerts.sinks import printable, shorten
 from listener.enums import Sentiment
 from listener.models import Classification, Mention
-from listener.nlp.keywords import intent_keywords, keyword_pattern
+from listener.nlp.keywords import fold, intent_keywords, keyword_pattern
 
 SAMPLE = 20_000
 GROUPS_SHOWN = 6
@@ -84,7 +84,7 @@ def keyword_in(text: str, intent: str, language: str) -> str | None:
     Punctuation keywords ("?") mark a question but say nothing about its topic: skipped.
     """
     pattern = keyword_pattern(intent_keywords(intent), language)
-    found = pattern.finditer(text.casefold()) if pattern else ()
+    found = pattern.finditer(fold(text, language)) if pattern else ()
     return next((m.group(0) for m in found if any(c.isalnum() for c in m.group(0))), None)
 
 

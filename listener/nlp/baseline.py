@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from listener.enums import Intent, Sentiment
 from listener.nlp import Prediction, TextInput
-from listener.nlp.keywords import Lexicon, builtin_lexicon, default_lexicon, hits
+from listener.nlp.keywords import Lexicon, builtin_lexicon, default_lexicon, fold, hits
 from listener.nlp.urgency import SERVICE_FAILURES, Signals, score_urgency
 
 COMPLAINTS = {Intent.SAFETY, Intent.ACCOUNT_SECURITY, Intent.LEGAL} | SERVICE_FAILURES
@@ -43,7 +43,7 @@ class BaselineClassifier:
 
     def _classify_one(self, item: TextInput) -> Prediction:
         sentiment_words = builtin_lexicon()["sentiment"]
-        text = item.text.casefold()
+        text = fold(item.text, item.language)
         positive = hits(sentiment_words["positive"], item.language, text)
         negative = hits(sentiment_words["negative"], item.language, text)
         if self.lexicon.intent(item.text, item.language) in COMPLAINTS:

@@ -3,7 +3,7 @@
 The built-in lexicon (`lexicon.yaml`) covers the product's languages; a team adds its own words
 per intent and language in the config (`model.keywords`), e.g. a product's recall or a local
 consumer body. Matching is case-insensitive on word prefixes for alphabetic scripts and on
-substrings for scripts written without spaces.
+substrings for Arabic and for scripts written without spaces.
 """
 
 from __future__ import annotations
@@ -35,7 +35,13 @@ INTENT_PRIORITY = [
 ]
 # The groups a config may add words to: every intent with keywords, and churn threats.
 KEYWORD_GROUPS = (*(intent.value for intent in INTENT_PRIORITY), CHURN)
-_NO_SPACES = {"ja", "zh", "th"}
+# Scripts without spaces, and Arabic, which writes articles and conjunctions onto the word
+# ("والحريق" = "and the fire"): their keywords match anywhere, not only at a word start.
+_INSIDE_WORDS = {"ja", "zh", "th", "ar"}
+# Arabic spellings that vary in practice: hamza forms of alef, alef maqsura, ta marbuta,
+# tatweel and the short-vowel marks.
+_ARABIC_VARIANTS = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ى": "ي", "ة": "ه", "ـ": None})
+_ARABIC_MARKS = re.compile("[\u064b-\u065f\u0670]")
 
 Words = Mapping[str, Sequence[str]]  # language -> keywords
 
@@ -45,15 +51,24 @@ def builtin_lexicon() -> dict:
     return yaml.safe_load(LEXICON.read_text(encoding="utf-8"))
 
 
+def fold(text: str, language: str) -> str:
+    """The form keywords and texts are compared in: casefolded, Arabic spellings unified."""
+    folded = text.casefold()
+    if language == "ar":
+        folded = _ARABIC_MARKS.sub("", folded).translate(_ARABIC_VARIANTS)
+    return folded
+
+
 @cache
 def _pattern(language: str, words: tuple[str, ...]) -> re.Pattern[str] | None:
     if not words:
         return None
-    if language in _NO_SPACES:
-        return re.compile("|".join(re.escape(word.casefold()) for word in words))
+    folded = [fold(word, language) for word in words]
+    if language in _INSIDE_WORDS:
+        return re.compile("|".join(re.escape(word) for word in folded))
     # Prefix match at a word start: "refund" finds "refunded", "überhitz" finds "überhitzt".
     # Punctuation keywords ("?") match anywhere: "recall?" asks a question too.
-    return re.compile("|".join(_at_word_start(word.casefold()) for word in words))
+    return re.compile("|".join(_at_word_start(word) for word in folded))
 
 
 def _at_word_start(word: str) -> str:
@@ -62,7 +77,7 @@ def _at_word_start(word: str) -> str:
 
 
 def keyword_pattern(section: Words, language: str) -> re.Pattern[str] | None:
-    """The section's keywords for `language` as one pattern over casefolded text.
+    """The section's keywords for `language` as one pattern over `fold`ed text.
 
     Languages the section lacks fall back to English rather than to nothing.
     """
@@ -75,7 +90,7 @@ def intent_keywords(intent: str) -> dict[str, list[str]]:
 
 
 def hits(section: Words, language: str, folded: str) -> int:
-    """How many of the section's keywords for `language` occur in casefolded text."""
+    """How many of the section's keywords for `language` occur in `fold`ed text."""
     pattern = keyword_pattern(section, language)
     return len(pattern.findall(folded)) if pattern else 0
 
@@ -114,7 +129,7 @@ class Lexicon:
 
     def intent(self, text: str, language: str) -> Intent:
         """The most serious intent whose keywords occur in the text."""
-        folded = text.casefold()
+        folded = fold(text, language)
         return next(
             (i for i in INTENT_PRIORITY if hits(self.intents[i.value], language, folded)),
             Intent.OTHER,
@@ -122,7 +137,7 @@ class Lexicon:
 
     def churn_threat(self, text: str, language: str) -> bool:
         """ "Never again", "switching to ...": a signal every model uses."""
-        return bool(hits(self.churn, language, text.casefold()))
+        return bool(hits(self.churn, language, fold(text, language)))
 
 
 @cache
