@@ -136,7 +136,7 @@ class Lexicon:
         )
 
     def churn_threat(self, text: str, language: str) -> bool:
-        """ "Never again", "switching to ...": a signal every model uses."""
+        """A churn threat ("never again", "switching to ..."): a signal every model uses."""
         return bool(hits(self.churn, language, fold(text, language)))
 
 
