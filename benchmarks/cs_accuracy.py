@@ -4,7 +4,9 @@
 
 The split is fixed by a hash of each example's id (`listener.nlp.training`), and the heads are
 never trained on it. Prints, per classifier: sentiment accuracy, urgency recall per level,
-critical recall, how many critical/high items came out low, and intent accuracy.
+critical recall, how many critical/high items came out low, and intent accuracy; then the same
+for each probe set in listener/nlp/datasets/cs_probes (hard cases such as sarcasm, never trained
+on).
 """
 
 from __future__ import annotations
@@ -13,12 +15,11 @@ import argparse
 from collections import Counter
 
 from config.schema import ModelConfig
-from listener.nlp import TextInput, load_classifier
-from listener.nlp.training import URGENCY_LABELS, load_cs_mentions
+from listener.nlp import Classifier, TextInput, load_classifier
+from listener.nlp.training import URGENCY_LABELS, load_cs_mentions, load_cs_probes
 
 
-def evaluate(model: str, records: list[dict]) -> dict:
-    classifier = load_classifier(ModelConfig(name=model))
+def evaluate(classifier: Classifier, records: list[dict]) -> dict:
     inputs = [
         TextInput(r["text"], r["lang"], r.get("rating"), r.get("author_followers"), r.get("source"))
         for r in records
@@ -59,22 +60,29 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", action="append", default=[])
     args = parser.parse_args()
-    records = load_cs_mentions()["test"]
-    languages = Counter(r["lang"] for r in records)
-    print(f"held-out split: {len(records)} mentions, {dict(sorted(languages.items()))}")
-    header = (
-        f"{'model':60} {'sent.acc':>8} {'intent':>7} {'urg.acc':>7} "
-        + " ".join(f"{'R(' + level + ')':>11}" for level in URGENCY_LABELS)
-        + f" {'crit/high→low':>13}"
-    )
-    print(header)
-    for model in args.model or ["e5-heads", "baseline"]:
-        r = evaluate(model, records)
-        recalls = " ".join(f"{r['urgency_recall'][level]:11.3f}" for level in URGENCY_LABELS)
-        print(
-            f"{r['model']:60} {r['sentiment_accuracy']:8.3f} {r['intent_accuracy']:7.3f} "
-            f"{r['urgency_accuracy']:7.3f} {recalls} {r['critical_high_labelled_low']:13d}"
+    sets = {"held-out split": load_cs_mentions()["test"]} | {
+        f"probe: {name}": records for name, records in load_cs_probes().items()
+    }
+    classifiers = [
+        load_classifier(ModelConfig(name=m)) for m in args.model or ["e5-heads", "baseline"]
+    ]
+    for title, records in sets.items():
+        languages = Counter(r["lang"] for r in records)
+        print(f"{title}: {len(records)} mentions, {dict(sorted(languages.items()))}")
+        header = (
+            f"{'model':60} {'sent.acc':>8} {'intent':>7} {'urg.acc':>7} "
+            + " ".join(f"{'R(' + level + ')':>11}" for level in URGENCY_LABELS)
+            + f" {'crit/high→low':>13}"
         )
+        print(header)
+        for classifier in classifiers:
+            r = evaluate(classifier, records)
+            recalls = " ".join(f"{r['urgency_recall'][level]:11.3f}" for level in URGENCY_LABELS)
+            print(
+                f"{r['model']:60} {r['sentiment_accuracy']:8.3f} {r['intent_accuracy']:7.3f} "
+                f"{r['urgency_accuracy']:7.3f} {recalls} {r['critical_high_labelled_low']:13d}"
+            )
+        print()
 
 
 if __name__ == "__main__":

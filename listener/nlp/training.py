@@ -25,6 +25,8 @@ from listener.nlp.heads import (
 
 SENTIMENT_LABELS = ["negative", "neutral", "positive"]
 DATASET_DIR = Path(__file__).with_name("datasets") / "cs_mentions"
+# Probe sets: mentions of one hard kind (e.g. sarcasm), evaluated apart and never trained on.
+PROBES_DIR = Path(__file__).with_name("datasets") / "cs_probes"
 INTENT_LABELS = [
     "delivery",
     "refund_return",
@@ -160,6 +162,14 @@ def load_cs_mentions(directory: Path = DATASET_DIR) -> dict[str, list[dict]]:
                 record = json.loads(line)
                 splits[_split_of(record["id"])].append(record)
     return splits
+
+
+def load_cs_probes(directory: Path = PROBES_DIR) -> dict[str, list[dict]]:
+    """Each probe set by its file name; the CS training code never reads them."""
+    return {
+        path.stem: [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        for path in sorted(directory.glob("*.jsonl"))
+    }
 
 
 def _in_dev_part(record: dict) -> bool:
