@@ -4,7 +4,8 @@
 
 Prints texts/s for (a) a plain one-at-a-time `transformers.pipeline("feature-extraction")` on the
 same fp32 encoder, (b) listener's embedder at batch 1, (c) listener's embedder in length-sorted
-batches of 64: fp32, int8 everywhere, and int8 as shipped (bottom layers fp32); plus the cold
+batches of 64 at each precision: fp32, int8 everywhere, int8 above the bottom layers (the
+fallback), bf16 (where the CPU has it in hardware; `auto`, the default, picks it); plus the cold
 start of `listener classify` (after `listener model prepare`) and its peak memory.
 Texts: UMSAB val from ../shared when present, else the demo feed.
 """
@@ -84,7 +85,7 @@ def main() -> None:
 
     from transformers import pipeline
 
-    from listener.nlp.embedder import FLOAT_LAYERS, Embedder
+    from listener.nlp.embedder import FLOAT_LAYERS, Embedder, native_bf16, resolve_precision
     from listener.nlp.encoder import prepare_encoder
 
     directory = prepare_encoder()
@@ -96,9 +97,11 @@ def main() -> None:
         device="cpu",
         framework="pt",
     )
-    fp32 = Embedder(directory, quantize=False)
-    int8 = Embedder(directory, quantize=True)
-    int8_all = Embedder(directory, quantize=True, float_layers=0)
+    fp32 = Embedder(directory, precision="fp32")
+    int8 = Embedder(directory, precision="int8")
+    int8_all = Embedder(directory, precision="int8", float_layers=0)
+    bf16 = Embedder(directory, precision="bf16")
+    default = resolve_precision("auto")
     small = texts[: max(args.texts // 4, 32)]
     rows = [
         (
@@ -107,6 +110,7 @@ def main() -> None:
         ),
         ("listener embedder, batch 1 (fp32)", rate(lambda ts: fp32.embed(ts, batch_size=1), small)),
         ("listener embedder, batch 1 (int8)", rate(lambda ts: int8.embed(ts, batch_size=1), small)),
+        ("listener embedder, batch 1 (bf16)", rate(lambda ts: bf16.embed(ts, batch_size=1), small)),
         (
             "listener embedder, sorted batches of 64 (fp32)",
             rate(lambda ts: fp32.embed(ts, 64), texts),
@@ -116,12 +120,18 @@ def main() -> None:
             rate(lambda ts: int8_all.embed(ts, 64), texts),
         ),
         (
-            f"listener embedder, sorted batches of 64 (int8 above layer {FLOAT_LAYERS}, default)",
+            f"listener embedder, sorted batches of 64 (int8 above layer {FLOAT_LAYERS})",
             rate(lambda ts: int8.embed(ts, 64), texts),
+        ),
+        (
+            "listener embedder, sorted batches of 64 (bf16"
+            + (")" if native_bf16() else ", emulated: this CPU lacks it)"),
+            rate(lambda ts: bf16.embed(ts, 64), texts),
         ),
     ]
     baseline = rows[0][1]
     print(f"{len(texts)} texts from {origin}; {args.threads} threads; torch {torch.__version__}")
+    print(f"default precision on this machine (auto): {default}")
     print(f"{'configuration':66} {'texts/s':>9} {'vs pipeline':>12}")
     for name, value in rows:
         print(f"{name:66} {value:9.1f} {value / baseline:11.2f}x")

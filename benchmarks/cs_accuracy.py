@@ -1,6 +1,6 @@
 """Customer-service accuracy on the held-out split of listener/nlp/datasets/cs_mentions.
 
-    .venv/bin/python benchmarks/cs_accuracy.py [--model e5-heads] [--model baseline]
+    .venv/bin/python benchmarks/cs_accuracy.py [--model e5-heads] [--model baseline] [--precision P]
 
 The split is fixed by a hash of each example's id (`listener.nlp.training`), and the heads are
 never trained on it. Prints, per classifier: sentiment accuracy, urgency recall per level,
@@ -59,12 +59,14 @@ def evaluate(classifier: Classifier, records: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", action="append", default=[])
+    parser.add_argument("--precision", default="auto", help="e5-heads: auto, bf16, int8, fp32")
     args = parser.parse_args()
     sets = {"held-out split": load_cs_mentions()["test"]} | {
         f"probe: {name}": records for name, records in load_cs_probes().items()
     }
     classifiers = [
-        load_classifier(ModelConfig(name=m)) for m in args.model or ["e5-heads", "baseline"]
+        load_classifier(ModelConfig(name=m, precision=args.precision))
+        for m in args.model or ["e5-heads", "baseline"]
     ]
     for title, records in sets.items():
         languages = Counter(r["lang"] for r in records)

@@ -17,7 +17,10 @@ from listener.nlp import Classifier, ModelLoadError, TextInput, load_classifier
 from listener.nlp.language import LanguageIdentifier
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from config.schema import ModelConfig
+    from listener.nlp.embedder import Embedder
 
 console = Console(stderr=True, soft_wrap=True)
 DEFAULT_UMSAB = Path("../shared/data/umsab")
@@ -162,18 +165,32 @@ def train_sentiment_command(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     output: Annotated[Path | None, typer.Option("--output", help="Weights folder")] = None,
 ) -> None:
-    """Train the sentiment head on UMSAB train, select and calibrate on val."""
-    from listener.nlp.embedder import Embedder
-    from listener.nlp.encoder import prepare_encoder
+    """Train the sentiment head on UMSAB train, select and calibrate on val.
+
+    Twice: on fp32 embeddings (the head bf16 and fp32 use) and on int8 ones (the int8 head).
+    """
     from listener.nlp.heads import WEIGHTS_DIR
     from listener.nlp.training import train_sentiment
 
-    embedder = Embedder(prepare_encoder(progress=console.print))
-    head, report = train_sentiment(data, embedder, seed=seed, progress=console.print)
-    path = head.save(output or WEIGHTS_DIR)
-    console.print(
-        f"val average macro-F1 {report['average_macro_f1']:.4f}; saved {path}", markup=False
-    )
+    for embedder in _embedders_for_heads():
+        head, report = train_sentiment(data, embedder, seed=seed, progress=console.print)
+        path = head.save(output or WEIGHTS_DIR)
+        console.print(
+            f"{embedder.precision}: val average macro-F1 {report['average_macro_f1']:.4f};"
+            f" saved {path}",
+            markup=False,
+        )
+
+
+def _embedders_for_heads() -> Iterator[Embedder]:
+    """An fp32 encoder, then an int8 one: each precision's heads learn from its embeddings
+    (bf16 ones agree with fp32 within cosine 0.9999, so they share fp32's heads)."""
+    from listener.nlp.embedder import Embedder
+    from listener.nlp.encoder import prepare_encoder
+
+    for precision in ("fp32", "int8"):
+        console.print(f"Embeddings in {precision} …", markup=False)
+        yield Embedder(prepare_encoder(progress=console.print), precision=precision)
 
 
 @train_app.command("adapter")
@@ -244,17 +261,19 @@ def train_urgency_command(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     output: Annotated[Path | None, typer.Option("--output", help="Weights folder")] = None,
 ) -> None:
-    """Train the intent and urgency heads on the project's customer-service data set."""
-    from listener.nlp.embedder import Embedder
-    from listener.nlp.encoder import prepare_encoder
+    """Train the intent and urgency heads on the project's customer-service data set (for fp32
+    and for int8 embeddings, as `listener train sentiment`)."""
     from listener.nlp.heads import WEIGHTS_DIR
     from listener.nlp.training import train_cs_heads
 
-    embedder = Embedder(prepare_encoder(progress=console.print))
-    heads, report = train_cs_heads(embedder, seed=seed, progress=console.print)
-    for head in heads:
-        head.save(output or WEIGHTS_DIR)
-    print(json.dumps(report, indent=2))
+    reports = {}
+    for embedder in _embedders_for_heads():
+        heads, reports[embedder.precision] = train_cs_heads(
+            embedder, seed=seed, progress=console.print
+        )
+        for head in heads:
+            head.save(output or WEIGHTS_DIR)
+    print(json.dumps(reports, indent=2))
 
 
 def classify(

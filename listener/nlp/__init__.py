@@ -62,7 +62,9 @@ def load_classifier(config: ModelConfig) -> Classifier:
     if config.name == "e5-heads":
         from listener.nlp.transformer import TransformerClassifier
 
-        return TransformerClassifier(config.threads, config.batch_size, lexicon=lexicon)
+        return TransformerClassifier(
+            config.threads, config.batch_size, config.precision, lexicon=lexicon
+        )
     from listener.nlp.hub import HubClassifier, ModelLabelError
 
     try:

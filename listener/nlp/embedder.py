@@ -23,6 +23,12 @@ MAX_TOKENS = 128  # mentions are short; long reviews keep their first 128 pieces
 # int8 in the two bottom layers costs the adapted encoder 0.02 UMSAB macro-F1 (their activations
 # have outliers that one scale per tensor flattens); above them it costs ~0. Measured on val.
 FLOAT_LAYERS = 2
+# How the encoder computes on CPU. bf16 where the CPU multiplies bf16 in hardware (AVX512-BF16,
+# AMX): on such a machine ~2x int8's speed and within cosine 0.9999 of fp32. int8 elsewhere: torch's
+# dynamic quantisation scales a batch's activations by one maximum, so it drifts from fp32
+# (cosine ~0.89) and a mention's result depends on its batch (~8-13 % of sentiment labels change
+# with the batching). fp32: exact, slowest. benchmarks/results/adapter_sweep.md has the figures.
+PRECISIONS = ("auto", "bf16", "int8", "fp32")
 ADAPTER_NAME = "adapter"
 
 
@@ -78,9 +84,34 @@ def apply_adapter(model: BertModel, directory: Path = WEIGHTS_DIR) -> str | None
 
 def sentence_embeddings(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of the token states under `mask` (batch x tokens), as unit vectors: how e5 pools."""
+    hidden = hidden.float()  # pool in fp32 whatever the encoder computed in
     weights = mask.unsqueeze(-1).to(hidden.dtype)
     pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
-    return torch.nn.functional.normalize(pooled.float(), dim=-1)
+    return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # a torch without the probes: assume not
+        return False
+
+
+def resolve_precision(precision: str) -> str:
+    """`auto` as this machine's best: bf16 where native, else int8."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "auto":
+        return "bf16" if native_bf16() else "int8"
+    return precision
+
+
+def _layers_in_bf16(model: BertModel) -> None:
+    """The 12 layers in bf16. The word embeddings stay fp32 and memory-mapped, so only the rows
+    of pieces actually seen are read (converting all 250k rows cost ~300 MB of peak memory)."""
+    model.encoder.to(torch.bfloat16)
+    model.embeddings.register_forward_hook(lambda _module, _inputs, out: out.to(torch.bfloat16))
 
 
 def _quantise(model: BertModel, float_layers: int) -> None:
@@ -101,7 +132,7 @@ class Embedder:
         self,
         directory: Path,
         threads: int | None = None,
-        quantize: bool = True,
+        precision: str = "auto",
         max_tokens: int = MAX_TOKENS,
         adapter_dir: Path | None = WEIGHTS_DIR,
         *,
@@ -109,7 +140,8 @@ class Embedder:
     ) -> None:
         """`adapter_dir`: where a LoRA adapter is merged from, if one is there; None for none.
 
-        `quantize`: int8 weights for the Linear layers above the bottom `float_layers` ones.
+        `precision`: one of `PRECISIONS`; with int8, the Linear layers above the bottom
+        `float_layers` ones run in int8.
         """
         if threads:
             torch.set_num_threads(threads)
@@ -118,8 +150,11 @@ class Embedder:
         self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(directory)
         model = load_bert(directory)
         self.adapter_version = apply_adapter(model, adapter_dir) if adapter_dir else None
-        if quantize:
+        self.precision = resolve_precision(precision)
+        if self.precision == "int8":
             _quantise(model, float_layers)
+        elif self.precision == "bf16":
+            _layers_in_bf16(model)
         self.model = model
         self.max_tokens = max_tokens
         self.dim = int(model.config.hidden_size)

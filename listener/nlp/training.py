@@ -17,6 +17,7 @@ from listener.nlp.heads import (
     Head,
     HeadSpec,
     fit_temperature,
+    head_features,
     log_loss,
     macro_f1,
     per_class_report,
@@ -120,6 +121,7 @@ def train_sentiment(
             x.shape[1],
             hidden=params["hidden"],
             encoder=embedder.encoder_id,
+            features=head_features(embedder.precision),
         )
         head = train_head(
             spec,
@@ -203,7 +205,14 @@ def train_cs_heads(
     for task, labels in (("intent", INTENT_LABELS), ("urgency", URGENCY_LABELS)):
         y_train = np.array([labels.index(r[task]) for r in splits["train"]])
         y_test = np.array([labels.index(r[task]) for r in splits["test"]])
-        spec = HeadSpec(task, labels, train_x.shape[1], hidden=256, encoder=embedder.encoder_id)
+        spec = HeadSpec(
+            task,
+            labels,
+            train_x.shape[1],
+            hidden=256,
+            encoder=embedder.encoder_id,
+            features=head_features(embedder.precision),
+        )
         held_back = _train_cs_head(spec, train_x[~dev], y_train[~dev], seed)
         temperature = fit_temperature(held_back, train_x[dev], y_train[dev])
         head = _train_cs_head(spec, train_x, y_train, seed)

@@ -18,7 +18,7 @@ from listener.enums import Intent, Sentiment, Urgency
 from listener.nlp import Prediction, TextInput
 from listener.nlp.embedder import Embedder
 from listener.nlp.encoder import prepare_encoder
-from listener.nlp.heads import WEIGHTS_DIR, Head
+from listener.nlp.heads import WEIGHTS_DIR, Head, head_features
 from listener.nlp.keywords import Lexicon, default_lexicon
 from listener.nlp.ratings import with_rating
 from listener.nlp.urgency import (
@@ -53,19 +53,20 @@ class TransformerClassifier:
         self,
         threads: int | None = None,
         batch_size: int = 64,
-        quantize: bool = True,
+        precision: str = "auto",
         weights: Path = WEIGHTS_DIR,
         lexicon: Lexicon | None = None,
     ) -> None:
         """`weights`: the folder of the heads and of the encoder's adapter, if any."""
         self.lexicon = lexicon or default_lexicon()
         self.embedder = Embedder(
-            prepare_encoder(), threads=threads, quantize=quantize, adapter_dir=weights
+            prepare_encoder(), threads=threads, precision=precision, adapter_dir=weights
         )
         self.batch_size = batch_size
-        self.sentiment = Head.load("sentiment", weights)
-        self.intent = _optional_head("intent", weights)
-        self.urgency = _optional_head("urgency", weights)
+        features = head_features(self.embedder.precision)
+        self.sentiment = Head.load("sentiment", weights, features)
+        self.intent = _optional_head("intent", weights, features)
+        self.urgency = _optional_head("urgency", weights, features)
         heads = [h.spec for h in (self.sentiment, self.intent, self.urgency) if h is not None]
         stale = [spec.task for spec in heads if spec.encoder != self.embedder.encoder_id]
         if stale:
@@ -78,6 +79,7 @@ class TransformerClassifier:
             parts.append(f"adapter:{self.embedder.adapter_version}")
         if self.lexicon.version:
             parts.append(f"keywords:{self.lexicon.version}")
+        parts.append(self.embedder.precision)  # int8 results differ a little from bf16/fp32
         # Retrained weights keep their version numbers: the fingerprint tells two trainings apart.
         self.version = "+".join(parts) + "@" + _fingerprint(weights)
         self.encoder_name = self.embedder.encoder_id
@@ -165,8 +167,8 @@ class TransformerClassifier:
         return predictions
 
 
-def _optional_head(task: str, weights: Path) -> Head | None:
+def _optional_head(task: str, weights: Path, features: str) -> Head | None:
     try:
-        return Head.load(task, weights)
+        return Head.load(task, weights, features)
     except FileNotFoundError:
         return None
