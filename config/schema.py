@@ -594,7 +594,8 @@ class ModelConfig(_Model):
     batch_size: int = Field(default=32, gt=0, examples=["32"])
     precision: Literal["auto", "bf16", "int8", "fp32"] = Field(
         default="auto",
-        description="How e5-heads computes on CPU: auto = bf16 where the CPU does bf16 in"
+        description="How the transformer (e5-heads or a Hugging Face model) computes on CPU:"
+        " auto = bf16 where the CPU does bf16 in"
         " hardware (AVX512-BF16 or AMX; fastest, as accurate as fp32), else int8 (fast, a little"
         " less accurate); fp32 = exact and slowest.",
         examples=['"auto"', '"fp32"'],

@@ -131,7 +131,23 @@ def test_a_local_model_gives_sentiment_and_the_rules_give_intent_and_urgency(mod
     assert any("negative sentiment" in reason for reason in complaint.reasons)
     assert review.urgency is Urgency.LOW
     assert classifier.name == f"hf:{model_dir}"
-    assert len(classifier.version) == 8
+    digest, precision = classifier.version.split("+")
+    assert len(digest) == 8
+    assert precision in {"bf16", "int8"}  # auto: bf16 where the CPU does it in hardware
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8", "fp32"])
+def test_a_hub_model_runs_at_each_precision_with_the_same_answers(model_dir, precision):
+    config = ModelConfig(name=str(model_dir), labels=INDEX_LABELS, precision=precision)
+    classifier = load_classifier(config)
+    texts = ["the parcel was broken so awful", "love it", "my box was sent today"]
+    predictions = classifier.classify([TextInput(text, "en") for text in texts])
+    assert [p.sentiment for p in predictions] == [
+        Sentiment.NEGATIVE,
+        Sentiment.POSITIVE,
+        Sentiment.NEUTRAL,
+    ]
+    assert classifier.version.endswith(f"+{precision}")
 
 
 def test_labels_that_name_their_sentiment_need_no_mapping(model_dir, tmp_path):

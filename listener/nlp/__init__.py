@@ -69,7 +69,12 @@ def load_classifier(config: ModelConfig) -> Classifier:
 
     try:
         return HubClassifier(
-            config.name, config.labels, config.threads, config.batch_size, lexicon=lexicon
+            config.name,
+            config.labels,
+            config.threads,
+            config.batch_size,
+            lexicon=lexicon,
+            precision=config.precision,
         )
     except ModelLabelError:
         raise

@@ -24,6 +24,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from listener.enums import Sentiment
 from listener.nlp import ModelLoadError, Prediction, TextInput
 from listener.nlp.baseline import keyword_prediction
+from listener.nlp.embedder import quantise_linear_layers, resolve_precision
 from listener.nlp.keywords import Lexicon, default_lexicon
 from listener.nlp.ratings import with_rating
 
@@ -118,13 +119,20 @@ class HubClassifier:
         labels: Mapping[str, Sentiment] | None = None,
         threads: int | None = None,
         batch_size: int = 32,
+        *,
         lexicon: Lexicon | None = None,
+        precision: str = "auto",
     ) -> None:
         self.lexicon = lexicon or default_lexicon()
         if threads:
             torch.set_num_threads(threads)
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         self.model = AutoModelForSequenceClassification.from_pretrained(model).eval()
+        self.precision = resolve_precision(precision)
+        if self.precision == "bf16":
+            self.model.to(torch.bfloat16)
+        elif self.precision == "int8":
+            quantise_linear_layers(self.model)
         self.columns = sentiment_columns(self.model.config.id2label, labels or {}, model)
         self.batch_size = batch_size
         self.max_length = min(self.tokenizer.model_max_length, MAX_TOKENS)
@@ -133,7 +141,9 @@ class HubClassifier:
         self.name = _display_name(model)
         version = _version(model, directory, commit, self.columns)
         keywords = self.lexicon.version
-        self.version = version + (f"+keywords:{keywords}" if keywords else "")
+        self.version = (
+            version + (f"+keywords:{keywords}" if keywords else "") + f"+{self.precision}"
+        )
 
     def sentiment_probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """(texts × 3) probabilities of negative, neutral, positive; batches sorted by length."""
