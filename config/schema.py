@@ -590,6 +590,19 @@ class ModelConfig(_Model):
         ' Case-insensitive word prefixes ("rückruf" finds "Rückrufaktion").',
         examples=["{safety: {en: [recall, choking], de: [rückruf]}, churn: {fr: [je résilie]}}"],
     )
+    viral_followers: int = Field(
+        default=50_000,
+        gt=0,
+        description="A negative post by an author with this many followers is critical.",
+        examples=["50000"],
+    )
+    viral_reactions: int = Field(
+        default=100,
+        gt=0,
+        description="A negative post that drew this many likes, reposts and replies by the time"
+        " it was collected is critical.",
+        examples=["100"],
+    )
     threads: int = Field(default=2, gt=0, examples=["2"])
     batch_size: int = Field(default=32, gt=0, examples=["32"])
     precision: Literal["auto", "bf16", "int8", "fp32"] = Field(

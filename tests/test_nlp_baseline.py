@@ -68,6 +68,24 @@ def test_urgency_scoring_levels(signals, level):
         assert reasons, "every level above low says why"
 
 
+def test_a_team_sets_its_own_virality_bars():
+    from config.schema import ModelConfig
+    from listener.nlp.urgency import Virality
+
+    angry_with_30 = Signals(Intent.OTHER, ANGRY, engagement=30, author_followers=8_000)
+    assert score_urgency(angry_with_30)[0] is Urgency.MEDIUM
+    assert score_urgency(angry_with_30, Virality(reactions=20))[0] is Urgency.CRITICAL
+    assert score_urgency(angry_with_30, Virality(followers=5_000))[0] is Urgency.CRITICAL
+
+    classifier = load_classifier(ModelConfig(name="baseline", viral_reactions=20))
+    assert classifier.version == "1+viral:50000/20"
+    [prediction] = classifier.classify(
+        [TextInput("Lumora support is useless, worst ever", "en", engagement=30)]
+    )
+    assert prediction.urgency is Urgency.CRITICAL
+    assert "complaint already has 30 likes, reposts and replies" in prediction.reasons
+
+
 def test_viral_reason_names_the_reach():
     _, _, reasons = score_urgency(Signals(Intent.OTHER, ANGRY, author_followers=250_000))
     assert any("250,000 followers" in reason for reason in reasons)

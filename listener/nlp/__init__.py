@@ -53,17 +53,20 @@ def load_classifier(config: ModelConfig) -> Classifier:
     Raises ModelLoadError when the configured model cannot serve.
     """
     from listener.nlp.keywords import Lexicon
+    from listener.nlp.urgency import TeamRules, Virality
 
-    lexicon = Lexicon(config.keywords)
+    rules = TeamRules(
+        Lexicon(config.keywords), Virality(config.viral_followers, config.viral_reactions)
+    )
     if config.name == "baseline":
         from listener.nlp.baseline import BaselineClassifier
 
-        return BaselineClassifier(lexicon)
+        return BaselineClassifier(rules)
     if config.name == "e5-heads":
         from listener.nlp.transformer import TransformerClassifier
 
         return TransformerClassifier(
-            config.threads, config.batch_size, config.precision, lexicon=lexicon
+            config.threads, config.batch_size, config.precision, rules=rules
         )
     from listener.nlp.hub import HubClassifier, ModelLabelError
 
@@ -73,7 +76,7 @@ def load_classifier(config: ModelConfig) -> Classifier:
             config.labels,
             config.threads,
             config.batch_size,
-            lexicon=lexicon,
+            rules=rules,
             precision=config.precision,
         )
     except ModelLabelError:

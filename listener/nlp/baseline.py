@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from listener.enums import Intent, Sentiment
 from listener.nlp import Prediction, TextInput
-from listener.nlp.keywords import Lexicon, builtin_lexicon, default_lexicon, fold, hits
-from listener.nlp.urgency import SERVICE_FAILURES, Signals, score_urgency
+from listener.nlp.keywords import builtin_lexicon, fold, hits
+from listener.nlp.urgency import SERVICE_FAILURES, Signals, TeamRules, score_urgency
 
 COMPLAINTS = {Intent.SAFETY, Intent.ACCOUNT_SECURITY, Intent.LEGAL} | SERVICE_FAILURES
 
@@ -34,9 +34,9 @@ def _sentiment_scores(positive: int, negative: int, rating: int | None) -> dict[
 class BaselineClassifier:
     name = "baseline-lexicon"
 
-    def __init__(self, lexicon: Lexicon | None = None) -> None:
-        self.lexicon = lexicon or default_lexicon()
-        self.version = "1" + (f"+keywords:{self.lexicon.version}" if self.lexicon.version else "")
+    def __init__(self, rules: TeamRules | None = None) -> None:
+        self.rules = rules or TeamRules()
+        self.version = "+".join(["1", *self.rules.version_parts()])
 
     def classify(self, items: Sequence[TextInput]) -> list[Prediction]:
         return [self._classify_one(item) for item in items]
@@ -46,19 +46,19 @@ class BaselineClassifier:
         text = fold(item.text, item.language)
         positive = hits(sentiment_words["positive"], item.language, text)
         negative = hits(sentiment_words["negative"], item.language, text)
-        if self.lexicon.intent(item.text, item.language) in COMPLAINTS:
+        if self.rules.lexicon.intent(item.text, item.language) in COMPLAINTS:
             negative += 1  # complaints even when worded calmly
         scores = _sentiment_scores(positive, negative, item.rating)
-        return keyword_prediction(item, scores, self.lexicon)
+        return keyword_prediction(item, scores, self.rules)
 
 
 def keyword_prediction(
-    item: TextInput, scores: dict[Sentiment, float], lexicon: Lexicon
+    item: TextInput, scores: dict[Sentiment, float], rules: TeamRules
 ) -> Prediction:
     """Intent from the per-language keywords and urgency from the scoring function, given the
     sentiment scores of whichever model read the text."""
     sentiment = max(scores, key=scores.__getitem__)
-    intent = lexicon.intent(item.text, item.language)
+    intent = rules.lexicon.intent(item.text, item.language)
     if intent is Intent.PRAISE and sentiment is not Sentiment.POSITIVE:
         intent = Intent.OTHER
     urgency, score, reasons = score_urgency(
@@ -68,8 +68,9 @@ def keyword_prediction(
             rating=item.rating,
             author_followers=item.author_followers,
             engagement=item.engagement,
-            churn_threat=lexicon.churn_threat(item.text, item.language),
-        )
+            churn_threat=rules.lexicon.churn_threat(item.text, item.language),
+        ),
+        rules.virality,
     )
     return Prediction(
         sentiment=sentiment,

@@ -25,8 +25,8 @@ from listener.enums import Sentiment
 from listener.nlp import ModelLoadError, Prediction, TextInput
 from listener.nlp.baseline import keyword_prediction
 from listener.nlp.embedder import quantise_linear_layers, resolve_precision
-from listener.nlp.keywords import Lexicon, default_lexicon
 from listener.nlp.ratings import with_rating
+from listener.nlp.urgency import TeamRules
 
 SENTIMENT_ORDER = [Sentiment.NEGATIVE, Sentiment.NEUTRAL, Sentiment.POSITIVE]
 # Label names that say their sentiment themselves (case-insensitive).
@@ -120,10 +120,10 @@ class HubClassifier:
         threads: int | None = None,
         batch_size: int = 32,
         *,
-        lexicon: Lexicon | None = None,
+        rules: TeamRules | None = None,
         precision: str = "auto",
     ) -> None:
-        self.lexicon = lexicon or default_lexicon()
+        self.rules = rules or TeamRules()
         if threads:
             torch.set_num_threads(threads)
         self.tokenizer = AutoTokenizer.from_pretrained(model)
@@ -140,10 +140,7 @@ class HubClassifier:
         commit = getattr(self.model.config, "_commit_hash", None)
         self.name = _display_name(model)
         version = _version(model, directory, commit, self.columns)
-        keywords = self.lexicon.version
-        self.version = (
-            version + (f"+keywords:{keywords}" if keywords else "") + f"+{self.precision}"
-        )
+        self.version = "+".join([version, *self.rules.version_parts(), self.precision])
 
     def sentiment_probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """(texts × 3) probabilities of negative, neutral, positive; batches sorted by length."""
@@ -168,7 +165,7 @@ class HubClassifier:
             return []
         probabilities = self.sentiment_probabilities([item.text for item in items])
         return [
-            keyword_prediction(item, _scores(with_rating(row, item.rating)), self.lexicon)
+            keyword_prediction(item, _scores(with_rating(row, item.rating)), self.rules)
             for item, row in zip(items, probabilities, strict=True)
         ]
 

@@ -19,12 +19,12 @@ from listener.nlp import Prediction, TextInput
 from listener.nlp.embedder import Embedder
 from listener.nlp.encoder import prepare_encoder
 from listener.nlp.heads import WEIGHTS_DIR, Head, head_features
-from listener.nlp.keywords import Lexicon, default_lexicon
 from listener.nlp.ratings import with_rating
 from listener.nlp.urgency import (
     CRITICAL_INTENTS,
     SERVICE_FAILURES,
     Signals,
+    TeamRules,
     is_happy_review,
     score_urgency,
 )
@@ -55,10 +55,10 @@ class TransformerClassifier:
         batch_size: int = 64,
         precision: str = "auto",
         weights: Path = WEIGHTS_DIR,
-        lexicon: Lexicon | None = None,
+        rules: TeamRules | None = None,
     ) -> None:
         """`weights`: the folder of the heads and of the encoder's adapter, if any."""
-        self.lexicon = lexicon or default_lexicon()
+        self.rules = rules or TeamRules()
         self.embedder = Embedder(
             prepare_encoder(), threads=threads, precision=precision, adapter_dir=weights
         )
@@ -77,8 +77,7 @@ class TransformerClassifier:
         parts = [f"{spec.task}:{spec.metrics.get('version', '1')}" for spec in heads]
         if self.embedder.adapter_version:
             parts.append(f"adapter:{self.embedder.adapter_version}")
-        if self.lexicon.version:
-            parts.append(f"keywords:{self.lexicon.version}")
+        parts += self.rules.version_parts()
         parts.append(self.embedder.precision)  # int8 results differ a little from bf16/fp32
         # Retrained weights keep their version numbers: the fingerprint tells two trainings apart.
         self.version = "+".join(parts) + "@" + _fingerprint(weights)
@@ -102,7 +101,7 @@ class TransformerClassifier:
           `HEAD_ALONE_CRITICAL` probability; otherwise its best other answer stands.
         - A happy 4-5 star review is praise, whatever service it mentions.
         """
-        lexical = self.lexicon.intent(item.text, item.language)
+        lexical = self.rules.lexicon.intent(item.text, item.language)
         if probabilities is None or self.intent is None:
             return lexical
         labels = self.intent.spec.labels
@@ -150,9 +149,10 @@ class TransformerClassifier:
                     rating=item.rating,
                     author_followers=item.author_followers,
                     engagement=item.engagement,
-                    churn_threat=self.lexicon.churn_threat(item.text, item.language),
+                    churn_threat=self.rules.lexicon.churn_threat(item.text, item.language),
                     model_urgency=model_urgency,
-                )
+                ),
+                self.rules.virality,
             )
             predictions.append(
                 Prediction(

@@ -5,7 +5,8 @@ reach, keyword hits), so the levels mean the same thing whichever model ran:
 
 - critical (score >= 0.85): safety hazard or injury, account takeover or fraud, legal or
   regulator threat, or a complaint going viral: a negative post by an author with
-  `VIRAL_FOLLOWERS` followers, or one that drew `VIRAL_ENGAGEMENT` reactions by collection time;
+  `Virality.followers` followers, or one that drew `Virality.reactions` reactions (likes, reposts,
+  replies) by collection time; both thresholds are in the config (`model.viral_*`);
 - high (>= 0.60): a concrete service failure needing action: billing, refund, damaged or lost
   order, a churn threat;
 - medium (>= 0.35): a question or a mild problem that needs a reply; any clearly negative
@@ -16,14 +17,40 @@ reach, keyword hits), so the levels mean the same thing whichever model ran:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from listener.enums import Intent, Sentiment, Urgency
+from listener.nlp.keywords import Lexicon, default_lexicon
 
-VIRAL_FOLLOWERS = 50_000
-# Engagement is read when the mention is collected, usually minutes after it was posted: a
-# complaint that already drew 100 likes, reposts and replies by then is spreading.
-VIRAL_ENGAGEMENT = 100
+
+@dataclass(frozen=True)
+class Virality:
+    """When a negative post is likely to go viral; a big brand may want higher bars."""
+
+    followers: int = 50_000
+    # Engagement is read when the mention is collected, usually minutes after it was posted: a
+    # complaint that already drew 100 likes, reposts and replies by then is spreading.
+    reactions: int = 100
+
+    @property
+    def version(self) -> str:
+        """ "" for the defaults, else what a stored classification should say it ran with."""
+        return "" if self == Virality() else f"viral:{self.followers}/{self.reactions}"
+
+
+@dataclass(frozen=True)
+class TeamRules:
+    """What a team sets about urgency in its config: its own keywords and its virality bars."""
+
+    lexicon: Lexicon = field(default_factory=default_lexicon)
+    virality: Virality = field(default_factory=Virality)
+
+    def version_parts(self) -> list[str]:
+        """For the stored model version: the rules that differ from the built-in ones."""
+        keywords = f"keywords:{self.lexicon.version}" if self.lexicon.version else ""
+        return [part for part in (keywords, self.virality.version) if part]
+
+
 LEVEL_FLOORS = ((Urgency.CRITICAL, 0.85), (Urgency.HIGH, 0.60), (Urgency.MEDIUM, 0.35))
 
 INTENT_BASE: dict[Intent, tuple[float, str]] = {
@@ -104,8 +131,11 @@ def _happy_review(signals: Signals, positive: float) -> bool:
     return is_happy_review(signals.rating, positive) and signals.intent not in CRITICAL_INTENTS
 
 
-def score_urgency(signals: Signals) -> tuple[Urgency, float, list[str]]:
+def score_urgency(
+    signals: Signals, virality: Virality | None = None
+) -> tuple[Urgency, float, list[str]]:
     """Level, score in [0, 1] and the reasons a person can read."""
+    virality = virality or Virality()
     base, reason = INTENT_BASE[signals.intent]
     negative = signals.scores.get(Sentiment.NEGATIVE, 0.0)
     positive = signals.scores.get(Sentiment.POSITIVE, 0.0)
@@ -133,11 +163,11 @@ def score_urgency(signals: Signals) -> tuple[Urgency, float, list[str]]:
     if signals.intent not in CRITICAL_INTENTS and not _model_says_critical(signals):
         score = min(score, NON_CRITICAL_CEILING)
     followers = signals.author_followers or 0
-    if followers >= VIRAL_FOLLOWERS and negative > 0.5:
+    if followers >= virality.followers and negative > 0.5:
         score = max(score, 0.9)
         reasons.append(f"complaint by an author with {followers:,} followers may go viral")
     reactions = signals.engagement or 0
-    if reactions >= VIRAL_ENGAGEMENT and negative > 0.5:
+    if reactions >= virality.reactions and negative > 0.5:
         score = max(score, 0.9)
         reasons.append(f"complaint already has {reactions:,} likes, reposts and replies")
     score = min(max(score, 0.0), 1.0)
