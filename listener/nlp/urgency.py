@@ -1,7 +1,7 @@
 """The one scoring function that turns a mention's signals into an urgency level with reasons.
 
 Every classifier feeds it the same signals (intent, sentiment scores, review rating, author
-reach, keyword hits), so the levels mean the same thing whichever model ran:
+reach, engagement, keyword hits), so the levels mean the same thing whichever model ran:
 
 - critical (score >= 0.85): safety hazard or injury, account takeover or fraud, legal or
   regulator threat, or a complaint going viral: a negative post by an author with
@@ -34,7 +34,7 @@ class Virality:
 
     @property
     def version(self) -> str:
-        """ "" for the defaults, else what a stored classification should say it ran with."""
+        """What a stored classification should say it ran with; empty for the defaults."""
         return "" if self == Virality() else f"viral:{self.followers}/{self.reactions}"
 
 
