@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from listener.enums import Intent, Sentiment
 from listener.nlp import Prediction, TextInput
 from listener.nlp.keywords import builtin_lexicon, fold, hits
-from listener.nlp.urgency import SERVICE_FAILURES, Signals, TeamRules, score_urgency
+from listener.nlp.urgency import SERVICE_FAILURES, TeamRules
 
 COMPLAINTS = {Intent.SAFETY, Intent.ACCOUNT_SECURITY, Intent.LEGAL} | SERVICE_FAILURES
 
@@ -46,37 +46,19 @@ class BaselineClassifier:
         text = fold(item.text, item.language)
         positive = hits(sentiment_words["positive"], item.language, text)
         negative = hits(sentiment_words["negative"], item.language, text)
-        if self.rules.lexicon.intent(item.text, item.language) in COMPLAINTS:
+        intent = self.rules.lexicon.intent(item.text, item.language)
+        if intent in COMPLAINTS:
             negative += 1  # complaints even when worded calmly
         scores = _sentiment_scores(positive, negative, item.rating)
-        return keyword_prediction(item, scores, self.rules)
+        return keyword_prediction(item, scores, self.rules, intent)
 
 
 def keyword_prediction(
-    item: TextInput, scores: dict[Sentiment, float], rules: TeamRules
+    item: TextInput, scores: dict[Sentiment, float], rules: TeamRules, intent: Intent | None = None
 ) -> Prediction:
-    """Intent from the per-language keywords and urgency from the scoring function, given the
-    sentiment scores of whichever model read the text."""
-    sentiment = max(scores, key=scores.__getitem__)
-    intent = rules.lexicon.intent(item.text, item.language)
-    if intent is Intent.PRAISE and sentiment is not Sentiment.POSITIVE:
+    """Intent from the per-language keywords (`intent`, if already found) and urgency from the
+    rules, given the sentiment scores of whichever model read the text."""
+    intent = intent or rules.lexicon.intent(item.text, item.language)
+    if intent is Intent.PRAISE and max(scores, key=scores.__getitem__) is not Sentiment.POSITIVE:
         intent = Intent.OTHER
-    urgency, score, reasons = score_urgency(
-        Signals(
-            intent=intent,
-            scores=scores,
-            rating=item.rating,
-            author_followers=item.author_followers,
-            engagement=item.engagement,
-            churn_threat=rules.lexicon.churn_threat(item.text, item.language),
-        ),
-        rules.virality,
-    )
-    return Prediction(
-        sentiment=sentiment,
-        scores=scores,
-        urgency=urgency,
-        urgency_score=score,
-        intent=intent,
-        reasons=reasons,
-    )
+    return rules.prediction(item, scores, intent)

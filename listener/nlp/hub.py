@@ -25,10 +25,9 @@ from listener.enums import Sentiment
 from listener.nlp import ModelLoadError, Prediction, TextInput
 from listener.nlp.baseline import keyword_prediction
 from listener.nlp.embedder import quantise_linear_layers, resolve_precision
-from listener.nlp.ratings import with_rating
+from listener.nlp.ratings import SENTIMENT_ORDER, sentiment_scores
 from listener.nlp.urgency import TeamRules
 
-SENTIMENT_ORDER = [Sentiment.NEGATIVE, Sentiment.NEUTRAL, Sentiment.POSITIVE]
 # Label names that say their sentiment themselves (case-insensitive).
 SELF_NAMED = {
     "negative": Sentiment.NEGATIVE,
@@ -165,12 +164,6 @@ class HubClassifier:
             return []
         probabilities = self.sentiment_probabilities([item.text for item in items])
         return [
-            keyword_prediction(item, _scores(with_rating(row, item.rating)), self.rules)
+            keyword_prediction(item, sentiment_scores(row, item.rating), self.rules)
             for item, row in zip(items, probabilities, strict=True)
         ]
-
-
-def _scores(probabilities: np.ndarray) -> dict[Sentiment, float]:
-    return {
-        label: round(float(p), 4) for label, p in zip(SENTIMENT_ORDER, probabilities, strict=True)
-    }

@@ -1,9 +1,13 @@
-"""A review's stars as evidence about its sentiment, for every model that scores text."""
+"""Sentiment scores from a model's probabilities, with a review's stars as evidence too."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from listener.enums import Sentiment
+
+# The column order of every sentiment model's probabilities here.
+SENTIMENT_ORDER = [Sentiment.NEGATIVE, Sentiment.NEUTRAL, Sentiment.POSITIVE]
 # How likely each sentiment is for a review with this many stars (negative, neutral, positive).
 # Multiplied into the text's probabilities: the stars are the customer's own verdict.
 STAR_PRIOR = {
@@ -15,9 +19,15 @@ STAR_PRIOR = {
 }
 
 
-def with_rating(probabilities: np.ndarray, rating: int | None) -> np.ndarray:
+def _with_rating(probabilities: np.ndarray, rating: int | None) -> np.ndarray:
     """Text probabilities (negative, neutral, positive) combined with the review's stars."""
     if rating not in STAR_PRIOR:
         return probabilities
     combined = probabilities * np.array(STAR_PRIOR[rating])
     return combined / combined.sum()
+
+
+def sentiment_scores(probabilities: np.ndarray, rating: int | None) -> dict[Sentiment, float]:
+    """A model's (negative, neutral, positive) probabilities, with the stars, as stored scores."""
+    combined = _with_rating(probabilities, rating)
+    return {label: round(float(p), 4) for label, p in zip(SENTIMENT_ORDER, combined, strict=True)}

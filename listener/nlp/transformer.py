@@ -19,14 +19,12 @@ from listener.nlp import Prediction, TextInput
 from listener.nlp.embedder import Embedder
 from listener.nlp.encoder import prepare_encoder
 from listener.nlp.heads import WEIGHTS_DIR, Head, head_features
-from listener.nlp.ratings import with_rating
+from listener.nlp.ratings import sentiment_scores
 from listener.nlp.urgency import (
     CRITICAL_INTENTS,
     SERVICE_FAILURES,
-    Signals,
     TeamRules,
     is_happy_review,
-    score_urgency,
 )
 
 KEYWORD_SUPPORT = 0.05
@@ -34,7 +32,6 @@ KEYWORD_SUPPORT = 0.05
 # without it) 0.5 named as many non-critical mentions critical as 0.8 did (2 of 142) and found
 # more critical ones (intent accuracy .845 vs .803, critical recall .956 vs .933).
 HEAD_ALONE_CRITICAL = 0.5
-SENTIMENT_ORDER = [Sentiment.NEGATIVE, Sentiment.NEUTRAL, Sentiment.POSITIVE]
 
 
 def _fingerprint(weights: Path) -> str:
@@ -123,11 +120,7 @@ class TransformerClassifier:
         urgencies = self.urgency.probabilities(embeddings) if self.urgency else None
         predictions = []
         for row, item in enumerate(items):
-            probabilities = with_rating(sentiment[row], item.rating)
-            scores = {
-                label: round(float(p), 4)
-                for label, p in zip(SENTIMENT_ORDER, probabilities, strict=True)
-            }
+            scores = sentiment_scores(sentiment[row], item.rating)
             intent = self._intent(
                 item,
                 intents[row] if intents is not None else None,
@@ -142,28 +135,7 @@ class TransformerClassifier:
                 if urgencies is not None and self.urgency
                 else None
             )
-            level, score, reasons = score_urgency(
-                Signals(
-                    intent=intent,
-                    scores=scores,
-                    rating=item.rating,
-                    author_followers=item.author_followers,
-                    engagement=item.engagement,
-                    churn_threat=self.rules.lexicon.churn_threat(item.text, item.language),
-                    model_urgency=model_urgency,
-                ),
-                self.rules.virality,
-            )
-            predictions.append(
-                Prediction(
-                    sentiment=max(scores, key=scores.__getitem__),
-                    scores=scores,
-                    urgency=level,
-                    urgency_score=score,
-                    intent=intent,
-                    reasons=reasons,
-                )
-            )
+            predictions.append(self.rules.prediction(item, scores, intent, model_urgency))
         return predictions
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from listener.enums import Intent, Sentiment, Urgency
+from listener.nlp import Prediction, TextInput
 from listener.nlp.keywords import Lexicon, default_lexicon
 
 
@@ -49,6 +50,35 @@ class TeamRules:
         """For the stored model version: the rules that differ from the built-in ones."""
         keywords = f"keywords:{self.lexicon.version}" if self.lexicon.version else ""
         return [part for part in (keywords, self.virality.version) if part]
+
+    def prediction(
+        self,
+        item: TextInput,
+        scores: dict[Sentiment, float],
+        intent: Intent,
+        model_urgency: dict[Urgency, float] | None = None,
+    ) -> Prediction:
+        """A model's sentiment scores and intent, with the urgency these rules give them."""
+        level, score, reasons = score_urgency(
+            Signals(
+                intent=intent,
+                scores=scores,
+                rating=item.rating,
+                author_followers=item.author_followers,
+                engagement=item.engagement,
+                churn_threat=self.lexicon.churn_threat(item.text, item.language),
+                model_urgency=model_urgency,
+            ),
+            self.virality,
+        )
+        return Prediction(
+            sentiment=max(scores, key=scores.__getitem__),
+            scores=scores,
+            urgency=level,
+            urgency_score=score,
+            intent=intent,
+            reasons=reasons,
+        )
 
 
 LEVEL_FLOORS = ((Urgency.CRITICAL, 0.85), (Urgency.HIGH, 0.60), (Urgency.MEDIUM, 0.35))
