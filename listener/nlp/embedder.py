@@ -16,6 +16,7 @@ from transformers.utils import logging as hf_logging
 
 from listener.nlp.encoder import ENCODER_NAME
 from listener.nlp.heads import WEIGHTS_DIR
+from listener.nlp.precision import resolve_precision
 
 log = logging.getLogger(__name__)
 QUERY_PREFIX = "query: "  # how e5 was trained for classification-style inputs
@@ -23,12 +24,6 @@ MAX_TOKENS = 128  # mentions are short; long reviews keep their first 128 pieces
 # int8 in the two bottom layers costs the adapted encoder 0.02 UMSAB macro-F1 (their activations
 # have outliers that one scale per tensor flattens); above them it costs ~0. Measured on val.
 FLOAT_LAYERS = 2
-# How the encoder computes on CPU. bf16 where the CPU multiplies bf16 in hardware (AVX512-BF16,
-# AMX): on such a machine ~2x int8's speed and within cosine 0.9999 of fp32. int8 elsewhere: torch's
-# dynamic quantisation scales a batch's activations by one maximum, so it drifts from fp32
-# (cosine ~0.89) and a mention's result depends on its batch (~8-13 % of sentiment labels change
-# with the batching). fp32: exact, slowest. benchmarks/results/adapter_sweep.md has the figures.
-PRECISIONS = ("auto", "bf16", "int8", "fp32")
 ADAPTER_NAME = "adapter"
 
 
@@ -88,23 +83,6 @@ def sentence_embeddings(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tenso
     weights = mask.unsqueeze(-1).to(hidden.dtype)
     pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
     return torch.nn.functional.normalize(pooled, dim=-1)
-
-
-def native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX)."""
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except AttributeError:  # a torch without the probes: assume not
-        return False
-
-
-def resolve_precision(precision: str) -> str:
-    """`auto` as this machine's best: bf16 where native, else int8."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision == "auto":
-        return "bf16" if native_bf16() else "int8"
-    return precision
 
 
 def _layers_in_bf16(model: BertModel) -> None:

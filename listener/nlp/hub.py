@@ -24,7 +24,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from listener.enums import Sentiment
 from listener.nlp import ModelLoadError, Prediction, TextInput
 from listener.nlp.baseline import keyword_prediction
-from listener.nlp.embedder import quantise_linear_layers, resolve_precision
+from listener.nlp.embedder import quantise_linear_layers
+from listener.nlp.precision import resolve_precision
 from listener.nlp.ratings import SENTIMENT_ORDER, sentiment_scores
 from listener.nlp.urgency import TeamRules
 
