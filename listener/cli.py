@@ -20,13 +20,12 @@ from alerts.sinks import printable, shorten
 from config.schema import ConfigError, ReplaySource, Settings, load_settings
 from listener.cli_digest import digest
 from listener.cli_draft import draft as draft_command
-from listener.cli_nlp import classify, eval_app, load_model, model_app, train_app
+from listener.cli_nlp import classify, eval_app, load_model, model_app, model_errors, train_app
 from listener.cli_ops import forget, status
 from listener.cli_scale import worker
 from listener.cli_slack import slack_app
 from listener.cli_sources import sources_app
 from listener.models import Mention, ReplyDraft
-from listener.nlp import ModelLoadError
 from listener.pipeline import CycleReport, Pipeline
 from listener.stats import collect_stats
 from listener.storage import describe_location, open_database
@@ -119,11 +118,8 @@ def run(
     if not once:
         from scheduler import run_daemon
 
-        try:
+        with model_errors():
             run_daemon(settings)
-        except ModelLoadError as error:
-            errors.print(f"model.name: {error}", markup=False, highlight=False)
-            raise typer.Exit(code=2) from None
         return
     engine = open_database(settings.database_url())
     report = Pipeline.build(settings, engine, classifier=load_model(settings.model)).run_cycle()

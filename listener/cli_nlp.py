@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -17,8 +19,6 @@ from listener.nlp import Classifier, ModelLoadError, TextInput, load_classifier
 from listener.nlp.language import LanguageIdentifier
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from config.schema import ModelConfig
     from listener.nlp.embedder import Embedder
 
@@ -65,12 +65,19 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(code=2)
 
 
-def load_model(model: ModelConfig) -> Classifier:
-    """The configured classifier, or a clear message and exit status 2."""
+@contextmanager
+def model_errors() -> Iterator[None]:
+    """A configured model that cannot load ends the command with the reason and exit status 2."""
     try:
-        return load_classifier(model)
+        yield
     except ModelLoadError as error:
         _fail(f"model.name: {error}")
+
+
+def load_model(model: ModelConfig) -> Classifier:
+    """The configured classifier, or a clear message and exit status 2."""
+    with model_errors():
+        return load_classifier(model)
 
 
 def _read_jsonl(path: Path) -> list[dict]:
