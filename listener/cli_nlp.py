@@ -203,9 +203,10 @@ def _embedders_for_heads() -> Iterator[Embedder]:
     from listener.nlp.embedder import Embedder
     from listener.nlp.encoder import prepare_encoder
 
+    directory = prepare_encoder(progress=console.print)  # checksums 470 MB: once
     for precision in ("fp32", "int8"):
         console.print(f"Embeddings in {precision} …", markup=False)
-        yield Embedder(prepare_encoder(progress=console.print), precision=precision)
+        yield Embedder(directory, precision=precision)
 
 
 @train_app.command("adapter")

@@ -95,13 +95,13 @@ def _layers_in_bf16(model: BertModel) -> None:
 def quantise_linear_layers(model: torch.nn.Module, float_layers: int = 0) -> None:
     """int8 weights (dynamic activations) for the Linear layers: ~2x faster on CPU.
 
-    The Linear layers of the bottom `float_layers` encoder layers stay fp32.
+    The Linear layers of the bottom `float_layers` layers of a BertModel stay fp32.
     """
     names = {
         name: torch.ao.quantization.default_dynamic_qconfig
         for name, module in model.named_modules()
         if isinstance(module, torch.nn.Linear)
-        and not any(f"encoder.layer.{i}." in f"{name}." for i in range(float_layers))
+        and not any(name.startswith(f"encoder.layer.{i}.") for i in range(float_layers))
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch announces a successor API
