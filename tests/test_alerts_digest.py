@@ -521,6 +521,25 @@ def test_a_brand_named_in_capitals_of_another_script_is_attributed_to_it(engine,
     assert counts == {"Lumora": 1, "Öko": 2}
 
 
+def test_complaint_groups_name_the_teams_own_keywords_too(engine, settings):
+    own = settings.model_copy(
+        update={
+            "model": settings.model.model_copy(update={"keywords": {"safety": {"en": ["recall"]}}})
+        }
+    )
+    with Session(engine) as s:
+        for key in ("r1", "r2"):
+            mention = _mention(s, key, berlin(17, 9), text="Is my Lumora kettle in the RECALL?")
+            _classify(s, mention, "en", "negative", intent="safety", urgency="critical")
+        s.commit()
+
+    [plain] = build_digest(engine, settings, _week()).brands
+    [with_own] = build_digest(engine, own, _week()).brands
+
+    assert plain.complaint_groups[0].keywords == []
+    assert with_own.complaint_groups[0].keywords == [("recall", "en", 2)]
+
+
 def test_daemon_schedules_the_digest_in_its_time_zone_only_when_enabled(engine, settings):
     pipeline = Pipeline.build(settings, engine)
     enabled = settings.model_copy(

@@ -20,7 +20,7 @@ from alerts.digest.week import Week
 from alerts.sinks import printable, shorten
 from listener.enums import Sentiment
 from listener.models import Classification, Mention
-from listener.nlp.keywords import fold, intent_keywords, keyword_pattern
+from listener.nlp.keywords import Lexicon, fold, keyword_pattern
 
 SAMPLE = 20_000
 GROUPS_SHOWN = 6
@@ -78,12 +78,13 @@ class ComplaintGroup:
         return intent_label(self.intent)
 
 
-def keyword_in(text: str, intent: str, language: str) -> str | None:
-    """The first lexicon keyword of `intent` in `text` (its language's, else English's).
+def keyword_in(text: str, intent: str, language: str, lexicon: Lexicon) -> str | None:
+    """The first keyword of `intent` in `text` (its language's, else English's), the team's own
+    (`model.keywords`) included.
 
     Punctuation keywords ("?") mark a question but say nothing about its topic: skipped.
     """
-    pattern = keyword_pattern(intent_keywords(intent), language)
+    pattern = keyword_pattern(lexicon.intents.get(intent, {}), language)
     found = pattern.finditer(fold(text, language)) if pattern else ()
     return next((m.group(0) for m in found if any(c.isalnum() for c in m.group(0))), None)
 
@@ -128,17 +129,22 @@ def complaint_groups(
     texts: dict[tuple[str, str], list[tuple[str, str, str | None]]] = defaultdict(list)
     for brand, intent, language, text, url in rows[:SAMPLE]:
         texts[(brand, intent)].append((language, text, url))
+    lexicon = Lexicon(queries.settings.model.keywords)
     groups: dict[str, list[ComplaintGroup]] = {}
     for brand, by_intent in counts.items():
         top = sorted(by_intent.items(), key=lambda item: (-item[1], item[0]))[:GROUPS_SHOWN]
-        groups[brand] = [_group(intent, count, texts[(brand, intent)]) for intent, count in top]
+        groups[brand] = [
+            _group(intent, count, texts[(brand, intent)], lexicon) for intent, count in top
+        ]
     return groups, sampled
 
 
-def _group(intent: str, count: int, rows: list[tuple[str, str, str | None]]) -> ComplaintGroup:
+def _group(
+    intent: str, count: int, rows: list[tuple[str, str, str | None]], lexicon: Lexicon
+) -> ComplaintGroup:
     wording: Counter[tuple[str, str]] = Counter()
     for language, text, _url in rows:
-        word = keyword_in(text, intent, language)
+        word = keyword_in(text, intent, language, lexicon)
         if word:
             wording[(word, language)] += 1
     keywords = [(word, lang, n) for (word, lang), n in wording.most_common(KEYWORDS_SHOWN)]

@@ -84,11 +84,6 @@ def keyword_pattern(section: Words, language: str) -> re.Pattern[str] | None:
     return _pattern(language, tuple(section.get(language) or section.get("en", ())))
 
 
-def intent_keywords(intent: str) -> dict[str, list[str]]:
-    """The built-in lexicon's keywords for one intent, per language."""
-    return builtin_lexicon()["intents"].get(intent, {})
-
-
 def hits(section: Words, language: str, folded: str) -> int:
     """How many of the section's keywords for `language` occur in `fold`ed text."""
     pattern = keyword_pattern(section, language)
