@@ -115,14 +115,7 @@ def train_sentiment(
         y = np.concatenate([y, [SENTIMENT_LABELS.index(r["sentiment"]) for r in cs_train]])
     best: tuple[float, Head, dict] | None = None
     for params in SENTIMENT_GRID:
-        spec = HeadSpec(
-            "sentiment",
-            SENTIMENT_LABELS,
-            x.shape[1],
-            hidden=params["hidden"],
-            encoder=embedder.encoder_id,
-            features=head_features(embedder.precision),
-        )
+        spec = _head_spec("sentiment", SENTIMENT_LABELS, embedder, hidden=params["hidden"])
         head = train_head(
             spec,
             x,
@@ -145,6 +138,18 @@ def train_sentiment(
     head.spec.metrics = {"selected": chosen, "temperature_fitted_on": "val", "seed": seed}
     head.spec.trained_with = f"listener train sentiment --data {data_dir} --seed {seed}"
     return head, chosen["val"]
+
+
+def _head_spec(task: str, labels: list[str], embedder: Embedder, hidden: int) -> HeadSpec:
+    """A head for `embedder`'s embeddings, naming the encoder and precision it must serve with."""
+    return HeadSpec(
+        task,
+        labels,
+        embedder.dim,
+        hidden=hidden,
+        encoder=embedder.encoder_id,
+        features=head_features(embedder.precision),
+    )
 
 
 def _bucket(key: str) -> float:
@@ -205,14 +210,7 @@ def train_cs_heads(
     for task, labels in (("intent", INTENT_LABELS), ("urgency", URGENCY_LABELS)):
         y_train = np.array([labels.index(r[task]) for r in splits["train"]])
         y_test = np.array([labels.index(r[task]) for r in splits["test"]])
-        spec = HeadSpec(
-            task,
-            labels,
-            train_x.shape[1],
-            hidden=256,
-            encoder=embedder.encoder_id,
-            features=head_features(embedder.precision),
-        )
+        spec = _head_spec(task, labels, embedder, hidden=256)
         held_back = _train_cs_head(spec, train_x[~dev], y_train[~dev], seed)
         temperature = fit_temperature(held_back, train_x[dev], y_train[dev])
         head = _train_cs_head(spec, train_x, y_train, seed)
