@@ -18,11 +18,18 @@ TAG_PATH = "/api/v1/timelines/tag/lumora"
 SEARCH_PATH = "/api/v2/search"
 
 
-def status(number: int, *, minutes_ago: int, html: str | None = None, lang: str | None = "en"):
+def status(
+    number: int,
+    *,
+    minutes_ago: int,
+    html: str | None = None,
+    lang: str | None = "en",
+    now: datetime = NOW,
+):
     """A status entity as Mastodon documents it (trimmed to the fields a client reads)."""
     return {
         "id": str(109_000_000_000_000_000 + number),
-        "created_at": (NOW - timedelta(minutes=minutes_ago)).isoformat().replace("+00:00", ".000Z"),
+        "created_at": (now - timedelta(minutes=minutes_ago)).isoformat().replace("+00:00", ".000Z"),
         "in_reply_to_id": None,
         "sensitive": False,
         "spoiler_text": "",
@@ -189,7 +196,8 @@ def test_pages_of_40_and_a_budget_cut_loses_nothing(instance):
 
 def test_search_needs_a_token_and_uses_it(instance, monkeypatch):
     api, server = instance
-    server.statuses = [status(1, minutes_ago=1)]
+    # from_config runs on the real clock, so the status must be recent by it, not by NOW.
+    server.statuses = [status(1, minutes_ago=1, now=datetime.now(UTC).replace(microsecond=0))]
     settings = load_settings()
     config = MastodonConfig(name="m", type="mastodon", queries=["lumora"], base_url=api.url)
     monkeypatch.delenv("MASTODON_ACCESS_TOKEN", raising=False)
