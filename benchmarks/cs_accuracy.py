@@ -20,10 +20,7 @@ from listener.nlp.training import URGENCY_LABELS, load_cs_mentions, load_cs_prob
 
 
 def evaluate(classifier: Classifier, records: list[dict]) -> dict:
-    inputs = [
-        TextInput(r["text"], r["lang"], r.get("rating"), r.get("author_followers"), r.get("source"))
-        for r in records
-    ]
+    inputs = [TextInput.from_record(r, r["lang"]) for r in records]
     predictions = classifier.classify(inputs)
     gold_urgency = [r["urgency"] for r in records]
     got_urgency = [p.urgency.label for p in predictions]

@@ -81,17 +81,7 @@ def draft(
     classifier = load_model(settings.model)
     identifier = LanguageIdentifier(settings.languages)
     languages = [identifier.identify(r["text"], r.get("lang")) for r in records]
-    inputs = [
-        TextInput(
-            r["text"],
-            lang,
-            r.get("rating"),
-            r.get("author_followers"),
-            r.get("source"),
-            r.get("engagement"),
-        )
-        for r, lang in zip(records, languages, strict=True)
-    ]
+    inputs = [TextInput.from_record(r, lang) for r, lang in zip(records, languages, strict=True)]
     predictions = classifier.classify(inputs)
     drafted = 0
     with output_file.open("w", encoding="utf-8") as out:

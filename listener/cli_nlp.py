@@ -322,14 +322,7 @@ def classify(
         for start in range(0, len(records), batch * 4):
             chunk = records[start : start + batch * 4]
             inputs = [
-                TextInput(
-                    text=r["text"],
-                    language=identifier.identify(r["text"], r.get("lang")),
-                    rating=r.get("rating"),
-                    author_followers=r.get("author_followers"),
-                    source=r.get("source"),
-                    engagement=r.get("engagement"),
-                )
+                TextInput.from_record(r, identifier.identify(r["text"], r.get("lang")))
                 for r in chunk
             ]
             for record, item, prediction in zip(

@@ -6,9 +6,9 @@ name and version of the one that ran are stored with every classification.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from listener.enums import Intent, Sentiment, Urgency
 
@@ -24,6 +24,18 @@ class TextInput:
     author_followers: int | None = None
     source: str | None = None
     engagement: int | None = None  # likes, reposts, replies when collected
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any], language: str) -> TextInput:
+        """A JSONL record (`text` and the optional signals a classifier reads) in `language`."""
+        return cls(
+            record["text"],
+            language,
+            record.get("rating"),
+            record.get("author_followers"),
+            record.get("source"),
+            record.get("engagement"),
+        )
 
 
 @dataclass(frozen=True)
