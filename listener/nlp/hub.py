@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from listener.enums import Sentiment
 from listener.nlp import ModelLoadError, Prediction, TextInput
@@ -126,14 +126,16 @@ class HubClassifier:
         self.rules = rules or TeamRules()
         if threads:
             torch.set_num_threads(threads)
+        # The labels are checked from the config, before any weights are read.
+        config = AutoConfig.from_pretrained(model)
+        self.columns = sentiment_columns(config.id2label, labels or {}, model)
         self.tokenizer = AutoTokenizer.from_pretrained(model)
-        self.model = AutoModelForSequenceClassification.from_pretrained(model).eval()
+        self.model = AutoModelForSequenceClassification.from_pretrained(model, config=config).eval()
         self.precision = resolve_precision(precision)
         if self.precision == "bf16":
             self.model.to(torch.bfloat16)
         elif self.precision == "int8":
             quantise_linear_layers(self.model)
-        self.columns = sentiment_columns(self.model.config.id2label, labels or {}, model)
         self.batch_size = batch_size
         self.max_length = min(self.tokenizer.model_max_length, MAX_TOKENS)
         directory = Path(model) if Path(model).is_dir() else None
