@@ -5,11 +5,11 @@ Light on purpose (torch is imported only to probe the CPU): the config schema re
 
 from __future__ import annotations
 
-# bf16 where the CPU multiplies bf16 in hardware (AVX512-BF16,
-# AMX): on such a machine ~2x int8's speed and within cosine 0.9999 of fp32. int8 elsewhere: torch's
-# dynamic quantisation scales a batch's activations by one maximum, so it drifts from fp32
-# (cosine ~0.89) and a mention's result depends on its batch (~8-13 % of sentiment labels change
-# with the batching). fp32: exact, slowest. benchmarks/results/adapter_sweep.md has the figures.
+# bf16 where the CPU multiplies bf16 in hardware (AVX512-BF16, AMX): there ~2x int8's speed and
+# within cosine 0.9999 of fp32. int8 elsewhere: torch's dynamic quantisation scales a batch's
+# activations by one maximum, so it drifts from fp32 (cosine ~0.89) and a mention's result depends
+# on its batch (~8-13 % of sentiment labels change with the batching). fp32: exact, slowest.
+# benchmarks/results/adapter_sweep.md has the figures.
 PRECISIONS = ("auto", "bf16", "int8", "fp32")
 
 
