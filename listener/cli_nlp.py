@@ -238,7 +238,7 @@ def train_adapter_command(
     """Fine-tune a LoRA adapter of the encoder on sentiment, intent and urgency at once.
 
     On 2 CPU cores the top 4 layers (--train-layers 4) take ~0.5 s a step, ~5 min an epoch; all
-    12 take ~1.7 s a step (~16 min an epoch) in bf16 autocast, which a CPU with hardware bf16
+    12 take ~2 s a step (~20 min an epoch) in bf16 autocast, which a CPU with hardware bf16
     uses, so a GPU is advised (--device cuda, or --export-bundle for another machine). Then run
     `listener train sentiment` and `listener train urgency`: every head is refitted on the adapted
     encoder.
@@ -260,7 +260,7 @@ def train_adapter_command(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu" and train_layers > 4:
         say(
-            f"Training {train_layers} layers on a CPU takes ~16 min an epoch on 2 cores:"
+            f"Training {train_layers} layers on a CPU takes ~20 min an epoch on 2 cores:"
             " --train-layers 4 or a GPU for a quicker run."
         )
     result = train_adapter(
