@@ -18,18 +18,11 @@ TAG_PATH = "/api/v1/timelines/tag/lumora"
 SEARCH_PATH = "/api/v2/search"
 
 
-def status(
-    number: int,
-    *,
-    minutes_ago: int,
-    html: str | None = None,
-    lang: str | None = "en",
-    now: datetime = NOW,
-):
+def status(number: int, *, minutes_ago: int, html: str | None = None, lang: str | None = "en"):
     """A status entity as Mastodon documents it (trimmed to the fields a client reads)."""
     return {
         "id": str(109_000_000_000_000_000 + number),
-        "created_at": (now - timedelta(minutes=minutes_ago)).isoformat().replace("+00:00", ".000Z"),
+        "created_at": (NOW - timedelta(minutes=minutes_ago)).isoformat().replace("+00:00", ".000Z"),
         "in_reply_to_id": None,
         "sensitive": False,
         "spoiler_text": "",
@@ -196,8 +189,7 @@ def test_pages_of_40_and_a_budget_cut_loses_nothing(instance):
 
 def test_search_needs_a_token_and_uses_it(instance, monkeypatch):
     api, server = instance
-    # from_config runs on the real clock, so the status must be recent by it, not by NOW.
-    server.statuses = [status(1, minutes_ago=1, now=datetime.now(UTC).replace(microsecond=0))]
+    server.statuses = [status(1, minutes_ago=1)]
     settings = load_settings()
     config = MastodonConfig(name="m", type="mastodon", queries=["lumora"], base_url=api.url)
     monkeypatch.delenv("MASTODON_ACCESS_TOKEN", raising=False)
@@ -206,6 +198,7 @@ def test_search_needs_a_token_and_uses_it(instance, monkeypatch):
 
     monkeypatch.setenv("MASTODON_ACCESS_TOKEN", "mastodon-test-token")
     source = MastodonTimelines.from_config(config, settings)
+    source.clock = lambda: NOW  # from_config gives the real clock; the statuses are dated by NOW
     assert [m.native_id for m in source.fetch(None).mentions] == [server.statuses[0]["id"]]
 
 
