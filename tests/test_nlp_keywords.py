@@ -40,6 +40,18 @@ def test_built_in_words_stay_when_words_are_added():
     assert lexicon.intent("the charger started to smoke", "en") is Intent.SAFETY
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Der Heizlüfter riecht nach verschmortem Plastik, das Kabel ist ganz weich.",
+        "Aus dem Netzteil qualmt es.",
+        "Die Steckdosenleiste kokelt.",
+    ],
+)
+def test_a_smouldering_smell_is_a_hazard_in_german(text):
+    assert Lexicon().intent(text, "de") is Intent.SAFETY
+
+
 def test_a_language_the_lexicon_lacks_keeps_its_english_fallback():
     # Texts in a language without built-in words are read with the English list; adding words
     # for that language extends what it read, instead of replacing English with one word.

@@ -19,6 +19,7 @@ from listener.nlp import Prediction, TextInput
 from listener.nlp.embedder import Embedder
 from listener.nlp.encoder import prepare_encoder
 from listener.nlp.heads import WEIGHTS_DIR, Head, head_features
+from listener.nlp.keywords import LEXICON
 from listener.nlp.ratings import sentiment_scores
 from listener.nlp.urgency import (
     CRITICAL_INTENTS,
@@ -35,9 +36,10 @@ HEAD_ALONE_CRITICAL = 0.5
 
 
 def _fingerprint(weights: Path) -> str:
-    """A digest of the weights and their specs (a new temperature changes the outputs too)."""
+    """A digest of the weights, their specs (a new temperature changes the outputs too) and the
+    built-in keywords, which decide intents as well."""
     digest = hashlib.sha256()
-    for path in sorted([*weights.glob("*.safetensors"), *weights.glob("*.json")]):
+    for path in [*sorted([*weights.glob("*.safetensors"), *weights.glob("*.json")]), LEXICON]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:8]
