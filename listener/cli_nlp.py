@@ -17,6 +17,7 @@ from rich.table import Table
 
 from listener.nlp import Classifier, ModelLoadError, TextInput, load_classifier
 from listener.nlp.language import LanguageIdentifier
+from listener.records import RecordError, record_counts
 
 if TYPE_CHECKING:
     from config.schema import ModelConfig
@@ -95,27 +96,12 @@ def _read_jsonl(path: Path) -> list[dict]:
             or not isinstance(record.get("text"), str)
         ):
             _fail(f"{path} line {number}: needs 'id' and 'text' (a string); fix or remove the line")
-        problem = _count_problem(record)
-        if problem:
-            _fail(f"{path} line {number}: {problem}; fix or remove the line")
+        try:
+            record.update(record_counts(record))
+        except RecordError as error:
+            _fail(f"{path} line {number}: {error}; fix or remove the line")
         records.append(record)
     return records
-
-
-COUNT_FIELDS = ("rating", "author_followers", "engagement")
-
-
-def _count_problem(record: dict) -> str | None:
-    """What is wrong with the optional whole-number fields, if anything."""
-    for key in COUNT_FIELDS:
-        value = record.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            return f"{key!r} must be a whole number or null, got {value!r}"
-    rating = record.get("rating")
-    if rating is not None and not 1 <= rating <= 5:
-        return f"'rating' must be 1-5, got {rating}"
-    negative = next((k for k in COUNT_FIELDS[1:] if (record.get(k) or 0) < 0), None)
-    return f"{negative!r} cannot be negative" if negative else None
 
 
 @eval_app.command("sentiment")

@@ -222,8 +222,8 @@ def test_replay_counts_must_be_whole_and_reactions_not_negative(tmp_path):
 
     assert [(m.native_id, m.engagement) for m in result.mentions] == [("a", 12)]
     assert result.rejected == [
-        "feed.jsonl line 2: 'engagement' counts reactions, so it cannot be negative: -1",
-        "feed.jsonl line 3: 'engagement' must be a whole number, got 'many'",
+        "feed.jsonl line 2: 'engagement' counts people or reactions, so it cannot be negative: -1",
+        "feed.jsonl line 3: 'engagement' must be a whole number or null, got 'many'",
     ]
 
 

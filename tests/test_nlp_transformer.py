@@ -73,10 +73,11 @@ def test_classify_rejects_lines_without_text(tmp_path, e5_config):
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("engagement", "12", "'engagement' must be a whole number or null, got '12'"),
+        ("engagement", "many", "'engagement' must be a whole number or null, got 'many'"),
         ("author_followers", 1.5, "'author_followers' must be a whole number or null, got 1.5"),
         ("rating", 6, "'rating' must be 1-5, got 6"),
-        ("engagement", -3, "'engagement' cannot be negative"),
+        ("rating", "6", "'rating' must be 1-5, got 6"),
+        ("engagement", -3, "'engagement' counts people or reactions, so it cannot be negative"),
     ],
 )
 def test_classify_rejects_counts_that_are_not_whole_numbers(tmp_path, field, value, message):
@@ -87,6 +88,28 @@ def test_classify_rejects_counts_that_are_not_whole_numbers(tmp_path, field, val
     )
     assert result.exit_code == 2
     assert f"line 1: {message}" in result.output
+
+
+def test_classify_reads_counts_written_as_strings_or_whole_floats(tmp_path):
+    # What spreadsheet exports write: "250000" and 1.0 for the numbers 250000 and 1.
+    record = {
+        "id": "1",
+        "text": "Worst shop ever, my order never came and nobody answers.",
+        "lang": "en",
+        "author_followers": "250000",
+        "rating": 1.0,
+    }
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(record) + "\n")
+    target = tmp_path / "out.jsonl"
+
+    result = runner.invoke(app, ["classify", "--input", str(source), "--output", str(target)])
+
+    assert result.exit_code == 0, result.output
+    [row] = [json.loads(line) for line in target.read_text().splitlines()]
+    assert row["urgency"]["level"] == "critical"
+    assert "1-star review" in row["urgency"]["reasons"]
+    assert any("250,000 followers" in reason for reason in row["urgency"]["reasons"])
 
 
 def test_eval_sentiment_prints_and_writes_the_report(tmp_path, e5_config):

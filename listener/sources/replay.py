@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from config.schema import ReplaySource as ReplayConfig
 from config.schema import Settings
 from listener.models import Mention
+from listener.records import RecordError, record_counts
 from listener.sources import FetchResult, NotConfigured, Source
 from listener.sources.common import to_utc
 from listener.sources.paging import read_cursor
@@ -28,22 +29,6 @@ log = logging.getLogger(__name__)
 PACKAGE_DATA = Path(__file__).resolve().parent.parent / "data"
 PACKAGE_PREFIX = "package:"
 DEFAULT_PLATFORM = "replay"
-
-
-class RecordError(ValueError):
-    """One record cannot become a mention; the message says which field and why."""
-
-
-def _optional_int(record: dict[str, Any], key: str) -> int | None:
-    value = record.get(key)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise RecordError(f"{key!r} must be a whole number, got {value!r}")
-    try:
-        return int(value)
-    except ValueError:
-        raise RecordError(f"{key!r} must be a whole number, got {value!r}") from None
 
 
 def _created_at(record: dict[str, Any]) -> datetime:
@@ -68,12 +53,7 @@ def mention_from_record(record: Any, collector: str) -> Mention:
         raise RecordError("missing 'id'")
     if not isinstance(text, str):
         raise RecordError("missing 'text' (a string)")
-    rating = _optional_int(record, "rating")
-    if rating is not None and not 1 <= rating <= 5:
-        raise RecordError(f"'rating' must be 1-5, got {rating}")
-    reactions = _optional_int(record, "engagement")
-    if reactions is not None and reactions < 0:
-        raise RecordError(f"'engagement' counts reactions, so it cannot be negative: {reactions}")
+    counts = record_counts(record)
     lang = record.get("lang")
     return Mention(
         source=str(record.get("source") or DEFAULT_PLATFORM).lower(),
@@ -82,12 +62,12 @@ def mention_from_record(record: Any, collector: str) -> Mention:
         url=record.get("url"),
         author_handle=(str(record["author"]).lstrip("@") if record.get("author") else None),
         author_name=record.get("author_name"),
-        author_followers=_optional_int(record, "author_followers"),
-        engagement=reactions,
+        author_followers=counts["author_followers"],
+        engagement=counts["engagement"],
         text=text,
         language=str(lang).lower() if lang else None,
         created_at=_created_at(record),
-        rating=rating,
+        rating=counts["rating"],
         raw=record,
     )
 
