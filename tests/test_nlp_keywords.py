@@ -45,11 +45,21 @@ def test_built_in_words_stay_when_words_are_added():
     [
         "Der Heizlüfter riecht nach verschmortem Plastik, das Kabel ist ganz weich.",
         "Aus dem Netzteil qualmt es.",
-        "Die Steckdosenleiste kokelt.",
+        "Die Steckdosenleiste hat gekokelt und gequalmt.",
     ],
 )
 def test_a_smouldering_smell_is_a_hazard_in_german(text):
     assert Lexicon().intent(text, "de") is Intent.SAFETY
+
+
+def test_the_evidence_counts_different_keywords_once_each():
+    lexicon = Lexicon()
+    assert lexicon.intent_evidence("FIRE deals, fire prices", "en") == (Intent.SAFETY, 1)
+    assert lexicon.intent_evidence("it overheated and melted the socket", "en") == (
+        Intent.SAFETY,
+        2,
+    )
+    assert lexicon.intent_evidence("a mug", "en") == (Intent.OTHER, 0)
 
 
 def test_a_language_the_lexicon_lacks_keeps_its_english_fallback():

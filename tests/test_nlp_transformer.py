@@ -205,3 +205,28 @@ def test_model_prepare_says_which_precision_auto_will_run(encoder_dir):
     assert f"Model ready: {encoder_dir}" in result.output
     expected = "runs bf16" if native_bf16() else "runs int8"
     assert f"model.precision auto {expected}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # Sarcasm: the heads read praise, two different hazard words say otherwise.
+        ("Bravo @Voltix, the power bank overheated and melted my desk. Free light show!", "safety"),
+        # A figure of speech names one: the head's reading stands.
+        ("this app is FIRE, deals are insane", "praise"),
+    ],
+)
+def test_two_hazard_keywords_outweigh_a_head_that_reads_praise(encoder_dir, text, intent):
+    import numpy as np
+
+    from listener.nlp import TextInput
+    from listener.nlp.transformer import TransformerClassifier
+
+    classifier = TransformerClassifier(precision="fp32")
+    labels = classifier.intent.spec.labels
+    probabilities = np.full(len(labels), 0.002)
+    probabilities[labels.index("praise")] = 1 - 0.002 * (len(labels) - 1)
+
+    chosen = classifier._intent(TextInput(text, "en"), probabilities, negative=0.05, positive=0.9)
+
+    assert chosen.value == intent

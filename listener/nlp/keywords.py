@@ -90,6 +90,12 @@ def hits(section: Words, language: str, folded: str) -> int:
     return len(pattern.findall(folded)) if pattern else 0
 
 
+def distinct_hits(section: Words, language: str, folded: str) -> int:
+    """How many different keywords of the section occur ("fire ... fire" counts once)."""
+    pattern = keyword_pattern(section, language)
+    return len(set(pattern.findall(folded))) if pattern else 0
+
+
 def _extended(section: Words, extra: Words) -> dict[str, list[str]]:
     """`section` plus `extra`'s words; a language the section lacks extends its English list,
     which is what that language read before."""
@@ -124,11 +130,17 @@ class Lexicon:
 
     def intent(self, text: str, language: str) -> Intent:
         """The most serious intent whose keywords occur in the text."""
+        return self.intent_evidence(text, language)[0]
+
+    def intent_evidence(self, text: str, language: str) -> tuple[Intent, int]:
+        """The most serious intent whose keywords occur, and how many different ones of its
+        keywords do (0 for `other`)."""
         folded = fold(text, language)
-        return next(
-            (i for i in INTENT_PRIORITY if hits(self.intents[i.value], language, folded)),
-            Intent.OTHER,
-        )
+        for intent in INTENT_PRIORITY:
+            found = distinct_hits(self.intents[intent.value], language, folded)
+            if found:
+                return intent, found
+        return Intent.OTHER, 0
 
     def churn_threat(self, text: str, language: str) -> bool:
         """A churn threat ("never again", "switching to ..."): a signal every model uses."""

@@ -29,6 +29,10 @@ from listener.nlp.urgency import (
 )
 
 KEYWORD_SUPPORT = 0.05
+# Two different hazard (or fraud, or legal) words are evidence enough on their own: a figure of
+# speech uses one ("this deal is fire"), a sarcastic report of a real hazard often several
+# ("bravo, the charger overheated and melted the socket"), which the heads read as praise.
+CORROBORATING_KEYWORDS = 2
 # With calibrated probabilities "more likely than not" is enough: on the CS dev part (heads trained
 # without it) 0.5 named as many non-critical mentions critical as 0.8 did (2 of 142) and found
 # more critical ones (intent accuracy .845 vs .803, critical recall .956 vs .933).
@@ -95,17 +99,20 @@ class TransformerClassifier:
 
         - A missed safety report costs far more than a false alarm, so the keywords of safety,
           account security and legal threats win whenever the head gives them at least
-          `KEYWORD_SUPPORT` probability or the mention is negative.
+          `KEYWORD_SUPPORT` probability, the mention is negative, or the text names
+          `CORROBORATING_KEYWORDS` different keywords of that intent.
         - Those intents page people, so the head alone names one only when it gives it at least
           `HEAD_ALONE_CRITICAL` probability; otherwise its best other answer stands.
         - A happy 4-5 star review is praise, whatever service it mentions.
         """
-        lexical = self.rules.lexicon.intent(item.text, item.language)
+        lexical, keywords = self.rules.lexicon.intent_evidence(item.text, item.language)
         if probabilities is None or self.intent is None:
             return lexical
         labels = self.intent.spec.labels
         if lexical in CRITICAL_INTENTS and (
-            probabilities[labels.index(lexical.value)] >= KEYWORD_SUPPORT or negative > 0.5
+            probabilities[labels.index(lexical.value)] >= KEYWORD_SUPPORT
+            or negative > 0.5
+            or keywords >= CORROBORATING_KEYWORDS
         ):
             return lexical
         ranked = [Intent(labels[i]) for i in np.argsort(-probabilities)]
