@@ -215,3 +215,16 @@ def test_the_moving_average_is_evaluated_in_place_of_the_trained_weights_then_pu
     with average.applied():
         torch.testing.assert_close(weight.detach(), torch.full((3,), expected))
     torch.testing.assert_close(weight.detach(), torch.full((3,), 20.0))
+
+
+def test_training_pins_the_mmap_threshold_unless_the_environment_sets_one(monkeypatch):
+    import platform
+    import sys
+
+    from listener.nlp.adapter import pin_mmap_threshold
+
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    assert pin_mmap_threshold() is False
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert pin_mmap_threshold() is glibc
