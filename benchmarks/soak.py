@@ -15,9 +15,9 @@ DATABASE_URL is set (a scratch database: the run refuses one that already holds 
 How long it takes on 2 cores (shared, load ~6): 100,000 mentions with `--model baseline` took
 16 minutes with ~0.9 Slack messages per mention, memory flat; this feed makes ~1.5 per mention
 (fewer repeats), so expect ~25 minutes: Slack delivery, one HTTP call each, is the slowest
-stage after classification. With e5-heads classification runs at ~12 mentions/s, so 100,000
-would take over two hours: measure it on a few thousand (`--mentions 3000 --model e5-heads`,
-about 5 minutes).
+stage after classification. With e5-heads in bf16 (a CPU with hardware bf16) classification runs
+at ~150 mentions/s: 20,000 took 6 minutes (`--mentions 20000 --model e5-heads`); in int8 expect
+about half that rate.
 Results and the exact commands: benchmarks/results/soak.md.
 """
 
