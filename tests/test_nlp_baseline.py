@@ -86,6 +86,18 @@ def test_a_team_sets_its_own_virality_bars():
     assert "complaint already has 30 likes, reposts and replies" in prediction.reasons
 
 
+def test_a_big_account_post_labelled_negative_is_critical_without_a_majority():
+    # "The most tone-deaf ad campaign I've seen all year", 310,000 followers: negative is the
+    # label though under half of the probability; mixed ones are not complaints.
+    split = {Sentiment.NEGATIVE: 0.42, Sentiment.NEUTRAL: 0.26, Sentiment.POSITIVE: 0.32}
+    mixed = {Sentiment.NEGATIVE: 0.35, Sentiment.NEUTRAL: 0.25, Sentiment.POSITIVE: 0.40}
+    assert score_urgency(Signals(Intent.OTHER, split, author_followers=310_000))[0] is (
+        Urgency.CRITICAL
+    )
+    assert score_urgency(Signals(Intent.OTHER, split, engagement=400))[0] is Urgency.CRITICAL
+    assert score_urgency(Signals(Intent.OTHER, mixed, author_followers=310_000))[0] is Urgency.LOW
+
+
 def test_viral_reason_names_the_reach():
     _, _, reasons = score_urgency(Signals(Intent.OTHER, ANGRY, author_followers=250_000))
     assert any("250,000 followers" in reason for reason in reasons)

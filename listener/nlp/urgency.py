@@ -4,7 +4,7 @@ Every classifier feeds it the same signals (intent, sentiment scores, review rat
 reach, engagement, keyword hits), so the levels mean the same thing whichever model ran:
 
 - critical (score >= 0.85): safety hazard or injury, account takeover or fraud, legal or
-  regulator threat, or a complaint going viral: a negative post by an author with
+  regulator threat, or a complaint going viral: a post labelled negative by an author with
   `Virality.followers` followers, or one that drew `Virality.reactions` reactions (likes, reposts,
   replies) by collection time; both thresholds are in the config (`model.viral_*`);
 - high (>= 0.60): a concrete service failure needing action: billing, refund, damaged or lost
@@ -192,12 +192,15 @@ def score_urgency(
         score = max(score, LEVEL_FLOORS[-1][1])
     if signals.intent not in CRITICAL_INTENTS and not _model_says_critical(signals):
         score = min(score, NON_CRITICAL_CEILING)
+    # A post whose sentiment label is negative is a complaint, however the rest of the
+    # probability splits (0.42 negative, 0.32 positive, 0.26 neutral reads negative too).
+    complaint = max(signals.scores, key=signals.scores.__getitem__) is Sentiment.NEGATIVE
     followers = signals.author_followers or 0
-    if followers >= virality.followers and negative > 0.5:
+    if followers >= virality.followers and complaint:
         score = max(score, 0.9)
         reasons.append(f"complaint by an author with {followers:,} followers may go viral")
     reactions = signals.engagement or 0
-    if reactions >= virality.reactions and negative > 0.5:
+    if reactions >= virality.reactions and complaint:
         score = max(score, 0.9)
         reasons.append(f"complaint already has {reactions:,} likes, reposts and replies")
     score = min(max(score, 0.0), 1.0)
