@@ -52,6 +52,29 @@ def test_a_smouldering_smell_is_a_hazard_in_german(text):
     assert Lexicon().intent(text, "de") is Intent.SAFETY
 
 
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("फोन में आग लग गई", Intent.SAFETY),
+        ("mera phone overheat ho gaya aur smoke aaya", Intent.SAFETY),  # English words count
+        ("मेरा अकाउंट हैक हो गया", Intent.ACCOUNT_SECURITY),
+        ("पैसे दो बार कट गए", Intent.BILLING_PAYMENT),
+        ("रिफंड अभी तक नहीं मिला", Intent.REFUND_RETURN),
+        ("आगे से ध्यान रखना", Intent.OTHER),  # "आगे" (ahead) is not "आग लग" (caught fire)
+        ("सूजी का हलवा", Intent.OTHER),  # semolina, not swelling
+    ],
+)
+def test_hindi_keywords_in_devanagari_and_mixed_with_english(text, intent):
+    assert Lexicon().intent(text, "hi") is intent
+
+
+def test_a_devanagari_keyword_does_not_match_after_a_vowel_sign():
+    # Python's \w leaves out Devanagari vowel signs: "जल" must not be found inside "बिजली".
+    lexicon = Lexicon({"safety": {"hi": ["जल"]}})
+    assert lexicon.intent("बिजली चली गई", "hi") is Intent.OTHER
+    assert lexicon.intent("प्लग जल गया", "hi") is Intent.SAFETY
+
+
 def test_the_evidence_counts_different_keywords_once_each():
     lexicon = Lexicon()
     assert lexicon.intent_evidence("FIRE deals, fire prices", "en") == (Intent.SAFETY, 1)

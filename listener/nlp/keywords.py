@@ -46,9 +46,24 @@ _ARABIC_MARKS = re.compile("[\u064b-\u065f\u0670]")
 Words = Mapping[str, Sequence[str]]  # language -> keywords
 
 
+# Languages whose mentions mix in English words freely ("mera phone overheat ho gaya"): their
+# lists also hold the English ones.
+_CODE_MIXED = ("hi",)
+# A word start: not after a letter, digit or Indic mark (Python's \w leaves out the vowel signs
+# of Devanagari and its neighbours, so "जल" would otherwise be found inside "बिजली").
+_NOT_AFTER_A_LETTER = r"(?<![\w\u0900-\u0dff])"
+
+
 @cache
 def builtin_lexicon() -> dict:
-    return yaml.safe_load(LEXICON.read_text(encoding="utf-8"))
+    lexicon = yaml.safe_load(LEXICON.read_text(encoding="utf-8"))
+    for sections in lexicon.values():
+        for section in sections.values():
+            for language in _CODE_MIXED:
+                if language in section:
+                    mixed = section[language]
+                    section[language] = [*mixed, *(w for w in section["en"] if w not in mixed)]
+    return lexicon
 
 
 def fold(text: str, language: str) -> str:
@@ -73,7 +88,7 @@ def _pattern(language: str, words: tuple[str, ...]) -> re.Pattern[str] | None:
 
 def _at_word_start(word: str) -> str:
     escaped = re.escape(word)
-    return rf"(?<!\w){escaped}" if re.match(r"\w", word) else escaped
+    return _NOT_AFTER_A_LETTER + escaped if re.match(r"\w", word) else escaped
 
 
 def keyword_pattern(section: Words, language: str) -> re.Pattern[str] | None:
