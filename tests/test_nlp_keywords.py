@@ -68,6 +68,24 @@ def test_hindi_keywords_in_devanagari_and_mixed_with_english(text, intent):
     assert Lexicon().intent(text, "hi") is intent
 
 
+@pytest.mark.parametrize(
+    ("text", "language", "intent"),
+    [
+        ("the heater burst into flames", "en", Intent.SAFETY),
+        ("der Akku stand plötzlich in Flammen", "de", Intent.SAFETY),
+        ("la bougie a fait une flamme énorme", "fr", Intent.SAFETY),
+        ("il ventilatore ha preso fiamme", "it", Intent.SAFETY),
+        ("el cargador acabó en llamas", "es", Intent.SAFETY),
+        ("o carregador ficou em chamas", "pt", Intent.SAFETY),
+        ("punjač se zapalio usred noći", "hr", Intent.SAFETY),
+        ("der Flammkuchen kam kalt an", "de", Intent.OTHER),  # a dish, not a fire
+        ("me llamas cuando llegue", "es", Intent.OTHER),  # "you call me", not "flames"
+    ],
+)
+def test_flames_are_a_hazard_in_every_language(text, language, intent):
+    assert Lexicon().intent(text, language) is intent
+
+
 def test_a_devanagari_keyword_does_not_match_after_a_vowel_sign():
     # Python's \w leaves out Devanagari vowel signs: "जल" must not be found inside "बिजली".
     lexicon = Lexicon({"safety": {"hi": ["जल"]}})
