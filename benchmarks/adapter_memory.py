@@ -4,7 +4,7 @@
 
 Trains one epoch (UMSAB train, `--limit` texts per language, plus the customer-service training
 split) twice, each in its own process: as `listener train adapter` does, with the threshold
-pinned (`listener.nlp.adapter.pin_mmap_threshold`), and with glibc's default. Prints the peak
+pinned (`listener.nlp.heap.pin_mmap_threshold`), and with glibc's default. Prints the peak
 resident memory and the wall time of each. Needs ../shared/data/umsab.
 """
 
@@ -25,11 +25,11 @@ MODES = {"pinned": "as shipped: buffers over 4 MiB by mmap", "glibc": "glibc's a
 
 
 def child(mode: str, limit: int, train_layers: int) -> None:
-    from listener.nlp import adapter
+    from listener.nlp import adapter, heap
     from listener.nlp.training import adapter_bundle
 
     if mode == "glibc":
-        adapter.HEAP_MMAP_THRESHOLD = None
+        heap.MMAP_THRESHOLD = None
     bundle = adapter_bundle(UMSAB, limit, progress=lambda _message: None)
     began = time.monotonic()
     with tempfile.TemporaryDirectory() as output:

@@ -221,7 +221,7 @@ def test_training_pins_the_mmap_threshold_unless_the_environment_sets_one(monkey
     import platform
     import sys
 
-    from listener.nlp.adapter import pin_mmap_threshold
+    from listener.nlp.heap import pin_mmap_threshold
 
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
     assert pin_mmap_threshold() is False

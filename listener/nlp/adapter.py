@@ -13,11 +13,9 @@ machine that has only torch, transformers and peft: `python -m listener.nlp.adap
 from __future__ import annotations
 
 import argparse
-import ctypes
 import dataclasses
 import json
 import math
-import os
 import random
 import sys
 import time
@@ -34,6 +32,7 @@ from transformers import BertModel
 from listener.nlp.bundle import UNLABELLED, Bundle, Split, load_bundle
 from listener.nlp.embedder import adapter_paths, sentence_embeddings
 from listener.nlp.heads import INPUT_SCALE, macro_f1
+from listener.nlp.heap import pin_mmap_threshold
 from listener.nlp.precision import native_bf16
 
 # peft matches module names by suffix: the attention projections and every dense layer.
@@ -56,30 +55,6 @@ class AdapterSpec:
     cs_repeat: int = 4  # customer-service examples are seen this many times per epoch
     label_smoothing: float = 0.0
     ema: float = 0.0  # decay of an exponential moving average of the trained weights; 0 = off
-
-
-# Every training step pads its batch to a new length, so the large activation buffers change size
-# from step to step. glibc raises its mmap threshold each time such a buffer is freed, after which
-# they come from the heap and fragment it. Pinned at 4 MiB, one short epoch on 2 CPU cores peaks at
-# 5.5 GB instead of 6.8 GB, at the same speed (`benchmarks/adapter_memory.py`).
-HEAP_MMAP_THRESHOLD: int | None = 4 * 2**20
-_M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
-
-
-def pin_mmap_threshold() -> bool:
-    """Serve buffers above `HEAP_MMAP_THRESHOLD` by mmap, returned to the system when freed.
-
-    glibc on Linux only; a `MALLOC_MMAP_THRESHOLD_` set in the environment wins. True when set.
-    """
-    if not HEAP_MMAP_THRESHOLD or "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return False
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, HEAP_MMAP_THRESHOLD))
-    except (OSError, AttributeError):  # another C library (musl): nothing to pin
-        return False
 
 
 def _export_lora(peft_model: torch.nn.Module) -> dict[str, torch.Tensor]:
