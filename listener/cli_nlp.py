@@ -16,7 +16,6 @@ from rich.progress import Progress
 from rich.table import Table
 
 from listener.nlp import Classifier, ModelLoadError, TextInput, load_classifier
-from listener.nlp.heap import release_free_memory
 from listener.nlp.language import LanguageIdentifier
 from listener.records import RecordError, record_counts
 
@@ -323,7 +322,6 @@ def classify(
                     + "\n"
                 )
             progress.advance(task, len(chunk))
-            release_free_memory()  # a large file's batches would otherwise raise the peak
     console.print(
         f"classified {len(records)} mentions with {classifier.name} {classifier.version}"
         f" → {output_file}",

@@ -16,6 +16,7 @@ from transformers.utils import logging as hf_logging
 
 from listener.nlp.encoder import ENCODER_NAME
 from listener.nlp.heads import WEIGHTS_DIR
+from listener.nlp.heap import release_free_memory
 from listener.nlp.precision import resolve_precision
 
 log = logging.getLogger(__name__)
@@ -172,4 +173,7 @@ class Embedder:
             out[index] = self._embed_batch([texts[i] for i in index])
             if progress:
                 progress(len(index))
+        # The batches' buffers, sized by the longest shapes so far, would otherwise stay with the
+        # process: over a large file the peak creeps up call after call.
+        release_free_memory()
         return out
