@@ -99,16 +99,12 @@ def keyword_pattern(section: Words, language: str) -> re.Pattern[str] | None:
     return _pattern(language, tuple(section.get(language) or section.get("en", ())))
 
 
-def hits(section: Words, language: str, folded: str) -> int:
-    """How many of the section's keywords for `language` occur in `fold`ed text."""
+def hits(section: Words, language: str, folded: str, *, distinct: bool = False) -> int:
+    """How many of the section's keywords for `language` occur in `fold`ed text; with
+    `distinct`, how many different ones ("fire ... fire" counts once)."""
     pattern = keyword_pattern(section, language)
-    return len(pattern.findall(folded)) if pattern else 0
-
-
-def distinct_hits(section: Words, language: str, folded: str) -> int:
-    """How many different keywords of the section occur ("fire ... fire" counts once)."""
-    pattern = keyword_pattern(section, language)
-    return len(set(pattern.findall(folded))) if pattern else 0
+    found = pattern.findall(folded) if pattern else []
+    return len(set(found)) if distinct else len(found)
 
 
 def _extended(section: Words, extra: Words) -> dict[str, list[str]]:
@@ -152,7 +148,7 @@ class Lexicon:
         keywords do (0 for `other`)."""
         folded = fold(text, language)
         for intent in INTENT_PRIORITY:
-            found = distinct_hits(self.intents[intent.value], language, folded)
+            found = hits(self.intents[intent.value], language, folded, distinct=True)
             if found:
                 return intent, found
         return Intent.OTHER, 0
