@@ -38,6 +38,11 @@ class TextInput:
         )
 
 
+def sentiment_label(scores: Mapping[Sentiment, float]) -> Sentiment:
+    """The label of a sentiment distribution: its most probable class."""
+    return max(scores, key=scores.__getitem__)
+
+
 @dataclass(frozen=True)
 class Prediction:
     sentiment: Sentiment

@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 
 from listener.enums import Intent, Sentiment
-from listener.nlp import Prediction, TextInput
+from listener.nlp import Prediction, TextInput, sentiment_label
 from listener.nlp.keywords import builtin_lexicon, fold, hits
 from listener.nlp.urgency import SERVICE_FAILURES, TeamRules
 
@@ -59,6 +59,6 @@ def keyword_prediction(
     """Intent from the per-language keywords (`intent`, if already found) and urgency from the
     rules, given the sentiment scores of whichever model read the text."""
     intent = intent or rules.lexicon.intent(item.text, item.language)
-    if intent is Intent.PRAISE and max(scores, key=scores.__getitem__) is not Sentiment.POSITIVE:
+    if intent is Intent.PRAISE and sentiment_label(scores) is not Sentiment.POSITIVE:
         intent = Intent.OTHER
     return rules.prediction(item, scores, intent)

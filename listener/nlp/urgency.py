@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from listener.enums import Intent, Sentiment, Urgency
-from listener.nlp import Prediction, TextInput
+from listener.nlp import Prediction, TextInput, sentiment_label
 from listener.nlp.keywords import Lexicon, default_lexicon
 
 
@@ -72,7 +72,7 @@ class TeamRules:
             self.virality,
         )
         return Prediction(
-            sentiment=max(scores, key=scores.__getitem__),
+            sentiment=sentiment_label(scores),
             scores=scores,
             urgency=level,
             urgency_score=score,
@@ -194,7 +194,7 @@ def score_urgency(
         score = min(score, NON_CRITICAL_CEILING)
     # A post whose sentiment label is negative is a complaint, however the rest of the
     # probability splits (0.42 negative, 0.32 positive, 0.26 neutral reads negative too).
-    complaint = max(signals.scores, key=signals.scores.__getitem__) is Sentiment.NEGATIVE
+    complaint = sentiment_label(signals.scores) is Sentiment.NEGATIVE
     followers = signals.author_followers or 0
     if followers >= virality.followers and complaint:
         score = max(score, 0.9)
