@@ -207,6 +207,14 @@ def test_model_prepare_says_which_precision_auto_will_run(encoder_dir):
     assert f"model.precision auto {expected}" in result.output
 
 
+@pytest.fixture(scope="module")
+def fp32_classifier(encoder_dir):
+    """One model load for the tests that only call its rules."""
+    from listener.nlp.transformer import TransformerClassifier
+
+    return TransformerClassifier(precision="fp32")
+
+
 @pytest.mark.parametrize(
     ("text", "intent"),
     [
@@ -216,13 +224,12 @@ def test_model_prepare_says_which_precision_auto_will_run(encoder_dir):
         ("this app is FIRE, deals are insane", "praise"),
     ],
 )
-def test_two_hazard_keywords_outweigh_a_head_that_reads_praise(encoder_dir, text, intent):
+def test_two_hazard_keywords_outweigh_a_head_that_reads_praise(fp32_classifier, text, intent):
     import numpy as np
 
     from listener.nlp import TextInput
-    from listener.nlp.transformer import TransformerClassifier
 
-    classifier = TransformerClassifier(precision="fp32")
+    classifier = fp32_classifier
     labels = classifier.intent.spec.labels
     probabilities = np.full(len(labels), 0.002)
     probabilities[labels.index("praise")] = 1 - 0.002 * (len(labels) - 1)
