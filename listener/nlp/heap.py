@@ -46,7 +46,7 @@ def release_free_memory() -> None:
     """Give the heap's free pages back to the system (glibc keeps them for reuse otherwise).
 
     After each `Embedder.embed` call this lowers the peak of `listener classify` on 17,304 texts
-    from 1.82 to 1.70 GB in bf16 and from 1.90 to 1.67 GB in int8, same output, no slower.
+    from 1.82 to 1.70 GB in bf16 and from 1.90 to 1.68 GB in int8, same output, no slower.
     """
     libc = _glibc()
     if libc is not None:
