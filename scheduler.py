@@ -1,7 +1,8 @@
 """The listener daemon: `python scheduler.py [--config FILE]`.
 
 APScheduler runs each enabled source on its own interval, the processing stages right after
-every collection, and a daily retention purge. SIGTERM or Ctrl-C stops it after the current step.
+every collection, a re-read of recent complaints' reactions (X, Reddit: `listener.recheck`) and a
+daily retention purge. SIGTERM or Ctrl-C stops it after the current step.
 One failing source is logged and backs off (exponentially, with jitter) while the others go on.
 The weekly digest, when enabled, is mailed on its own cron in its own time zone.
 """
@@ -34,6 +35,7 @@ log = logging.getLogger("listener.scheduler")
 PURGE_HOUR = 3
 DIGEST_GRACE_S = 6 * 3600
 DIGEST_RETRY_MINUTES = 10
+RECHECK_POLL_S = 60
 
 
 class Daemon:
@@ -128,10 +130,45 @@ class Daemon:
                 coalesce=True,
             )
 
+    def recheck(self) -> None:
+        outcomes = retry_database(self.pipeline.recheck, what="re-reading reactions")
+        for name, outcome in outcomes.items():
+            if outcome.escalated:
+                log.info(
+                    "source %s: %d of %d recent complaints now viral (critical), %d alerts",
+                    name,
+                    outcome.escalated,
+                    outcome.watched,
+                    outcome.alerts,
+                )
+
     def schedule_housekeeping(self, scheduler: BaseScheduler) -> None:
-        """The daily retention purge and, when enabled, the weekly digest."""
+        """The daily retention purge, the complaints' reactions re-read and, when enabled, the
+        weekly digest."""
         scheduler.add_job(self.purge, "cron", id="purge", hour=PURGE_HOUR, coalesce=True)
+        self.schedule_recheck(scheduler)
         self.schedule_digest(scheduler)
+
+    def schedule_recheck(self, scheduler: BaseScheduler) -> None:
+        config = self.settings.model.viral_recheck
+        watching = [s.name for s in self.pipeline.sources.enabled if s.can_recheck]
+        if not (config.enabled and watching):
+            return
+        # Each source's own state says when it is due (`every`); the job only asks often.
+        scheduler.add_job(
+            self.recheck,
+            "interval",
+            id="recheck",
+            seconds=min(config.every.total_seconds(), RECHECK_POLL_S),
+            max_instances=1,
+            coalesce=True,
+        )
+        log.info(
+            "complaints on %s: reactions re-read every %s for %s after posting",
+            ", ".join(watching),
+            config.every,
+            config.window,
+        )
 
     def schedule_digest(self, scheduler: BaseScheduler) -> None:
         digest = self.settings.digest

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from alerts.review import Review, review_blocks, review_text
+from alerts.rules import alerts_for
 from config.schema import Settings, parse_time_range
 from listener.enums import DeliveryState, DraftStatus
 from listener.models import Alert, Classification, Mention, ReplyDraft
@@ -109,6 +110,23 @@ def _age(now: datetime, then: datetime) -> str:
         then = then.replace(tzinfo=UTC)
     minutes = max(int((now - then).total_seconds() // 60), 0)
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes} min"
+
+
+def queue_alerts(
+    session: Session,
+    mention: Mention,
+    classification: Classification,
+    settings: Settings,
+    now: datetime,
+    *,
+    occasion: str = "",
+) -> int:
+    """Outbox rows for the routes this mention matches (`alerts_for`), timed for quiet hours."""
+    alerts = alerts_for(mention, classification, settings, occasion)
+    for alert in alerts:
+        wait = quiet_until(settings, classification.language, alert.level, now)
+        session.add(Alert(mention_id=mention.id, next_attempt_at=wait, **vars(alert)))
+    return len(alerts)
 
 
 def quiet_until(

@@ -54,9 +54,13 @@ def _excerpt(text: str) -> str:
     return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
 
 
-def alerts_for(mention: Mention, c: Classification, settings: Settings) -> list[AlertDraft]:
+def alerts_for(
+    mention: Mention, c: Classification, settings: Settings, occasion: str = ""
+) -> list[AlertDraft]:
     """One alert per matching route's channel; cross-posts were alerted on with their original.
 
+    `occasion` names a later alert about the same mention (e.g. "viral" when a complaint
+    escalated after it was routed), so its idempotency key differs from the first one's.
     Texts are stored raw; each sink escapes them for its own medium.
     """
     if mention.duplicate_of_id is not None:
@@ -82,7 +86,7 @@ def alerts_for(mention: Mention, c: Classification, settings: Settings) -> list[
         if route.channel in drafts or not _matches(route, mention, c, brand):
             continue
         drafts[route.channel] = AlertDraft(
-            key=f"mention:{mention.id}:{route.channel}",
+            key=f"mention:{mention.id}:{route.channel}" + (f":{occasion}" if occasion else ""),
             channel=route.channel,
             level=c.urgency,
             title=title,

@@ -558,6 +558,26 @@ def _label_keys(value: Any) -> Any:
     return {str(key): v for key, v in value.items()} if isinstance(value, dict) else value
 
 
+class ViralRecheck(_Model):
+    """Re-reading a collected complaint's reactions, where the platform allows it (X, Reddit)."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Re-read the likes, reposts and replies of recent complaints, so one that"
+        " goes viral after it was collected becomes critical and raises an alert. X bills each"
+        " post read back, as it does for search.",
+    )
+    window: Duration = Field(
+        default=timedelta(days=1),
+        description="How long after it was posted a complaint is watched.",
+    )
+    every: Duration = Field(
+        default=timedelta(minutes=30),
+        description="How often each source's watched complaints are re-read (the newest 100 of"
+        " them, one request per source).",
+    )
+
+
 class ModelConfig(_Model):
     name: str = Field(
         default="e5-heads",
@@ -590,10 +610,12 @@ class ModelConfig(_Model):
     viral_reactions: int = Field(
         default=100,
         gt=0,
-        description="A negative post that drew this many likes, reposts and replies by the time"
-        " it was collected is critical.",
+        description="A negative post that drew this many likes, reposts and replies is critical:"
+        " counted when it is collected and, on X and Reddit, again while `viral_recheck` watches"
+        " it.",
         examples=["100"],
     )
+    viral_recheck: ViralRecheck = Field(default_factory=ViralRecheck)
     threads: int = Field(default=2, gt=0, examples=["2"])
     batch_size: int = Field(default=32, gt=0, examples=["32"])
     precision: Literal[PRECISIONS] = Field(

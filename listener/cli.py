@@ -200,6 +200,17 @@ def _print_cycle(report: CycleReport) -> None:
     )
     for error in report.delivery_errors:
         console.print(f"alert delivery pending, will retry: {error}", markup=False)
+    for name, recheck in report.rechecks.items():
+        if recheck.error:
+            console.print(
+                f"source {name}: re-reading reactions FAILED: {recheck.error}", markup=False
+            )
+        elif recheck.watched:
+            console.print(
+                f"source {name}: re-read the reactions of {recheck.watched} recent complaints,"
+                f" {recheck.escalated} now viral (critical), {recheck.alerts} alerts raised",
+                markup=False,
+            )
 
 
 def _print_counts(data: dict) -> None:

@@ -55,6 +55,10 @@ def _print_status(data: dict) -> None:
             (row["last_error"] or "")[:80],
         )
     console.print(table)
+    for name, row in data["sources"].items():
+        if row.get("reactions_recheck_error"):
+            error = row["reactions_recheck_error"][:200]
+            console.print(f"{name}: re-reading complaints' reactions fails: {error}", markup=False)
     backlog = ", ".join(f"{stage} {count}" for stage, count in data["backlog"].items())
     outbox = data["outbox"]
     console.print(f"Backlog (mentions waiting per stage): {backlog}", markup=False)

@@ -6,14 +6,17 @@ transaction that writes its own output, so a crash at any point redoes the step,
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
+from random import Random
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from listener.enums import DeliveryState, DraftStatus
+
+MAX_BACKOFF = timedelta(hours=1)
 
 
 def utcnow() -> datetime:
@@ -155,6 +158,22 @@ class SourceCursor(SQLModel, table=True):
         default=None, description="Backing off after failures: not fetched again before this"
     )
     updated_at: datetime = Field(default_factory=utcnow)
+
+    def succeeded(self, now: datetime) -> None:
+        self.last_success_at = now
+        self.consecutive_failures = 0
+        self.next_attempt_at = None
+        self.updated_at = now
+
+    def failed(self, message: str, now: datetime, interval: timedelta, rng: Random) -> None:
+        """Record the error and back off: exponential in the failures in a row, capped, with
+        ±20 % jitter so that sources failing together do not retry together."""
+        self.consecutive_failures += 1
+        self.last_error = message
+        self.last_error_at = now
+        delay = min(interval * 2 ** (self.consecutive_failures - 1), MAX_BACKOFF)
+        self.next_attempt_at = now + delay * rng.uniform(0.8, 1.2)
+        self.updated_at = now
 
 
 class DigestDelivery(SQLModel, table=True):

@@ -24,13 +24,12 @@ from alerts.outbox import (
     MAX_ERROR_CHARS,
     RATE_LIMITED,
     draft_blocks,
+    queue_alerts,
     queue_reviews,
-    quiet_until,
     rate_limited_until,
     ready,
     reraise_due,
 )
-from alerts.rules import alerts_for
 from alerts.sinks import AlertSink, DeliveryError, build_sink
 from alerts.spikes import SpikeDetector
 from config.schema import Settings
@@ -39,12 +38,12 @@ from listener.enums import DeliveryState
 from listener.models import Alert, Classification, Mention, ReplyDraft, SourceCursor, Stage, utcnow
 from listener.nlp import Classifier, Prediction, TextInput, load_classifier
 from listener.nlp.language import LanguageIdentifier
+from listener.recheck import RecheckOutcome, recheck_reactions
 from listener.sources import Source, SourceSet, build_sources
 from listener.storage import store_mentions
 from responders import ReplyDrafter
 
 log = logging.getLogger(__name__)
-MAX_BACKOFF = timedelta(hours=1)
 Query = TypeVar("Query", bound=Select)
 
 
@@ -72,6 +71,7 @@ class CycleReport:
     delivered: int = 0
     delivery_errors: list[str] = field(default_factory=list)
     classifier: str = ""
+    rechecks: dict[str, RecheckOutcome] = field(default_factory=dict)
 
 
 def classification_of(
@@ -92,12 +92,6 @@ def classification_of(
         model_name=classifier.name,
         model_version=classifier.version,
     )
-
-
-def backoff_delay(interval: timedelta, failures: int, rng: random.Random) -> timedelta:
-    """Exponential in the number of consecutive failures, capped, with ±20 % jitter."""
-    delay = min(interval * (2 ** max(failures - 1, 0)), MAX_BACKOFF)
-    return delay * rng.uniform(0.8, 1.2)
 
 
 class Pipeline:
@@ -157,10 +151,7 @@ class Pipeline:
             inserted = store_mentions(session, result.mentions)
             state = session.get(SourceCursor, (source.name, "")) or SourceCursor(source=source.name)
             state.cursor = result.cursor
-            state.last_success_at = self.clock()
-            state.consecutive_failures = 0
-            state.next_attempt_at = None
-            state.updated_at = self.clock()
+            state.succeeded(self.clock())
             session.add(state)
             session.commit()
         for problem in result.rejected:
@@ -178,13 +169,8 @@ class Pipeline:
         log.error("source %s: fetch failed: %s", source.name, message, exc_info=error)
         with Session(self.engine) as session:
             state = session.get(SourceCursor, (source.name, "")) or SourceCursor(source=source.name)
-            state.consecutive_failures += 1
-            state.last_error = message
-            state.last_error_at = self.clock()
             interval = self._intervals.get(source.name, timedelta(minutes=5))
-            delay = backoff_delay(interval, state.consecutive_failures, self._rng)
-            state.next_attempt_at = self.clock() + delay
-            state.updated_at = self.clock()
+            state.failed(message, self.clock(), interval, self._rng)
             session.add(state)
             session.commit()
         return SourceOutcome(error=message)
@@ -294,13 +280,10 @@ class Pipeline:
                     folded = mention.duplicate_of_id is None and spikes.fold(
                         session, mention, classification
                     )
-                    alerts = [] if folded else alerts_for(mention, classification, self.settings)
-                    for alert in alerts:
-                        wait = quiet_until(self.settings, classification.language, alert.level, now)
-                        session.add(
-                            Alert(mention_id=mention.id, next_attempt_at=wait, **vars(alert))
+                    if not folded:
+                        created += queue_alerts(
+                            session, mention, classification, self.settings, now
                         )
-                        created += 1
                     mention.stage = Stage.ROUTED
                     session.add(mention)
                 session.commit()
@@ -398,7 +381,12 @@ class Pipeline:
         report.delivered, report.delivery_errors = self.deliver()
         return report
 
+    def recheck(self) -> dict[str, RecheckOutcome]:
+        """Re-read recent complaints' reactions where due; escalate and alert the viral ones."""
+        return recheck_reactions(self.engine, self.sources.enabled, self.settings, self.clock())
+
     def run_cycle(self, *, respect_backoff: bool = False) -> CycleReport:
         report = CycleReport(sources=self.collect_all(respect_backoff=respect_backoff))
         failpoints.hit("after_collect")
+        report.rechecks = self.recheck()
         return self.process(report)

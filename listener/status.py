@@ -19,6 +19,7 @@ from listener.models import (
     Stage,
     utcnow,
 )
+from listener.recheck import STATE_KEY as RECHECK_STATE
 from listener.sources import build_sources
 
 
@@ -38,7 +39,9 @@ def _collected_since(session: Session, since: datetime) -> dict[str, int]:
 
 def _source_rows(session: Session, settings: Settings, now: datetime) -> dict[str, Any]:
     built = build_sources(settings)
-    cursors = {c.source: c for c in session.exec(select(SourceCursor))}
+    states = list(session.exec(select(SourceCursor)))
+    cursors = {c.source: c for c in states if c.query_key == ""}
+    rechecks = {c.source: c for c in states if c.query_key == RECHECK_STATE}
     last_hour = _collected_since(session, now - timedelta(hours=1))
     last_day = _collected_since(session, now - timedelta(days=1))
     rows: dict[str, Any] = {}
@@ -57,6 +60,12 @@ def _source_rows(session: Session, settings: Settings, now: datetime) -> dict[st
             "items_last_hour": last_hour.get(config.name, 0),
             "items_per_hour_24h": round(last_day.get(config.name, 0) / 24, 1),
         }
+        if config.name in rechecks:  # complaints' reactions re-read (X, Reddit)
+            recheck = rechecks[config.name]
+            rows[config.name]["reactions_rechecked_at"] = _iso(recheck.last_success_at)
+            rows[config.name]["reactions_recheck_error"] = (
+                recheck.last_error if recheck.consecutive_failures else None
+            )
     return rows
 
 
@@ -108,7 +117,12 @@ def collect_status(engine: Engine, settings: Settings, now: datetime | None = No
         sources = _source_rows(session, settings, now)
         outbox = _outbox(session)
         digests = _digests(session)
-    failing = sorted(name for name, row in sources.items() if row["consecutive_failures"])
+    # A source whose reactions cannot be re-read misses complaints going viral: failing too.
+    failing = sorted(
+        name
+        for name, row in sources.items()
+        if row["consecutive_failures"] or row.get("reactions_recheck_error")
+    )
     data = {
         "checked_at": _iso(now),
         "healthy": not failing and not outbox["most_attempts"] and not digests["attempts"],

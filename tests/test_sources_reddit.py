@@ -26,6 +26,7 @@ TOKEN_PATH = "/api/v1/access_token"
 SUBS = "gadgets+BuyItForLife"
 SEARCH = f"/r/{SUBS}/search/"
 COMMENTS = f"/r/{SUBS}/comments/"
+INFO = "/api/info/"
 PAGE_LIMIT = 25  # Reddit's default page; the emulator ignores larger limits to exercise `after`
 
 
@@ -50,6 +51,17 @@ class FakeReddit:
         api.route("POST", TOKEN_PATH, self.token)
         api.route("GET", SEARCH, lambda r: self.page(r, self.posts, "t3"))
         api.route("GET", COMMENTS, lambda r: self.page(r, self.comments, "t1"))
+        api.route("GET", INFO, self.info)
+
+    def info(self, request: Request) -> Reply:
+        """/api/info: a listing of the things asked for by fullname; gone ones are left out."""
+        if request.headers.get("authorization") != "bearer app-token":
+            return Reply(401, {"message": "Unauthorized", "error": 401})
+        wanted = request.query["id"].split(",")
+        things = {d["name"]: ("t3", d) for d in self.posts}
+        things |= {d["name"]: ("t1", d) for d in self.comments}
+        children = [{"kind": things[n][0], "data": things[n][1]} for n in wanted if n in things]
+        return Reply(200, listing(children, None))
 
     def token(self, request: Request) -> Reply:
         expected = base64.b64encode(f"client-id:{self.secret}".encode()).decode()
@@ -276,3 +288,23 @@ def test_an_unreachable_server_is_transient(settings, monkeypatch):
     source = _make(settings, closed, monkeypatch)
     with pytest.raises(TransientError, match="ConnectionError"):
         source.fetch(None)
+
+
+def test_reactions_are_read_again_by_fullname_and_deleted_posts_left_out(api, reddit, make):
+    reddit.submit(2)
+    reddit.comment("c1", "my lumora glow died too", time.time() - 60)
+    reddit.comments[0]["score"] = 7  # comments have a score but no comment count
+    reddit.posts[0].update(score=250, num_comments=40)
+
+    counts = make().reactions(["t3_p00000", "t3_p00001", "t1_c1", "t3_gone"])
+
+    assert counts == {"t3_p00000": 290, "t3_p00001": 3, "t1_c1": 7}
+    (call,) = api.calls(INFO)
+    assert call.query["id"] == "t3_p00000,t3_p00001,t1_c1,t3_gone"
+
+
+def test_reactions_lookup_server_errors_are_transient(api, reddit, make):
+    api.fail(INFO, HTML_ERROR, times=10)
+
+    with pytest.raises(TransientError, match="Reddit: HTTP 502"):
+        make().reactions(["t3_p00000"])

@@ -23,6 +23,7 @@ from tests.fake_apis import (
 )
 
 SEARCH = "/2/tweets/search/recent"
+LOOKUP = "/2/tweets"
 TOKEN = "test-bearer-token"
 PAGE_LIMIT = 10  # the emulator pages at 10 whatever max_results says, to exercise next_token
 
@@ -52,15 +53,24 @@ class FakeX:
             },
         }
         api.route("GET", SEARCH, self.search)
+        api.route("GET", LOOKUP, self.lookup)
 
-    def post(self, count: int, *, lang: str = "en", start: int = 0) -> None:
-        now = datetime.now(UTC) - timedelta(hours=1)
+    def post(
+        self,
+        count: int,
+        *,
+        lang: str = "en",
+        start: int = 0,
+        text: str = "lumora order {n} still not here",
+        age: timedelta = timedelta(hours=1),
+    ) -> None:
+        now = datetime.now(UTC) - age
         for n in range(start, start + count):
             when = now + timedelta(seconds=n)
             self.tweets.append(
                 {
                     "id": str(snowflake(when, n % 4096)),
-                    "text": f"lumora order {n} still not here",
+                    "text": text.format(n=n),
                     "author_id": "1" if n % 2 else "2",
                     "created_at": when.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
                     "lang": lang,
@@ -117,6 +127,41 @@ class FakeX:
         authors = {t.get("author_id") for t in page}
         users = [u for key, u in self.users.items() if key in authors]
         return Reply(200, {"data": page, "includes": {"users": users}, "meta": meta})
+
+    def lookup(self, request: Request) -> Reply:
+        """GET /2/tweets: the posts still there, a not-found problem for each one gone."""
+        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+            return Reply(401, {"title": "Unauthorized", "status": 401, "detail": "Unauthorized"})
+        ids = request.query["ids"].split(",")
+        if len(ids) > 100:
+            return Reply(400, {"errors": [{"message": "ids: at most 100"}]})
+        fields = request.query.get("tweet.fields", "").split(",")
+        by_id = {t["id"]: t for t in self.tweets}
+        data = [
+            {"id": i, "text": by_id[i]["text"], "edit_history_tweet_ids": [i]}
+            | ({"public_metrics": by_id[i]["public_metrics"]} if "public_metrics" in fields else {})
+            for i in ids
+            if i in by_id
+        ]
+        errors = [
+            {
+                "value": i,
+                "detail": f"Could not find tweet with ids: [{i}].",
+                "title": "Not Found Error",
+                "resource_type": "tweet",
+                "parameter": "ids",
+                "resource_id": i,
+                "type": "https://api.twitter.com/2/problems/resource-not-found",
+            }
+            for i in ids
+            if i not in by_id
+        ]
+        return Reply(200, {"data": data} | ({"errors": errors} if errors else {}))
+
+    def react(self, tweet_id: str, likes: int) -> None:
+        """The post draws `likes` likes (its other counts stay)."""
+        tweet = next(t for t in self.tweets if t["id"] == tweet_id)
+        tweet["public_metrics"]["like_count"] = likes
 
 
 def _id(tweet: dict) -> int:
@@ -329,3 +374,28 @@ def test_a_query_over_the_length_limit_is_refused_with_the_fix(settings, monkeyp
     config = TwitterConfig(type="twitter", name="x", max_query_length=60)
     with pytest.raises(NotConfigured, match=r"over max_query_length 60; set `query`"):
         TwitterSource.from_config(config, settings)
+
+
+def test_reactions_are_read_again_by_one_lookup_and_deleted_posts_left_out(api, x, make):
+    x.post(2)
+    source = make()
+    first, second = (m.native_id for m in source.fetch(None).mentions)
+    x.react(first, 400)
+    x.tweets = [t for t in x.tweets if t["id"] != second]  # deleted since
+
+    counts = source.reactions([first, second])
+
+    assert counts == {first: 400 + 1 + 1}  # likes, retweets (n=1), replies (1), quotes (0)
+    (call,) = api.calls(LOOKUP)
+    assert call.query["ids"] == f"{first},{second}"
+    assert call.query["tweet.fields"] == "public_metrics"
+    assert source.reactions([]) == {}
+    assert len(api.calls(LOOKUP)) == 1  # nothing asked, no request
+
+
+def test_reactions_lookup_refused_is_a_clear_error(api, x, make):
+    source = make()
+    api.fail(LOOKUP, Reply(403, {"title": "Forbidden", "status": 403, "detail": "Forbidden"}))
+
+    with pytest.raises(SourceError, match="access level includes post lookup"):
+        source.reactions(["1460323737035677698"])

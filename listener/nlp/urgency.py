@@ -6,7 +6,8 @@ reach, engagement, keyword hits), so the levels mean the same thing whichever mo
 - critical (score >= 0.85): safety hazard or injury, account takeover or fraud, legal or
   regulator threat, or a complaint going viral: a post labelled negative by an author with
   `Virality.followers` followers, or one that drew `Virality.reactions` reactions (likes, reposts,
-  replies) by collection time; both thresholds are in the config (`model.viral_*`);
+  replies) by collection time or, on X and Reddit, while `listener.recheck` watches it; both
+  thresholds are in the config (`model.viral_*`);
 - high (>= 0.60): a concrete service failure needing action: billing, refund, damaged or lost
   order, a churn threat;
 - medium (>= 0.35): a question or a mild problem that needs a reply; any clearly negative
@@ -30,13 +31,27 @@ class Virality:
 
     followers: int = 50_000
     # Engagement is read when the mention is collected, usually minutes after it was posted: a
-    # complaint that already drew 100 likes, reposts and replies by then is spreading.
+    # complaint that already drew 100 likes, reposts and replies by then is spreading. X and
+    # Reddit complaints are read again for a while after (`listener.recheck`).
     reactions: int = 100
 
     @property
     def version(self) -> str:
         """What a stored classification should say it ran with; empty for the defaults."""
         return "" if self == Virality() else f"viral:{self.followers}/{self.reactions}"
+
+    def reasons(self, followers: int | None, reactions: int | None) -> list[str]:
+        """Why a complaint with this reach is critical; empty when it is not (yet)."""
+        reasons = []
+        if (followers or 0) >= self.followers:
+            reasons.append(f"complaint by an author with {followers:,} followers may go viral")
+        if (reactions or 0) >= self.reactions:
+            reasons.append(reaction_reason(reactions or 0))
+        return reasons
+
+
+def reaction_reason(reactions: int) -> str:
+    return f"complaint already has {reactions:,} likes, reposts and replies"
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,8 @@ class TeamRules:
         )
 
 
+# What a viral complaint scores: critical, below a named safety hazard (0.95).
+VIRAL_SCORE = 0.9
 LEVEL_FLOORS = ((Urgency.CRITICAL, 0.85), (Urgency.HIGH, 0.60), (Urgency.MEDIUM, 0.35))
 
 INTENT_BASE: dict[Intent, tuple[float, str]] = {
@@ -194,14 +211,10 @@ def score_urgency(
         score = min(score, NON_CRITICAL_CEILING)
     # A post whose sentiment label is negative is a complaint, however the rest of the
     # probability splits (0.42 negative, 0.32 positive, 0.26 neutral reads negative too).
-    complaint = sentiment_label(signals.scores) is Sentiment.NEGATIVE
-    followers = signals.author_followers or 0
-    if followers >= virality.followers and complaint:
-        score = max(score, 0.9)
-        reasons.append(f"complaint by an author with {followers:,} followers may go viral")
-    reactions = signals.engagement or 0
-    if reactions >= virality.reactions and complaint:
-        score = max(score, 0.9)
-        reasons.append(f"complaint already has {reactions:,} likes, reposts and replies")
+    if sentiment_label(signals.scores) is Sentiment.NEGATIVE:
+        viral = virality.reasons(signals.author_followers, signals.engagement)
+        if viral:
+            score = max(score, VIRAL_SCORE)
+            reasons += viral
     score = min(max(score, 0.0), 1.0)
     return level_for(score), round(score, 3), reasons

@@ -2,13 +2,16 @@
 
 A source builds itself from its config entry (`from_config`), may switch itself off by raising
 `NotConfigured` with the reason (e.g. a missing token), and answers `fetch(cursor)` with the new
-mentions and the cursor to store once they are committed.
+mentions and the cursor to store once they are committed. Sources of posts that can spread
+(X, Reddit) also answer `reactions(native_ids)`, so a complaint that goes viral after it was
+collected is still caught (`listener.recheck`).
 """
 
 from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -50,6 +53,19 @@ class Source(ABC):
         Approve when `slack.review.post_replies` is on.
         """
         raise NotImplementedError(f"{self.type} sources cannot post replies")
+
+    # Whether `reactions` can re-read a collected post's likes, reposts and replies.
+    can_recheck: ClassVar[bool] = False
+    # The most posts one `reactions` call may ask for (one request on the platforms that have it).
+    RECHECK_BATCH: ClassVar[int] = 100
+
+    def reactions(self, native_ids: Sequence[str]) -> dict[str, int]:
+        """The current engagement of these posts (at most `RECHECK_BATCH`), by native id.
+
+        Posts the platform no longer shows (deleted, made private) or shows without counts are
+        left out. Only sources declaring `can_recheck = True` implement it.
+        """
+        raise NotImplementedError(f"{self.type} sources cannot re-read reactions")
 
     @classmethod
     @abstractmethod

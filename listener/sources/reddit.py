@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -73,6 +74,7 @@ class _Listing:
 
 class RedditSource(Source):
     type: ClassVar[str] = "reddit"
+    can_recheck: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -182,8 +184,33 @@ class RedditSource(Source):
 
     def _select(self, listing: _Listing, mark: Watermark, budget: int) -> Any:
         floor = self.clock().timestamp() - self.backfill_seconds
-        try:
+        with self._reddit_errors():
             return select_new(self._walk(listing), mark, floor, budget)
+
+    def reactions(self, native_ids: Sequence[str]) -> dict[str, int]:
+        """Score and comment count now, by fullname: one `/api/info` request (up to 100)."""
+        if not native_ids:
+            return {}
+        return call_with_retries(
+            lambda: self._lookup(native_ids), source=self.name, policy=self.policy
+        )
+
+    def _lookup(self, native_ids: Sequence[str]) -> dict[str, int]:
+        with self._reddit_errors():
+            things = list(self.reddit.info(fullnames=list(native_ids)[: self.RECHECK_BATCH]))
+        counts = {}
+        for thing in things:
+            fields = vars(thing)
+            count = engagement(fields.get("score"), fields.get("num_comments"))
+            if isinstance(fields.get("name"), str) and count is not None:
+                counts[fields["name"]] = count
+        return counts
+
+    @contextmanager
+    def _reddit_errors(self) -> Iterator[None]:
+        """prawcore's exceptions as retryable (`TransientError`) or not."""
+        try:
+            yield
         except prawcore.TooManyRequests as error:
             raise TransientError(
                 "Reddit: 429 rate limit", _seconds(error.response.headers)

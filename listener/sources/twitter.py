@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -119,6 +120,7 @@ def _as_int(value: Any) -> int | None:
 
 class TwitterSource(Source):
     type: ClassVar[str] = "twitter"
+    can_recheck: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -216,7 +218,7 @@ class TwitterSource(Source):
         return FetchResult(mentions, self._advance(state, window, newest, oldest, cut), rejected)
 
     def _page(self, window: dict[str, Any], next_token: str | None, room: int) -> dict[str, Any]:
-        try:
+        with self._x_errors("recent search"):
             page = self.client.search_recent_tweets(
                 self.query,
                 max_results=max(PAGE_MIN, min(PAGE_MAX, room)),
@@ -226,6 +228,43 @@ class TwitterSource(Source):
                 user_fields=["username", "name", "public_metrics"],
                 **window,
             )
+        return self._checked(page)
+
+    def reactions(self, native_ids: Sequence[str]) -> dict[str, int]:
+        """Likes, reposts, replies and quotes now, by tweet id: one posts lookup (GET /2/tweets,
+        up to 100 ids). X bills each post returned, as it does for search."""
+        if not native_ids:
+            return {}
+        return call_with_retries(
+            lambda: self._lookup(native_ids), source=self.name, policy=self.policy
+        )
+
+    def _lookup(self, native_ids: Sequence[str]) -> dict[str, int]:
+        with self._x_errors("post lookup"):
+            page = self.client.get_tweets(
+                list(native_ids)[: self.RECHECK_BATCH], tweet_fields=["public_metrics"]
+            )
+        page = self._checked(page, log_problems=False)
+        if page.get("errors"):  # deleted or protected since: expected, so not a warning
+            log.info(
+                "source %s: %d of %d posts could not be read again (deleted or protected)",
+                self.name,
+                len(page["errors"]),
+                len(native_ids),
+            )
+        counts = {}
+        for tweet in page.get("data") or []:
+            tweet_id = _tweet_id(tweet)
+            count = _engagement(tweet.get("public_metrics")) if tweet_id is not None else None
+            if count is not None:
+                counts[str(tweet_id)] = count
+        return counts
+
+    @contextmanager
+    def _x_errors(self, endpoint: str) -> Iterator[None]:
+        """tweepy's and requests' exceptions as retryable (`TransientError`) or not."""
+        try:
+            yield
         except tweepy.TooManyRequests as error:
             wait = None
             if error.reset_time is not None:
@@ -236,7 +275,7 @@ class TwitterSource(Source):
         except (tweepy.Unauthorized, tweepy.Forbidden) as error:
             raise SourceError(
                 f"X refused the bearer token (HTTP {error.response.status_code}): check the"
-                " token and that the app's access level includes recent search"
+                f" token and that the app's access level includes {endpoint}"
             ) from None
         except tweepy.HTTPException as error:
             raise SourceError(f"X: HTTP {error.response.status_code}: {error}") from None
@@ -244,10 +283,14 @@ class TwitterSource(Source):
             raise TransientError(f"X: {type(error).__name__}") from None
         except ValueError:  # a 200 whose body is not JSON (an HTML error page, a cut body)
             raise TransientError("X: the answer is not JSON") from None
+
+    def _checked(self, page: Any, *, log_problems: bool = True) -> dict[str, Any]:
+        """The answer as an object, with the problems X reports beside the data logged."""
         if not isinstance(page, dict):
             raise TransientError("X: the answer is not a JSON object")
-        for problem in page.get("errors") or []:
-            log.warning("source %s: X reported: %s", self.name, str(problem)[:300])
+        if log_problems:
+            for problem in page.get("errors") or []:
+                log.warning("source %s: X reported: %s", self.name, str(problem)[:300])
         return page
 
     def _advance(

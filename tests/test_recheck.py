@@ -1,0 +1,178 @@
+"""Complaints that go viral after collection: re-read on X (a local server answering like API
+v2), escalated to critical, alerted once, through the real pipeline and database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from config.schema import TwitterSource as TwitterConfig
+from config.schema import ViralRecheck, load_settings
+from listener.models import Alert, Classification, Mention
+from listener.pipeline import Pipeline
+from listener.sources import SourceSet
+from listener.status import collect_status
+from tests.fake_apis import Reply
+from tests.test_sources_twitter import LOOKUP, FakeX, _make
+
+COMPLAINT = "lumora order {n} never arrived, worst service ever, I want my money back"
+PRAISE = "lumora glow {n} is wonderful, thank you so much, love it"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@pytest.fixture
+def x(api):
+    return FakeX(api)
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def build(engine, api, monkeypatch, clock):
+    """The real pipeline (example config, keyword baseline) around one X source."""
+
+    def build(**recheck) -> Pipeline:
+        settings = load_settings()
+        model = settings.model.model_copy(
+            update={
+                "name": "baseline",
+                "viral_recheck": ViralRecheck(**recheck),
+            }
+        )
+        x_config = TwitterConfig(type="twitter", name="x-main", base_url=f"{api.url}/2/")
+        settings = settings.model_copy(update={"model": model, "sources": [x_config]})
+        source = _make(settings, api, monkeypatch)
+        sources = SourceSet(enabled=[source], disabled={})
+        return Pipeline.build(settings, engine, sources=sources, clock=clock)
+
+    return build
+
+
+def _rows(engine) -> dict[str, tuple[Mention, Classification]]:
+    with Session(engine) as session:
+        query = select(Mention, Classification).join(Classification)
+        return {m.native_id: (m, c) for m, c in session.exec(query)}
+
+
+def _alert_keys(engine) -> list[str]:
+    with Session(engine) as session:
+        return sorted(a.key for a in session.exec(select(Alert)))
+
+
+def _first_cycle(x, pipeline) -> tuple[str, str]:
+    """Two complaints collected and routed (newest first), then their reactions re-read due."""
+    x.post(2, text=COMPLAINT)
+    pipeline.run_cycle()
+    rows = _rows(pipeline.engine)
+    assert all(c.sentiment == "negative" and c.urgency != "critical" for _, c in rows.values())
+    newest, older = sorted(rows, key=int, reverse=True)
+    return newest, older
+
+
+def test_a_complaint_that_goes_viral_after_collection_becomes_critical_and_alerts(
+    engine, api, x, build, clock
+):
+    pipeline = build()
+    viral, quiet = _first_cycle(x, pipeline)
+    first_alerts = _alert_keys(engine)
+    x.react(viral, 500)
+    x.react(quiet, 20)
+    clock.advance(timedelta(minutes=31))
+
+    report = pipeline.run_cycle()
+
+    outcome = report.rechecks["x-main"]
+    assert (outcome.watched, outcome.updated, outcome.escalated) == (2, 2, 1)
+    (call,) = api.calls(LOOKUP)
+    assert sorted(call.query["ids"].split(",")) == sorted([viral, quiet])
+    rows = _rows(engine)
+    mention, classification = rows[viral]
+    assert mention.engagement == 500 + 1 + 1  # likes, retweets (n=1), replies
+    assert classification.urgency == "critical"
+    assert classification.urgency_score >= 0.9
+    assert classification.urgency_reasons[-1] == (
+        "complaint already has 502 likes, reposts and replies"
+    )
+    assert rows[quiet][0].engagement == 20 + 0 + 1
+    assert rows[quiet][1].urgency != "critical"
+    new_keys = sorted(set(_alert_keys(engine)) - set(first_alerts))
+    assert f"mention:{mention.id}:#social-alerts:viral" in new_keys  # beside its first alert
+    assert all(k.startswith(f"mention:{mention.id}:") for k in new_keys)
+    assert all(k.endswith(":viral") for k in new_keys)
+    assert outcome.alerts == len(new_keys)
+    with Session(engine) as session:
+        viral_alert = session.exec(select(Alert).where(Alert.key == new_keys[0])).one()
+    assert viral_alert.level == "critical"
+    assert "502 likes, reposts and replies" in viral_alert.body
+
+    clock.advance(timedelta(minutes=31))
+    again = pipeline.run_cycle().rechecks["x-main"]
+    assert again.watched == 1  # the critical one is no longer watched
+    assert _alert_keys(engine) == sorted(first_alerts + new_keys)  # and alerts only once
+
+
+def test_a_recheck_waits_its_interval_and_praise_is_never_watched(engine, api, x, build, clock):
+    pipeline = build(every="1h")
+    _first_cycle(x, pipeline)
+    x.post(1, start=5, text=PRAISE)
+    pipeline.run_cycle()
+    clock.advance(timedelta(minutes=59))
+    assert pipeline.recheck()["x-main"].skipped == "not due yet"
+
+    clock.advance(timedelta(minutes=2))
+    outcome = pipeline.recheck()["x-main"]
+
+    assert outcome.watched == 2
+    (call,) = api.calls(LOOKUP)
+    praise = next(m for m, c in _rows(engine).values() if c.sentiment == "positive")
+    assert praise.native_id not in call.query["ids"].split(",")
+
+
+def test_complaints_older_than_the_window_are_not_read_again(engine, api, x, build, clock):
+    pipeline = build(window="2h")
+    _first_cycle(x, pipeline)  # posted an hour ago
+    clock.advance(timedelta(hours=1, minutes=1))
+
+    assert pipeline.recheck()["x-main"].watched == 0
+    assert api.calls(LOOKUP) == []
+
+
+def test_the_recheck_can_be_switched_off(engine, api, x, build, clock):
+    pipeline = build(enabled=False)
+    _first_cycle(x, pipeline)
+    clock.advance(timedelta(days=1))
+
+    assert pipeline.run_cycle().rechecks == {}
+    assert api.calls(LOOKUP) == []
+
+
+def test_a_failing_recheck_backs_off_and_shows_in_status(engine, api, x, build, clock):
+    pipeline = build()
+    _first_cycle(x, pipeline)
+    clock.advance(timedelta(minutes=31))
+    api.fail(LOOKUP, Reply(403, {"title": "Forbidden", "status": 403}))
+
+    report = pipeline.run_cycle()
+
+    assert "access level includes post lookup" in report.rechecks["x-main"].error
+    assert report.sources["x-main"].error is None  # collection itself goes on
+    assert pipeline.recheck()["x-main"].skipped.startswith("backing off after errors until")
+    status = collect_status(engine, pipeline.settings, now=clock())
+    assert not status["healthy"]
+    assert status["failing_sources"] == ["x-main"]
+    assert "post lookup" in status["sources"]["x-main"]["reactions_recheck_error"]
