@@ -176,3 +176,19 @@ def test_a_failing_recheck_backs_off_and_shows_in_status(engine, api, x, build, 
     assert not status["healthy"]
     assert status["failing_sources"] == ["x-main"]
     assert "post lookup" in status["sources"]["x-main"]["reactions_recheck_error"]
+
+
+def test_the_daemon_schedules_the_recheck_only_where_a_source_can(engine, build, config_file):
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from scheduler import Daemon
+
+    def jobs(pipeline: Pipeline) -> set[str]:
+        scheduler = BackgroundScheduler()
+        Daemon(pipeline.settings, pipeline).schedule(scheduler)
+        return {job.id for job in scheduler.get_jobs()}
+
+    assert "recheck" in jobs(build())
+    assert "recheck" not in jobs(build(enabled=False))
+    replay_only = Pipeline.build(load_settings(config_file), engine)
+    assert "recheck" not in jobs(replay_only)
