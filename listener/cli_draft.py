@@ -18,7 +18,9 @@ from listener.models import Mention
 from listener.nlp import TextInput
 from listener.nlp.language import LanguageIdentifier
 from listener.pipeline import classification_of
+from listener.records import RecordError
 from listener.sources.common import to_utc
+from listener.sources.replay import mention_from_record
 from responders import ReplyDrafter
 
 
@@ -31,22 +33,15 @@ def _parse_now(value: str | None) -> datetime:
         _fail(f"--now {value!r} is not ISO-8601; for example --now 2026-12-24T17:30:00+01:00")
 
 
-def _mention(record: dict, language: str) -> Mention:
-    return Mention(
-        source=str(record.get("source") or "replay").lower(),
-        collector="draft",
-        native_id=str(record["id"]),
-        text=record["text"],
-        url=record.get("url"),
-        author_handle=str(record["author"]).lstrip("@") if record.get("author") else None,
-        author_name=record.get("author_name"),
-        author_followers=record.get("author_followers"),
-        engagement=record.get("engagement"),
-        rating=record.get("rating"),
-        language=language,
-        created_at=datetime.now(UTC),
-        raw={},
-    )
+def _mentions(records: list[dict], path: Path) -> list[Mention]:
+    """The records as the replay source would store them (the drafter reads the same fields)."""
+    mentions = []
+    for record in records:
+        try:
+            mentions.append(mention_from_record(record, collector="draft"))
+        except RecordError as error:
+            _fail(f"{path}: record {record['id']!r}: {error}; fix or remove the line")
+    return mentions
 
 
 def draft(
@@ -55,7 +50,7 @@ def draft(
         typer.Option(
             "--input",
             help="JSONL: id, text, optional lang, source, rating, author_followers, author,"
-            " author_name, engagement",
+            " author_name, engagement, created_at (ISO-8601; now when absent)",
         ),
     ],
     output_file: Annotated[Path, typer.Option("--output")],
@@ -78,6 +73,7 @@ def draft(
         settings, clock=lambda: clock, market=settings.market(market) if market else None
     )
     records = _read_jsonl(input_file)
+    mentions = _mentions(records, input_file)
     classifier = load_model(settings.model)
     identifier = LanguageIdentifier(settings.languages)
     languages = [identifier.identify(r["text"], r.get("lang")) for r in records]
@@ -85,10 +81,10 @@ def draft(
     predictions = classifier.classify(inputs)
     drafted = 0
     with output_file.open("w", encoding="utf-8") as out:
-        for record, language, prediction in zip(records, languages, predictions, strict=True):
+        rows = zip(records, mentions, languages, predictions, strict=True)
+        for record, mention, language, prediction in rows:
             decision = drafter.decide(
-                _mention(record, language),
-                classification_of(None, language, prediction, classifier),
+                mention, classification_of(None, language, prediction, classifier)
             )
             line: dict = {"id": record["id"], "needs_reply": decision.needs_reply}
             if decision.draft:

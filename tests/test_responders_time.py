@@ -118,3 +118,15 @@ def test_draft_command_rejects_an_unknown_market(tmp_path, config_file):
     assert result.exit_code == 2
     assert "not a market of the config" in result.output
     assert "de-DE" in result.output
+
+
+def test_draft_command_names_a_bad_field_like_the_replay_source(tmp_path, config_file):
+    feed = tmp_path / "in.jsonl"
+    feed.write_text('{"id": "a", "text": "hallo", "created_at": "yesterday"}\n', encoding="utf-8")
+    result = CliRunner().invoke(app, [
+        "draft", "-c", str(config_file), "--input", str(feed),
+        "--output", str(tmp_path / "o.jsonl"),
+    ])  # fmt: skip
+    assert result.exit_code == 2
+    assert "record 'a'" in result.output
+    assert "'created_at' must be ISO-8601" in result.output
