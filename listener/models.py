@@ -80,7 +80,8 @@ class Classification(SQLModel, table=True):
     urgency_reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     intent: str = Field(max_length=32)
     model_name: str = Field(max_length=128)
-    model_version: str = Field(max_length=64)
+    # The weights' version and every rule a team changed (keywords, virality bars): ~100 at most.
+    model_version: str = Field(max_length=255)
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -237,3 +237,22 @@ def test_two_hazard_keywords_outweigh_a_head_that_reads_praise(fp32_classifier, 
     chosen = classifier._intent(TextInput(text, "en"), probabilities, negative=0.05, positive=0.9)
 
     assert chosen.value == intent
+
+
+def test_the_longest_version_a_team_can_configure_fits_its_column(encoder_dir):
+    from config.schema import ModelConfig
+    from listener.models import Classification
+    from listener.nlp import load_classifier
+
+    config = ModelConfig(
+        name="e5-heads",
+        keywords={"safety": {"en": ["recall"]}, "churn": {"de": ["ich kündige"]}},
+        viral_followers=2_000_000_000,
+        viral_reactions=2_000_000_000,
+    )
+
+    version = load_classifier(config).version
+
+    assert "+keywords:" in version
+    assert "+viral:2000000000/2000000000" in version
+    assert len(version) <= Classification.__table__.c.model_version.type.length

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from listener.records import RecordError, record_counts, whole_number
+from listener.sources.replay import mention_from_record
 
 
 @pytest.mark.parametrize(
@@ -36,3 +37,25 @@ def test_other_values_are_refused_with_the_field_named(value):
 def test_out_of_range_counts_are_refused(record, message):
     with pytest.raises(RecordError, match=message):
         record_counts(record)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("id", "9" * 257, "'id' is at most 256 characters, got 257"),
+        ("source", "a-review-site-with-a-very-long-name", "'source' is at most 32 characters"),
+        ("lang", "en-GB-x-a-private-use-tag", "'lang' is at most 16 characters"),
+        ("author", "@" + "a" * 300, "'author' is at most 256 characters, got 300"),
+    ],
+)
+def test_values_longer_than_their_column_are_refused_with_the_field_named(field, value, message):
+    """PostgreSQL would refuse them, failing the whole batch of the record, cycle after cycle."""
+    record = {"id": "1", "text": "hello", field: value}
+    with pytest.raises(RecordError, match=message):
+        mention_from_record(record, collector="feed")
+
+
+def test_values_as_long_as_their_column_are_kept():
+    record = {"id": "9" * 256, "text": "hello", "source": "s" * 32, "lang": "en"}
+    mention = mention_from_record(record, collector="feed")
+    assert (len(mention.native_id), mention.source) == (256, "s" * 32)

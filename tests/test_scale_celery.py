@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -294,3 +295,33 @@ def test_only_one_scheduler_holds_the_lock_until_its_connection_closes(pg_engine
     finally:
         contender.close()
         other.dispose()
+
+
+def test_postgresql_stores_a_model_version_as_long_as_its_column(pg_engine):
+    """PostgreSQL enforces VARCHAR lengths (SQLite does not): a team's keywords and virality
+    bars once made e5-heads' version 88 characters, over the 64 the column had."""
+    longest = Classification.__table__.c.model_version.type.length
+    with Session(pg_engine) as session:
+        mention = Mention(
+            source="x", collector="x", native_id="1", text="t", created_at=datetime.now(UTC)
+        )
+        session.add(mention)
+        session.flush()
+        session.add(
+            Classification(
+                mention_id=mention.id,
+                language="en",
+                sentiment="negative",
+                score_negative=0.8,
+                score_neutral=0.1,
+                score_positive=0.1,
+                urgency="high",
+                urgency_score=0.7,
+                intent="delivery",
+                model_name="e5-heads",
+                model_version="v" * longest,
+            )
+        )
+        session.commit()
+        stored = session.exec(select(Classification)).one()
+    assert len(stored.model_version) == longest >= 100

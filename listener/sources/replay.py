@@ -43,6 +43,23 @@ def _created_at(record: dict[str, Any]) -> datetime:
         ) from None
 
 
+# Record field -> the mentions column it fills, where that column has a length (PostgreSQL
+# enforces it; one record too long would fail its whole batch there, cycle after cycle).
+BOUNDED_FIELDS = {
+    "id": "native_id",
+    "source": "source",
+    "lang": "language",
+    "author": "author_handle",
+}
+
+
+def _fits(field: str, value: str | None) -> str | None:
+    limit = Mention.__table__.c[BOUNDED_FIELDS[field]].type.length  # type: ignore[attr-defined]
+    if value is not None and len(value) > limit:
+        raise RecordError(f"'{field}' is at most {limit} characters, got {len(value)}")
+    return value
+
+
 def mention_from_record(record: Any, collector: str) -> Mention:
     """Turn one exported record into a mention, or raise RecordError naming the problem."""
     if not isinstance(record, dict):
@@ -55,17 +72,18 @@ def mention_from_record(record: Any, collector: str) -> Mention:
         raise RecordError("missing 'text' (a string)")
     counts = record_counts(record)
     lang = record.get("lang")
+    author = str(record["author"]).lstrip("@") if record.get("author") else None
     return Mention(
-        source=str(record.get("source") or DEFAULT_PLATFORM).lower(),
+        source=_fits("source", str(record.get("source") or DEFAULT_PLATFORM).lower()),
         collector=collector,
-        native_id=str(native_id),
+        native_id=_fits("id", str(native_id)),
         url=record.get("url"),
-        author_handle=(str(record["author"]).lstrip("@") if record.get("author") else None),
+        author_handle=_fits("author", author),
         author_name=record.get("author_name"),
         author_followers=counts["author_followers"],
         engagement=counts["engagement"],
         text=text,
-        language=str(lang).lower() if lang else None,
+        language=_fits("lang", str(lang).lower() if lang else None),
         created_at=_created_at(record),
         rating=counts["rating"],
         raw=record,
