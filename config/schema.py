@@ -38,6 +38,8 @@ DEFAULT_SQLITE_NAME = "listener.db"
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
+# Slack names hold at most 80 characters (with the "#", 81); ids are shorter.
+SlackChannel = Annotated[str, StringConstraints(min_length=1, max_length=81)]
 _ENV_VAR = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
@@ -427,7 +429,7 @@ class Market(_Model):
 class AlertRoute(_Model):
     """Send matching classified mentions to a channel. Empty filters match everything."""
 
-    channel: str = Field(min_length=1, examples=['"#social-alerts"'])
+    channel: SlackChannel = Field(examples=['"#social-alerts"'])
     min_urgency: str = Field(default="high", examples=['"high"', '"critical"'])
     sentiments: list[Sentiment] = Field(default_factory=list, examples=["[negative]"])
     sources: list[str] = Field(default_factory=list, examples=["[twitter-main]"])
@@ -483,7 +485,7 @@ class SpikeConfig(_Model):
     ratio: float = Field(
         default=3.0, gt=1, description="Window count over the baseline's rate per window."
     )
-    channel: str = Field(default="#social-alerts", min_length=1, examples=['"#social-alerts"'])
+    channel: SlackChannel = Field(default="#social-alerts", examples=['"#social-alerts"'])
     notify: str | None = Field(default=None, examples=['"<!subteam^S0123ABC>"'])
     examples: int = Field(default=3, gt=0, le=10, examples=["3"])
 
@@ -495,7 +497,7 @@ class SlackConfig(_Model):
         default="SLACK_SIGNING_SECRET", examples=['"SLACK_SIGNING_SECRET"']
     )
     app_token_env: EnvVarName = Field(default="SLACK_APP_TOKEN", examples=['"SLACK_APP_TOKEN"'])
-    review_channel: str = Field(default="#social-review", examples=['"#social-review"'])
+    review_channel: SlackChannel = Field(default="#social-review", examples=['"#social-review"'])
     routes: list[AlertRoute] = Field(
         default_factory=lambda: [AlertRoute(channel="#social-alerts")],
         examples=['[{channel: "#social-alerts", min_urgency: high}]'],

@@ -94,3 +94,22 @@ def test_durations(value, seconds):
 def test_bad_durations(value):
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration(value)
+
+
+def test_a_channel_longer_than_slack_allows_is_named(tmp_path):
+    data = _example()
+    data["slack"]["routes"][0]["channel"] = "#" + "x" * 90
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_write(tmp_path, data))
+    assert [p.path for p in caught.value.problems] == ["slack.routes[0].channel"]
+    assert "at most 81 characters" in str(caught.value)
+
+
+def test_viral_recheck_settings_are_read_and_checked(tmp_path):
+    settings = load_settings()
+    assert settings.model.viral_recheck.enabled
+    assert settings.model.viral_recheck.window.total_seconds() == 86_400
+    data = _example()
+    data["model"]["viral_recheck"]["every"] = "sometimes"
+    with pytest.raises(ConfigError, match=r"model\.viral_recheck\.every"):
+        load_settings(_write(tmp_path, data))
