@@ -561,7 +561,7 @@ def _label_keys(value: Any) -> Any:
 
 
 class ViralRecheck(_Model):
-    """Re-reading a collected complaint's reactions, where the platform allows it (X, Reddit)."""
+    """Re-reading recent complaints' reactions where the platform allows it: X, Reddit, Bluesky."""
 
     enabled: bool = Field(
         default=True,
@@ -613,8 +613,8 @@ class ModelConfig(_Model):
         default=100,
         gt=0,
         description="A negative post that drew this many likes, reposts and replies is critical:"
-        " counted when it is collected and, on X and Reddit, again while `viral_recheck` watches"
-        " it.",
+        " counted when it is collected and, on X, Reddit and Bluesky, again while `viral_recheck`"
+        " watches it.",
         examples=["100"],
     )
     viral_recheck: ViralRecheck = Field(default_factory=ViralRecheck)

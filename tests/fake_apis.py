@@ -45,9 +45,10 @@ class Reply:
 class Request:
     method: str
     path: str
-    query: dict[str, str]
+    query: dict[str, str]  # a repeated parameter's last value
     headers: dict[str, str]
     body: str
+    params: dict[str, list[str]] = field(default_factory=dict)  # every value of each parameter
 
 
 Handler = Callable[[Request], Reply]
@@ -121,6 +122,7 @@ class FakeAPI(LocalHTTPServer):
                     query={k: v[-1] for k, v in parse_qs(parts.query).items()},
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=self.rfile.read(length).decode() if length else "",
+                    params=parse_qs(parts.query),
                 )
                 reply = fake._answer(request)
                 self.send_body(reply.status, reply.body, reply.content_type, reply.headers)

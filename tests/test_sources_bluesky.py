@@ -16,6 +16,7 @@ from tests.fake_apis import FAST, FakeAPI, Reply, Request, cursor_of, pipeline_a
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SEARCH = "/xrpc/app.bsky.feed.searchPosts"
+GET_POSTS = "/xrpc/app.bsky.feed.getPosts"
 LOGIN = "/xrpc/com.atproto.server.createSession"
 DID = "did:plc:testaccount000000000000"
 
@@ -81,6 +82,7 @@ class AppView:
         self.logins = 0
         api.route("POST", LOGIN, self.login)
         api.route("GET", SEARCH, self.search)
+        api.route("GET", GET_POSTS, self.get_posts)
 
     def login(self, request: Request) -> Reply:
         body = json.loads(request.body)
@@ -100,6 +102,16 @@ class AppView:
                 "active": True,
             },
         )
+
+    def get_posts(self, request: Request) -> Reply:
+        """app.bsky.feed.getPosts: the views of the URIs still there, in the order asked."""
+        if request.headers.get("authorization") != f"Bearer {ACCESS_JWT}":
+            return Reply(403, {"error": "AuthMissing", "message": "Authentication Required"})
+        uris = request.params.get("uris", [])
+        if len(uris) > 25:
+            return Reply(400, {"error": "InvalidRequest", "message": "uris: at most 25"})
+        by_uri = {p["uri"]: p for p in self.posts}
+        return Reply(200, {"posts": [by_uri[u] for u in uris if u in by_uri]})
 
     def search(self, request: Request) -> Reply:
         if request.headers.get("authorization") != f"Bearer {ACCESS_JWT}":
@@ -273,3 +285,19 @@ def test_queries_default_to_the_brand_keywords(monkeypatch):
     assert "lumora" in source.queries
     assert "ルモラ" in source.queries
     assert "app-pass-placeholder" not in repr(source)
+
+
+def test_reactions_are_read_again_25_uris_a_request_and_deleted_posts_left_out(appview):
+    api, view = appview
+    view.posts = [post(n, minutes_ago=30 + n) for n in range(30)]
+    view.posts[0].update(likeCount=300, repostCount=50, replyCount=20, quoteCount=5)
+    uris = [p["uri"] for p in view.posts] + ["at://did:plc:gone/app.bsky.feed.post/3lrkgone"]
+
+    counts = make_source(api).reactions(uris)
+
+    assert counts[uris[0]] == 375
+    assert counts[uris[1]] == 2
+    assert len(counts) == 30
+    calls = api.calls(GET_POSTS)
+    assert [len(c.params["uris"]) for c in calls] == [25, 6]
+    assert len(api.calls(LOGIN)) == 1

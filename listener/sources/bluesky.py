@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://bsky.social"
 PLATFORM = "bluesky"
 MAX_PAGE = 100
+GET_POSTS_MAX = 25  # app.bsky.feed.getPosts takes at most 25 URIs
 SINCE_MARGIN = timedelta(minutes=10)  # `since` filters on sortAt, which can trail indexedAt
 T = TypeVar("T")
 
@@ -65,6 +66,12 @@ def post_to_mention(post: Any, collector: str) -> Mention:
     )
 
 
+def _post_engagement(post: Any) -> int | None:
+    if not isinstance(post, dict) or not isinstance(post.get("uri"), str):
+        return None
+    return engagement(*(post.get(f"{kind}Count") for kind in ("like", "repost", "reply", "quote")))
+
+
 def _indexed(mention: Mention) -> datetime:
     """Newest-first order is the AppView's indexing time; fall back on the post's own time."""
     try:
@@ -75,6 +82,7 @@ def _indexed(mention: Mention) -> datetime:
 
 class BlueskySearch(Source):
     type: ClassVar[str] = "bluesky"
+    can_recheck: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -191,6 +199,31 @@ class BlueskySearch(Source):
             raise TransientError(f"search {query!r}: the answer has no 'posts' list")
         cursor = content.get("cursor")
         return Page(content["posts"], cursor if isinstance(cursor, str) and cursor else None)
+
+    def reactions(self, native_ids: Sequence[str]) -> dict[str, int]:
+        """Likes, reposts, replies and quotes now, by post URI (`app.bsky.feed.getPosts`,
+        25 URIs a request). Deleted posts are simply not in the answer."""
+        from atproto_client import models
+
+        uris = list(native_ids)[: self.RECHECK_BATCH]
+        counts: dict[str, int] = {}
+        for start in range(0, len(uris), GET_POSTS_MAX):
+            params = models.AppBskyFeedGetPosts.Params(uris=uris[start : start + GET_POSTS_MAX])
+
+            def get_posts(client: Any, params: Any = params) -> Any:
+                return client.invoke_query(
+                    "app.bsky.feed.getPosts", params=params, output_encoding="application/json"
+                ).content
+
+            content = self._call(get_posts, "getPosts")
+            posts = content.get("posts") if isinstance(content, dict) else None
+            if not isinstance(posts, list):
+                raise TransientError("getPosts: the answer has no 'posts' list")
+            for post in posts:
+                count = _post_engagement(post)
+                if count is not None:
+                    counts[post["uri"]] = count
+        return counts
 
     def _target(self, query: str) -> Target:
         return Target(
