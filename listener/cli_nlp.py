@@ -67,6 +67,17 @@ def _fail(message: str) -> NoReturn:
 
 
 @contextmanager
+def data_errors() -> Iterator[None]:
+    """A data set that cannot be read ends the command with the reason and exit status 2."""
+    from listener.nlp.training import DataError
+
+    try:
+        yield
+    except DataError as error:
+        _fail(str(error))
+
+
+@contextmanager
 def model_errors() -> Iterator[None]:
     """A configured model that cannot load ends the command with the reason and exit status 2."""
     try:
@@ -117,8 +128,9 @@ def eval_sentiment(
     from listener.nlp.training import load_umsab
 
     settings = _config(config)
+    with data_errors():
+        splits = load_umsab(data, split)
     classifier = load_model(settings.model)
-    splits = load_umsab(data, split)
     labels = ["negative", "neutral", "positive"]
     report: dict = {
         "languages": {},
@@ -171,8 +183,11 @@ def train_sentiment_command(
     Twice: on fp32 embeddings (the head bf16 and fp32 use) and on int8 ones (the int8 head).
     """
     from listener.nlp.heads import WEIGHTS_DIR
-    from listener.nlp.training import train_sentiment
+    from listener.nlp.training import load_umsab, train_sentiment
 
+    with data_errors():  # checked before minutes of embedding
+        for split in ("train", "val"):
+            load_umsab(data, split)
     for embedder in _embedders_for_heads():
         head, report = train_sentiment(data, embedder, seed=seed, progress=console.print)
         path = head.save(output or WEIGHTS_DIR)
@@ -235,7 +250,8 @@ def train_adapter_command(
     from listener.nlp.training import adapter_bundle
 
     say = lambda message: console.print(message, markup=False)  # noqa: E731
-    bundle = adapter_bundle(data, limit, progress=say)
+    with data_errors():
+        bundle = adapter_bundle(data, limit, progress=say)
     if export_bundle:
         save_bundle(bundle, export_bundle)
         size = export_bundle.stat().st_size / 1e6

@@ -151,6 +151,37 @@ def test_eval_sentiment_prints_and_writes_the_report(tmp_path, e5_config):
     assert 0.0 <= report["average_macro_f1"] <= 1.0
 
 
+@pytest.mark.parametrize(
+    ("files", "split", "message"),
+    [
+        ({}, "test", "no <language>/test_text.txt files under"),
+        ({"test_text.txt": "a\nb\n"}, "test", "has no test_labels.txt beside it"),
+        ({"test_text.txt": "a\nb\n", "test_labels.txt": "0\n"}, "test", "2 texts but 1 labels"),
+        ({"test_text.txt": "a\n", "test_labels.txt": "positive\n"}, "test", "got 'positive'"),
+        ({"val_text.txt": "a\n", "val_labels.txt": "0\n"}, "test", "check --data and --split"),
+    ],
+)
+def test_eval_sentiment_names_what_is_wrong_with_the_data(tmp_path, files, split, message):
+    """Checked before the model loads: a wrong path costs no minutes and shows no traceback."""
+    language = tmp_path / "umsab" / "english"
+    language.mkdir(parents=True)
+    for name, content in files.items():
+        (language / name).write_text(content)
+
+    command = ["eval", "sentiment", "--data", str(tmp_path / "umsab"), "--split", split]
+    result = runner.invoke(app, command)
+
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+def test_train_sentiment_refuses_a_missing_folder_at_once(tmp_path):
+    result = runner.invoke(app, ["train", "sentiment", "--data", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2
+    assert "is not a folder; --data names the UMSAB folder" in " ".join(result.output.split())
+
+
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_shipped_cs_heads_are_calibrated_on_mentions_they_never_saw(encoder_dir, precision):
     """Temperatures fitted on a head's own training data sharpen instead of calibrating: the

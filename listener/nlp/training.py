@@ -25,6 +25,7 @@ from listener.nlp.heads import (
 )
 
 SENTIMENT_LABELS = ["negative", "neutral", "positive"]
+LABEL_VALUES = {"0", "1", "2"}  # UMSAB's labels: their index in SENTIMENT_LABELS
 DATASET_DIR = Path(__file__).with_name("datasets") / "cs_mentions"
 # Probe sets: mentions of one hard kind (e.g. sarcasm), evaluated apart and never trained on.
 PROBES_DIR = Path(__file__).with_name("datasets") / "cs_probes"
@@ -58,24 +59,44 @@ class SplitData:
     labels: np.ndarray
 
 
+class DataError(ValueError):
+    """A data set that cannot be read as documented; the message names the file and the fix."""
+
+
 def load_umsab(data_dir: Path, split: str) -> dict[str, SplitData]:
     """`<language>/<split>_text.txt` + `<language>/<split>_labels.txt` (labels 0/1/2)."""
+    if not data_dir.is_dir():
+        raise DataError(f"{data_dir} is not a folder; --data names the UMSAB folder")
     found = {}
     for language_dir in sorted(p for p in data_dir.iterdir() if p.is_dir()):
         text_file = language_dir / f"{split}_text.txt"
-        label_file = language_dir / f"{split}_labels.txt"
-        if not text_file.is_file():
-            continue
-        texts = text_file.read_text(encoding="utf-8").splitlines()
-        labels = np.array([int(v) for v in label_file.read_text().split()])
-        if len(texts) != len(labels):
-            raise ValueError(
-                f"{language_dir.name}/{split}: {len(texts)} texts but {len(labels)} labels"
-            )
-        found[language_dir.name] = SplitData(texts, labels)
+        if text_file.is_file():
+            found[language_dir.name] = _read_split(text_file, language_dir / f"{split}_labels.txt")
     if not found:
-        raise FileNotFoundError(f"no <language>/{split}_text.txt files under {data_dir}")
+        raise DataError(
+            f"no <language>/{split}_text.txt files under {data_dir}: check --data and --split"
+            " (the UMSAB layout: one folder per language with <split>_text.txt and"
+            " <split>_labels.txt)"
+        )
     return found
+
+
+def _read_split(text_file: Path, label_file: Path) -> SplitData:
+    if not label_file.is_file():
+        raise DataError(f"{text_file} has no {label_file.name} beside it")
+    texts = text_file.read_text(encoding="utf-8").splitlines()
+    values = label_file.read_text(encoding="utf-8").split()
+    wrong = next((v for v in values if v not in LABEL_VALUES), None)
+    if wrong is not None:
+        raise DataError(
+            f"{label_file}: labels are 0, 1 or 2 (negative, neutral, positive), got {wrong!r}"
+        )
+    if len(texts) != len(values):
+        raise DataError(
+            f"{text_file.parent.name}/{text_file.name}: {len(texts)} texts but {len(values)}"
+            f" labels in {label_file.name}; one label per line of text"
+        )
+    return SplitData(texts, np.array([int(v) for v in values]))
 
 
 def _embed_all(embedder: Embedder, splits: dict[str, SplitData]) -> dict[str, np.ndarray]:
