@@ -13,7 +13,15 @@ from typing import Annotated
 
 import typer
 
-from listener.cli_nlp import ConfigOption, _config, _fail, _read_jsonl, console, load_model
+from listener.cli_nlp import (
+    ConfigOption,
+    _check_output,
+    _config,
+    _fail,
+    _read_jsonl,
+    console,
+    load_model,
+)
 from listener.models import Mention
 from listener.nlp import TextInput
 from listener.nlp.language import LanguageIdentifier
@@ -74,6 +82,7 @@ def draft(
     )
     records = _read_jsonl(input_file)
     mentions = _mentions(records, input_file)
+    _check_output(output_file)
     classifier = load_model(settings.model)
     identifier = LanguageIdentifier(settings.languages)
     languages = [identifier.identify(r["text"], r.get("lang")) for r in records]

@@ -92,7 +92,17 @@ def load_model(model: ModelConfig) -> Classifier:
         return load_classifier(model)
 
 
+def _check_output(path: Path) -> None:
+    """Before minutes of classifying: the file can be written where it is asked for."""
+    if path.is_dir():
+        _fail(f"{path} is a folder; --output names the file to write")
+    if not path.parent.is_dir():
+        _fail(f"{path.parent} does not exist; create it or write the output elsewhere")
+
+
 def _read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        _fail(f"{path} is not a file; --input names a JSONL file, one mention per line")
     records = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -130,6 +140,8 @@ def eval_sentiment(
     settings = _config(config)
     with data_errors():
         splits = load_umsab(data, split)
+    if json_file is not None:
+        _check_output(json_file)
     classifier = load_model(settings.model)
     labels = ["negative", "neutral", "positive"]
     report: dict = {
@@ -313,6 +325,7 @@ def classify(
     """Language, sentiment, urgency and intent for each line of a JSONL file."""
     settings = _config(config)
     records = _read_jsonl(input_file)
+    _check_output(output_file)
     classifier = load_model(settings.model)
     identifier = LanguageIdentifier(settings.languages)
     batch = max(settings.model.batch_size, 1)

@@ -127,3 +127,22 @@ def test_demo_posts_alerts_to_slack_when_a_token_is_set(database_url, tmp_path, 
     assert "<!here>" in blocks  # the configured on-call notification for critical items
     assert "<!channel>" not in blocks  # the customer's text cannot ping the channel
     assert "[ALERT" not in result.output  # nothing went to the console instead
+
+
+def test_classify_and_draft_name_a_missing_input_or_an_unwritable_output_at_once(tmp_path):
+    """Before the model loads: no traceback, no minutes spent on a path typo."""
+    good = tmp_path / "in.jsonl"
+    good.write_text('{"id": 1, "text": "hello"}\n', encoding="utf-8")
+    cases = [
+        (["--input", str(tmp_path / "nope.jsonl"), "--output", str(tmp_path / "o.jsonl")],
+         "nope.jsonl is not a file; --input names a JSONL file"),
+        (["--input", str(good), "--output", str(tmp_path / "missing" / "o.jsonl")],
+         "missing does not exist; create it or write the output elsewhere"),
+        (["--input", str(good), "--output", str(tmp_path)],
+         "is a folder; --output names the file to write"),
+    ]  # fmt: skip
+    for command in ("classify", "draft"):
+        for arguments, message in cases:
+            result = runner.invoke(app, [command, *arguments])
+            assert result.exit_code == 2, (command, arguments, result.output)
+            assert message in " ".join(result.output.split())
