@@ -30,7 +30,13 @@ from listener.models import utcnow
 from listener.nlp import ModelLoadError
 from listener.pipeline import CycleReport, Pipeline
 from listener.sources import Source
-from listener.storage import PurgeResult, open_database, purge_before, retry_database
+from listener.storage import (
+    DatabaseUnavailable,
+    PurgeResult,
+    open_database,
+    purge_before,
+    retry_database,
+)
 
 log = logging.getLogger("listener.scheduler")
 PURGE_HOUR = 3
@@ -209,7 +215,9 @@ def run_daemon(settings: Settings) -> None:
 
         run_scheduler(settings)
         return
-    engine = open_database(settings.database_url())
+    # At boot the database server may still be starting: a few tries before giving up.
+    url = settings.database_url()
+    engine = retry_database(lambda: open_database(url), what="opening the database")
     pipeline = Pipeline.build(settings, engine)
     if not pipeline.sources.enabled:
         log.warning("no source is enabled: only processing and purges will run")
@@ -246,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     except ModelLoadError as error:
         print(f"model.name: {error}", file=sys.stderr)
         return 2
+    except DatabaseUnavailable as error:
+        print(error, file=sys.stderr)
+        return 1 if error.transient else 2
     return 0
 
 

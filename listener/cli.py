@@ -20,7 +20,15 @@ from alerts.sinks import printable, shorten
 from config.schema import ConfigError, ReplaySource, Settings, load_settings
 from listener.cli_digest import digest
 from listener.cli_draft import draft as draft_command
-from listener.cli_nlp import classify, eval_app, load_model, model_app, model_errors, train_app
+from listener.cli_nlp import (
+    classify,
+    eval_app,
+    load_model,
+    model_app,
+    model_errors,
+    open_engine,
+    train_app,
+)
 from listener.cli_ops import forget, status
 from listener.cli_scale import worker
 from listener.cli_slack import slack_app
@@ -28,7 +36,7 @@ from listener.cli_sources import sources_app
 from listener.models import Mention, ReplyDraft
 from listener.pipeline import CycleReport, Pipeline
 from listener.stats import collect_stats
-from listener.storage import describe_location, open_database
+from listener.storage import DatabaseUnavailable, describe_location
 
 app = typer.Typer(
     help="Brand mentions and reviews: collect, classify, draft replies, alert.",
@@ -99,7 +107,7 @@ def stats(
 ) -> None:
     """Counts of mentions, classifications, drafts and alerts in the database."""
     settings = _settings(config)
-    data = collect_stats(open_database(settings.database_url()))
+    data = collect_stats(open_engine(settings))
     if as_json:
         print(json.dumps(data, indent=2, sort_keys=True))
         return
@@ -119,9 +127,13 @@ def run(
         from scheduler import run_daemon
 
         with model_errors():
-            run_daemon(settings)
+            try:
+                run_daemon(settings)
+            except DatabaseUnavailable as error:
+                errors.print(str(error), markup=False)
+                raise typer.Exit(code=1 if error.transient else 2) from None
         return
-    engine = open_database(settings.database_url())
+    engine = open_engine(settings)
     report = Pipeline.build(settings, engine, classifier=load_model(settings.model)).run_cycle()
     _print_cycle(report)
     if any(outcome.error for outcome in report.sources.values()):
@@ -147,7 +159,7 @@ def demo(
     if feed is not None:
         settings = _with_feed(settings, feed)
     url = settings.database_url()
-    engine = open_database(url)
+    engine = open_engine(settings)
     pipeline = Pipeline.build(settings, engine, classifier=load_model(settings.model))
     for name, reason in pipeline.sources.disabled.items():
         errors.print(f"source {name}: disabled, {reason}", markup=False)

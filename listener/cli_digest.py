@@ -55,7 +55,7 @@ def digest(
     from alerts.digest import Week, WeekFormatError, build_digest
     from alerts.digest import preview_html as render_preview
     from alerts.digest.outbox import already_delivered, deliver_week
-    from listener.storage import open_database
+    from listener.cli_nlp import open_engine
 
     timezone = settings.digest.timezone
     try:
@@ -70,7 +70,7 @@ def digest(
             "no recipients configured: add digest.recipients to the config,"
             " e.g. [cs-lead@example.com]"
         )
-    engine = open_database(settings.database_url())
+    engine = open_engine(settings)
     if today <= chosen.days[-1]:
         console.print(
             f"note: {chosen.label} is not over yet; its figures are partial", markup=False

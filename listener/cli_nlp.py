@@ -20,7 +20,9 @@ from listener.nlp.language import LanguageIdentifier
 from listener.records import RecordError, record_counts
 
 if TYPE_CHECKING:
-    from config.schema import ModelConfig
+    from sqlalchemy import Engine
+
+    from config.schema import ModelConfig, Settings
     from listener.nlp.embedder import Embedder
 
 console = Console(stderr=True, soft_wrap=True)
@@ -64,6 +66,17 @@ def model_prepare() -> None:
 def _fail(message: str) -> NoReturn:
     console.print(message, markup=False)
     raise typer.Exit(code=2)
+
+
+def open_engine(settings: Settings) -> Engine:
+    """The configured database, migrated; one that cannot be opened ends the command with the
+    reason (exit status 2) instead of a traceback."""
+    from listener.storage import DatabaseUnavailable, open_database
+
+    try:
+        return open_database(settings.database_url())
+    except DatabaseUnavailable as error:
+        _fail(str(error))
 
 
 @contextmanager

@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
-from listener.cli_nlp import ConfigOption, _config
+from listener.cli_nlp import ConfigOption, _config, open_engine
 from listener.status import collect_status
-from listener.storage import forget_author, open_database
+from listener.storage import forget_author
 
 console = Console(soft_wrap=True)
 
@@ -26,7 +26,7 @@ def status(
     Exits 1 when a source is failing or an alert keeps failing to deliver, so monitoring can use it.
     """
     settings = _config(config)
-    data = collect_status(open_database(settings.database_url()), settings)
+    data = collect_status(open_engine(settings), settings)
     if as_json:
         print(json.dumps(data, indent=2, sort_keys=True))
     else:
@@ -106,7 +106,7 @@ def forget(
         console.print("--author needs a handle, e.g. --author @maria_k", markup=False)
         raise typer.Exit(code=2)
     settings = _config(config)
-    with Session(open_database(settings.database_url())) as session:
+    with Session(open_engine(settings)) as session:
         result = forget_author(session, author, source)
         session.commit()
     scope = f" on {source}" if source else ""

@@ -14,8 +14,8 @@ import typer
 
 from alerts.interactions import InteractionHandler, slack_client
 from config.schema import Settings
+from listener.cli_nlp import open_engine
 from listener.sources import build_sources
-from listener.storage import open_database
 
 slack_app = typer.Typer(
     help="Review drafts and acknowledge alerts from Slack: the interactivity endpoint.",
@@ -57,9 +57,7 @@ def build_handler(settings: Settings) -> InteractionHandler:
         log.info("slack: Approve posts replies through: %s", sorted(repliers) or "no source")
     else:
         log.info("slack: Approve records the decision only (slack.review.post_replies is off)")
-    return InteractionHandler(
-        settings, open_database(settings.database_url()), client, repliers=repliers
-    )
+    return InteractionHandler(settings, open_engine(settings), client, repliers=repliers)
 
 
 def _stop_on_signals(stop: Callable[[], object]) -> None:

@@ -17,7 +17,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import ColumnElement, Engine, and_, delete, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlmodel import Session, create_engine
 from tenacity import (
     retry_if_exception,
@@ -38,6 +38,8 @@ T = TypeVar("T")
 
 def is_transient_db_error(error: BaseException) -> bool:
     """Locked (SQLite), restarting or unreachable (PostgreSQL): worth trying again shortly."""
+    if isinstance(error, DatabaseUnavailable):
+        return error.transient
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
     return isinstance(error, OperationalError | InterfaceError)
@@ -101,9 +103,48 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+class DatabaseUnavailable(Exception):
+    """The database cannot be opened: the message says which (never its password) and why."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient  # a server down or restarting, not a wrong URL
+
+
 def open_database(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
-    engine = create_db_engine(url, busy_timeout_s)
-    migrate(engine)
+    """An engine with the schema migrated to the newest revision."""
+    try:
+        engine = create_db_engine(url, busy_timeout_s)
+    except ArgumentError as error:  # unparsable, or a dialect whose driver is not installed
+        raise DatabaseUnavailable(
+            f"the database URL cannot be used ({error}); set DATABASE_URL or storage.url"
+            " to e.g. sqlite:///data/listener.db or"
+            " postgresql+psycopg://user@host/listener",
+            transient=False,
+        ) from None
+    except OSError as error:  # SQLite: the file's folder cannot be created
+        raise DatabaseUnavailable(
+            f"cannot create the folder of the SQLite database {describe_location(url)}:"
+            f" {error.strerror or error}; choose a writable path in DATABASE_URL or storage.url",
+            transient=False,
+        ) from None
+    except ImportError as error:  # e.g. mysql://, whose driver is not a dependency
+        raise DatabaseUnavailable(
+            f"the database URL needs a driver that is not installed ({error}); listener runs on"
+            " SQLite and PostgreSQL (pip install -e '.[postgres]')",
+            transient=False,
+        ) from None
+    try:
+        migrate(engine)
+    except (OperationalError, InterfaceError) as error:
+        reason = str(error.orig or error).strip().splitlines()[0]
+        sqlite = make_url(url).get_backend_name() == "sqlite"
+        check = "the file can be written there" if sqlite else "the database server is running"
+        raise DatabaseUnavailable(
+            f"cannot open the database {describe_location(url)}: {reason}; check DATABASE_URL"
+            f" (or storage.url) and that {check}",
+            transient=not sqlite or "locked" in reason,  # not a path that cannot work
+        ) from error
     return engine
 
 

@@ -146,3 +146,23 @@ def test_classify_and_draft_name_a_missing_input_or_an_unwritable_output_at_once
             result = runner.invoke(app, [command, *arguments])
             assert result.exit_code == 2, (command, arguments, result.output)
             assert message in " ".join(result.output.split())
+
+
+def test_a_database_that_cannot_be_opened_is_named_without_its_password(tmp_path, monkeypatch):
+    from tests.services import free_port
+
+    closed = f"postgresql+psycopg://listener:S3cr3t-pw@127.0.0.1:{free_port()}/listener"
+    cases = [
+        (closed, "cannot open the database postgresql+psycopg://listener:***@127.0.0.1:"),
+        ("not a url", "the database URL cannot be used"),
+        ("mysql://someone@localhost/db", "needs a driver that is not installed"),
+        ("sqlite:////proc/listener-nope/x.db", "cannot create the folder of the SQLite database"),
+    ]
+    for url, message in cases:
+        monkeypatch.setenv("DATABASE_URL", url)
+        for command in (["stats"], ["status"], ["run", "--once"]):
+            result = runner.invoke(app, command)
+            assert result.exit_code == 2, (url, command, result.output)
+            assert message in " ".join(result.output.split())
+            assert "S3cr3t-pw" not in result.output
+            assert "Traceback" not in result.output
