@@ -55,7 +55,7 @@ def digest(
     from alerts.digest import Week, WeekFormatError, build_digest
     from alerts.digest import preview_html as render_preview
     from alerts.digest.outbox import already_delivered, deliver_week
-    from listener.cli_nlp import open_engine
+    from listener.cli_nlp import _check_output, open_engine
 
     timezone = settings.digest.timezone
     try:
@@ -70,6 +70,8 @@ def digest(
             "no recipients configured: add digest.recipients to the config,"
             " e.g. [cs-lead@example.com]"
         )
+    if preview is not None:
+        _check_output(preview, "--preview")
     engine = open_engine(settings)
     if today <= chosen.days[-1]:
         console.print(

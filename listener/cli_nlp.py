@@ -105,10 +105,10 @@ def load_model(model: ModelConfig) -> Classifier:
         return load_classifier(model)
 
 
-def _check_output(path: Path) -> None:
-    """Before minutes of classifying: the file can be written where it is asked for."""
+def _check_output(path: Path, option: str = "--output") -> None:
+    """Before minutes of work: the file can be written where it is asked for."""
     if path.is_dir():
-        _fail(f"{path} is a folder; --output names the file to write")
+        _fail(f"{path} is a folder; {option} names the file to write")
     if not path.parent.is_dir():
         _fail(f"{path.parent} does not exist; create it or write the output elsewhere")
 
@@ -154,7 +154,7 @@ def eval_sentiment(
     with data_errors():
         splits = load_umsab(data, split)
     if json_file is not None:
-        _check_output(json_file)
+        _check_output(json_file, "--json")
     classifier = load_model(settings.model)
     labels = ["negative", "neutral", "positive"]
     report: dict = {

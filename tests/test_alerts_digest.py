@@ -425,6 +425,15 @@ def test_cli_preview_writes_the_digest_without_sending(seeded, tmp_path):
     assert "&lt;script&gt;" in html
 
 
+def test_cli_preview_into_a_missing_folder_is_named_before_any_work(seeded, tmp_path):
+    out = tmp_path / "no-such-folder" / "out.html"
+
+    result = runner.invoke(app, ["digest", "--preview", str(out), "--week", WEEK])
+
+    assert result.exit_code == 2
+    assert "no-such-folder does not exist" in " ".join(result.output.split())
+
+
 def test_cli_send_mails_the_chosen_week(seeded, tmp_path, smtp_server):
     inbox, smtp = smtp_server
     config = _config_file(tmp_path, smtp=smtp.model_dump(exclude_none=True))
