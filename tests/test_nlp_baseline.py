@@ -5,6 +5,7 @@ import pytest
 from listener.enums import Intent, Sentiment, Urgency
 from listener.nlp import TextInput, load_classifier
 from listener.nlp.baseline import BaselineClassifier
+from listener.nlp.keywords import builtin_fingerprint
 from listener.nlp.language import LanguageIdentifier
 from listener.nlp.urgency import Signals, score_urgency
 
@@ -78,7 +79,7 @@ def test_a_team_sets_its_own_virality_bars():
     assert score_urgency(angry_with_30, Virality(followers=5_000))[0] is Urgency.CRITICAL
 
     classifier = load_classifier(ModelConfig(name="baseline", viral_reactions=20))
-    assert classifier.version == "1+viral:50000/20"
+    assert classifier.version == f"1+viral:50000/20@{builtin_fingerprint()}"
     [prediction] = classifier.classify(
         [TextInput("Lumora support is useless, worst ever", "en", engagement=30)]
     )

@@ -11,7 +11,7 @@ import yaml
 from config.schema import EXAMPLE_CONFIG, ConfigError, KeywordGroup, ModelConfig, load_settings
 from listener.enums import Intent, Urgency
 from listener.nlp import TextInput, load_classifier
-from listener.nlp.keywords import KEYWORD_GROUPS, Lexicon
+from listener.nlp.keywords import KEYWORD_GROUPS, Lexicon, builtin_fingerprint
 
 
 def _baseline(keywords: dict) -> object:
@@ -115,7 +115,7 @@ def test_the_stored_version_says_which_added_words_were_in_force():
     plain = _baseline({})
     first = _baseline({"safety": {"en": ["recall"]}})
     second = _baseline({"safety": {"en": ["recall", "choking"]}})
-    assert plain.version == "1"
+    assert plain.version == f"1@{builtin_fingerprint()}"
     assert first.version.startswith("1+keywords:")
     assert len({plain.version, first.version, second.version}) == 3
 
@@ -152,3 +152,18 @@ def test_bad_keyword_entries_are_reported_with_their_paths(tmp_path):
         "model.keywords.safety.de[0]",
     }
     assert "refund_return" in str(caught.value)  # the message lists the groups that exist
+
+
+def test_an_edit_of_the_built_in_lexicon_is_a_new_baseline_version(tmp_path, monkeypatch):
+    from listener.nlp import keywords
+    from listener.nlp.baseline import BaselineClassifier
+
+    shipped = BaselineClassifier().version
+    edited = tmp_path / "lexicon.yaml"
+    edited.write_text(keywords.LEXICON.read_text(encoding="utf-8") + "\n# one more line\n")
+    monkeypatch.setattr(keywords, "LEXICON", edited)
+    builtin_fingerprint.cache_clear()
+    try:
+        assert BaselineClassifier().version != shipped
+    finally:
+        builtin_fingerprint.cache_clear()

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from listener.enums import Intent, Sentiment
 from listener.nlp import Prediction, TextInput, sentiment_label
-from listener.nlp.keywords import builtin_lexicon, fold, hits
+from listener.nlp.keywords import builtin_fingerprint, builtin_lexicon, fold, hits
 from listener.nlp.urgency import SERVICE_FAILURES, TeamRules
 
 COMPLAINTS = {Intent.SAFETY, Intent.ACCOUNT_SECURITY, Intent.LEGAL} | SERVICE_FAILURES
@@ -36,7 +36,8 @@ class BaselineClassifier:
 
     def __init__(self, rules: TeamRules | None = None) -> None:
         self.rules = rules or TeamRules()
-        self.version = "+".join(["1", *self.rules.version_parts()])
+        # Its intents and sentiment are the built-in lexicon: an edit of it is a new version.
+        self.version = "+".join(["1", *self.rules.version_parts()]) + f"@{builtin_fingerprint()}"
 
     def classify(self, items: Sequence[TextInput]) -> list[Prediction]:
         return [self._classify_one(item) for item in items]

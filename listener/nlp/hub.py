@@ -25,6 +25,7 @@ from listener.enums import Sentiment
 from listener.nlp import ModelLoadError, Prediction, TextInput
 from listener.nlp.baseline import keyword_prediction
 from listener.nlp.embedder import quantise_linear_layers
+from listener.nlp.keywords import builtin_fingerprint
 from listener.nlp.precision import resolve_precision
 from listener.nlp.ratings import SENTIMENT_ORDER, sentiment_scores
 from listener.nlp.urgency import TeamRules
@@ -91,8 +92,10 @@ def sentiment_columns(
 
 
 def _version(model: str, directory: Path | None, commit: str | None, columns: np.ndarray) -> str:
-    """Tells two models, or two label mappings, apart in the stored classifications."""
+    """Tells two models, or two label mappings, apart in the stored classifications; the
+    built-in keywords too, which decide the intents."""
     digest = hashlib.sha256(columns.tobytes())
+    digest.update(builtin_fingerprint().encode())
     if commit:
         digest.update(commit.encode())
     elif directory is not None:

@@ -66,6 +66,12 @@ def builtin_lexicon() -> dict:
     return lexicon
 
 
+@cache
+def builtin_fingerprint() -> str:
+    """The built-in lexicon's digest: a stored result that depends on it names it."""
+    return hashlib.sha256(LEXICON.read_bytes()).hexdigest()[:8]
+
+
 def fold(text: str, language: str) -> str:
     """The form keywords and texts are compared in: casefolded, Arabic spellings unified."""
     folded = text.casefold()
