@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from config.schema import EXAMPLE_CONFIG, load_settings
 from listener.models import Alert, Classification, Mention, ReplyDraft, SourceCursor
+from listener.nlp.keywords import builtin_fingerprint
 from listener.pipeline import Pipeline
 from listener.sources import Source, SourceSet
 from listener.sources.replay import ReplaySource
@@ -39,7 +40,7 @@ def test_one_cycle_collects_classifies_drafts_and_alerts(engine, config_file):
     assert report.sources["feed"].stored == 8
     assert report.sources["feed"].cross_posts == 1
     assert report.classified == 8
-    assert report.classifier == "baseline-lexicon 1"
+    assert report.classifier == f"baseline-lexicon 1@{builtin_fingerprint()}"
     assert report.no_reply["the brand's own post"] == 1
     assert report.no_reply["cross-post of mention 2, answered there"] == 1
     assert report.no_reply["chatter"] == 1
