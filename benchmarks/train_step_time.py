@@ -106,9 +106,8 @@ def main() -> None:
         return
     if not (UMSAB / "english" / "train_text.txt").is_file():
         sys.exit(f"skipped: {UMSAB} has no UMSAB data (../shared/data/umsab beside the checkout)")
-    print(
-        "| variant | " + " | ".join(f"{name} ({length} tokens)" for name, length in DATA.values())
-    )
+    columns = [f"{name} ({length} tokens)" for name, length in DATA.values()]
+    print("| variant | " + " | ".join(columns) + " |")
     print("|---" * (len(DATA) + 1) + "|")
     for variant, label in VARIANTS.items():
         cells = []
