@@ -73,7 +73,7 @@ def _recheck_source(
             return RecheckOutcome(skipped="not due yet")
         watched = [mention.native_id for mention, _ in _watched(session, source, now, config)]
     try:
-        counts = source.reactions(watched) if watched else {}
+        counts = source.reactions(watched)
     except Exception as error:  # noqa: BLE001  (one source's fault must not stop the others)
         return _record_failure(engine, source, error, now, config.every)
     outcome = RecheckOutcome(watched=len(watched))

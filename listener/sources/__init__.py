@@ -60,11 +60,16 @@ class Source(ABC):
     RECHECK_BATCH: ClassVar[int] = 100
 
     def reactions(self, native_ids: Sequence[str]) -> dict[str, int]:
-        """The current engagement of these posts (at most `RECHECK_BATCH`), by native id.
+        """The current engagement of these posts (the first `RECHECK_BATCH`), by native id.
 
         Posts the platform no longer shows (deleted, made private) or shows without counts are
-        left out. Only sources declaring `can_recheck = True` implement it.
+        left out; no ids, no request.
         """
+        ids = list(native_ids)[: self.RECHECK_BATCH]
+        return self._read_reactions(ids) if ids else {}
+
+    def _read_reactions(self, native_ids: list[str]) -> dict[str, int]:
+        """`reactions` on the platform; sources declaring `can_recheck = True` implement it."""
         raise NotImplementedError(f"{self.type} sources cannot re-read reactions")
 
     @classmethod

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -200,12 +200,11 @@ class BlueskySearch(Source):
         cursor = content.get("cursor")
         return Page(content["posts"], cursor if isinstance(cursor, str) and cursor else None)
 
-    def reactions(self, native_ids: Sequence[str]) -> dict[str, int]:
+    def _read_reactions(self, uris: list[str]) -> dict[str, int]:
         """Likes, reposts, replies and quotes now, by post URI (`app.bsky.feed.getPosts`,
         25 URIs a request). Deleted posts are simply not in the answer."""
         from atproto_client import models
 
-        uris = list(native_ids)[: self.RECHECK_BATCH]
         counts: dict[str, int] = {}
         for start in range(0, len(uris), GET_POSTS_MAX):
             params = models.AppBskyFeedGetPosts.Params(uris=uris[start : start + GET_POSTS_MAX])

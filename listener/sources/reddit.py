@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -187,17 +187,15 @@ class RedditSource(Source):
         with self._reddit_errors():
             return select_new(self._walk(listing), mark, floor, budget)
 
-    def reactions(self, native_ids: Sequence[str]) -> dict[str, int]:
+    def _read_reactions(self, native_ids: list[str]) -> dict[str, int]:
         """Score and comment count now, by fullname: one `/api/info` request (up to 100)."""
-        if not native_ids:
-            return {}
         return call_with_retries(
             lambda: self._lookup(native_ids), source=self.name, policy=self.policy
         )
 
-    def _lookup(self, native_ids: Sequence[str]) -> dict[str, int]:
+    def _lookup(self, native_ids: list[str]) -> dict[str, int]:
         with self._reddit_errors():
-            things = list(self.reddit.info(fullnames=list(native_ids)[: self.RECHECK_BATCH]))
+            things = list(self.reddit.info(fullnames=native_ids))
         counts = {}
         for thing in things:
             fields = vars(thing)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -230,20 +230,16 @@ class TwitterSource(Source):
             )
         return self._checked(page)
 
-    def reactions(self, native_ids: Sequence[str]) -> dict[str, int]:
+    def _read_reactions(self, native_ids: list[str]) -> dict[str, int]:
         """Likes, reposts, replies and quotes now, by tweet id: one posts lookup (GET /2/tweets,
         up to 100 ids). X bills each post returned, as it does for search."""
-        if not native_ids:
-            return {}
         return call_with_retries(
             lambda: self._lookup(native_ids), source=self.name, policy=self.policy
         )
 
-    def _lookup(self, native_ids: Sequence[str]) -> dict[str, int]:
+    def _lookup(self, native_ids: list[str]) -> dict[str, int]:
         with self._x_errors("post lookup"):
-            page = self.client.get_tweets(
-                list(native_ids)[: self.RECHECK_BATCH], tweet_fields=["public_metrics"]
-            )
+            page = self.client.get_tweets(native_ids, tweet_fields=["public_metrics"])
         page = self._checked(page, log_problems=False)
         if page.get("errors"):  # deleted or protected since: expected, so not a warning
             log.info(
