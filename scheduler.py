@@ -2,8 +2,7 @@
 
 APScheduler runs each enabled source on its own interval, the processing stages right after
 every collection, a re-read of recent complaints' reactions (X, Reddit, Bluesky:
-`listener.recheck`) and a
-daily retention purge. SIGTERM or Ctrl-C stops it after the current step.
+`listener.recheck`) and a daily retention purge. SIGTERM or Ctrl-C stops it after the current step.
 One failing source is logged and backs off (exponentially, with jitter) while the others go on.
 The weekly digest, when enabled, is mailed on its own cron in its own time zone.
 """
@@ -33,7 +32,7 @@ from listener.sources import Source
 from listener.storage import (
     DatabaseUnavailable,
     PurgeResult,
-    open_database,
+    open_database_when_up,
     purge_before,
     retry_database,
 )
@@ -215,9 +214,7 @@ def run_daemon(settings: Settings) -> None:
 
         run_scheduler(settings)
         return
-    # At boot the database server may still be starting: a few tries before giving up.
-    url = settings.database_url()
-    engine = retry_database(lambda: open_database(url), what="opening the database")
+    engine = open_database_when_up(settings.database_url())
     pipeline = Pipeline.build(settings, engine)
     if not pipeline.sources.enabled:
         log.warning("no source is enabled: only processing and purges will run")
@@ -256,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except DatabaseUnavailable as error:
         print(error, file=sys.stderr)
-        return 1 if error.transient else 2
+        return error.exit_status
     return 0
 
 

@@ -23,9 +23,9 @@ from listener.cli_draft import draft as draft_command
 from listener.cli_nlp import (
     classify,
     eval_app,
+    exits_on,
     load_model,
     model_app,
-    model_errors,
     open_engine,
     train_app,
 )
@@ -34,6 +34,7 @@ from listener.cli_scale import worker
 from listener.cli_slack import slack_app
 from listener.cli_sources import sources_app
 from listener.models import Mention, ReplyDraft
+from listener.nlp import ModelLoadError
 from listener.pipeline import CycleReport, Pipeline
 from listener.stats import collect_stats
 from listener.storage import DatabaseUnavailable, describe_location
@@ -126,12 +127,12 @@ def run(
     if not once:
         from scheduler import run_daemon
 
-        with model_errors():
+        with exits_on(ModelLoadError, "model.name: "):
             try:
                 run_daemon(settings)
             except DatabaseUnavailable as error:
                 errors.print(str(error), markup=False)
-                raise typer.Exit(code=1 if error.transient else 2) from None
+                raise typer.Exit(code=error.exit_status) from None
         return
     engine = open_engine(settings)
     report = Pipeline.build(settings, engine, classifier=load_model(settings.model)).run_cycle()

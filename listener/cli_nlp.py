@@ -68,40 +68,28 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(code=2)
 
 
+@contextmanager
+def exits_on(error: type[Exception], prefix: str = "") -> Iterator[None]:
+    """`error` (one whose message names the problem and the fix: a model that cannot load, data
+    that cannot be read, a database that cannot be opened) ends the command with that message
+    and exit status 2 instead of a traceback."""
+    try:
+        yield
+    except error as raised:
+        _fail(f"{prefix}{raised}")
+
+
 def open_engine(settings: Settings) -> Engine:
-    """The configured database, migrated; one that cannot be opened ends the command with the
-    reason (exit status 2) instead of a traceback."""
+    """The configured database, migrated, or the reason it cannot be opened and exit status 2."""
     from listener.storage import DatabaseUnavailable, open_database
 
-    try:
+    with exits_on(DatabaseUnavailable):
         return open_database(settings.database_url())
-    except DatabaseUnavailable as error:
-        _fail(str(error))
-
-
-@contextmanager
-def data_errors() -> Iterator[None]:
-    """A data set that cannot be read ends the command with the reason and exit status 2."""
-    from listener.nlp.training import DataError
-
-    try:
-        yield
-    except DataError as error:
-        _fail(str(error))
-
-
-@contextmanager
-def model_errors() -> Iterator[None]:
-    """A configured model that cannot load ends the command with the reason and exit status 2."""
-    try:
-        yield
-    except ModelLoadError as error:
-        _fail(f"model.name: {error}")
 
 
 def load_model(model: ModelConfig) -> Classifier:
     """The configured classifier, or a clear message and exit status 2."""
-    with model_errors():
+    with exits_on(ModelLoadError, "model.name: "):
         return load_classifier(model)
 
 
@@ -148,10 +136,10 @@ def eval_sentiment(
     config: ConfigOption = None,
 ) -> None:
     """Macro-F1 per language, their average, and accuracy."""
-    from listener.nlp.training import load_umsab
+    from listener.nlp.training import DataError, load_umsab
 
     settings = _config(config)
-    with data_errors():
+    with exits_on(DataError):
         splits = load_umsab(data, split)
     if json_file is not None:
         _check_output(json_file, "--json")
@@ -208,13 +196,12 @@ def train_sentiment_command(
     Twice: on fp32 embeddings (the head bf16 and fp32 use) and on int8 ones (the int8 head).
     """
     from listener.nlp.heads import WEIGHTS_DIR
-    from listener.nlp.training import load_umsab, train_sentiment
+    from listener.nlp.training import DataError, Umsab, train_sentiment
 
-    with data_errors():  # checked before minutes of embedding
-        for split in ("train", "val"):
-            load_umsab(data, split)
+    with exits_on(DataError):  # before minutes of embedding
+        umsab = Umsab.read(data)
     for embedder in _embedders_for_heads():
-        head, report = train_sentiment(data, embedder, seed=seed, progress=console.print)
+        head, report = train_sentiment(umsab, embedder, seed=seed, progress=console.print)
         path = head.save(output or WEIGHTS_DIR)
         console.print(
             f"{embedder.precision}: val average macro-F1 {report['average_macro_f1']:.4f};"
@@ -272,10 +259,10 @@ def train_adapter_command(
     from listener.nlp.adapter import AdapterSpec, train_adapter
     from listener.nlp.bundle import save_bundle
     from listener.nlp.heads import WEIGHTS_DIR
-    from listener.nlp.training import adapter_bundle
+    from listener.nlp.training import DataError, adapter_bundle
 
     say = lambda message: console.print(message, markup=False)  # noqa: E731
-    with data_errors():
+    with exits_on(DataError):
         bundle = adapter_bundle(data, limit, progress=say)
     if export_bundle:
         save_bundle(bundle, export_bundle)

@@ -26,7 +26,7 @@ from config.schema import Settings
 from listener.enums import DeliveryState
 from listener.models import Alert, Mention, Stage, utcnow
 from listener.sources import Source
-from listener.storage import open_database, retry_database
+from listener.storage import open_database_when_up
 
 log = logging.getLogger("listener.scheduler")
 # pg_advisory_lock's key: any constant shared by all schedulers of one database.
@@ -226,8 +226,7 @@ def run_scheduler(settings: Settings) -> None:
     except (SchedulerLockError, BrokerNotConfigured) as error:
         log.error("%s", error)
         raise SystemExit(2) from None
-    # Migrations run here, once, before any worker needs them (the server may still be starting).
-    engine = retry_database(lambda: open_database(url), what="opening the database")
+    engine = open_database_when_up(url)  # migrations run here, once, before any worker needs them
     pipeline = Pipeline.build(settings, engine, classifier=LazyClassifier(settings.model))
     stop = pipeline.stop
     scheduler = BlockingScheduler(timezone="UTC")

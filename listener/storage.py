@@ -110,6 +110,11 @@ class DatabaseUnavailable(Exception):
         super().__init__(message)
         self.transient = transient  # a server down or restarting, not a wrong URL
 
+    @property
+    def exit_status(self) -> int:
+        """For a daemon's supervisor: 1 = start again later, 2 = fix the configuration first."""
+        return 1 if self.transient else 2
+
 
 def open_database(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
     """An engine with the schema migrated to the newest revision."""
@@ -146,6 +151,12 @@ def open_database(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
             transient=not sqlite or "locked" in reason,  # not a path that cannot work
         ) from error
     return engine
+
+
+def open_database_when_up(url: str) -> Engine:
+    """`open_database` for a daemon starting at boot, when the server may still be starting:
+    a few tries with backoff before `DatabaseUnavailable`."""
+    return retry_database(lambda: open_database(url), what="opening the database")
 
 
 def describe_location(url: str) -> str:

@@ -119,11 +119,24 @@ def evaluate_sentiment(
     return {"languages": languages, "average_macro_f1": round(average, 4)}
 
 
+@dataclass(frozen=True)
+class Umsab:
+    """UMSAB train and val, read and checked once for every head trained on them."""
+
+    data_dir: Path
+    train: dict[str, SplitData]
+    val: dict[str, SplitData]
+
+    @classmethod
+    def read(cls, data_dir: Path) -> Umsab:
+        return cls(data_dir, load_umsab(data_dir, "train"), load_umsab(data_dir, "val"))
+
+
 def train_sentiment(
-    data_dir: Path, embedder: Embedder, seed: int = 0, progress: Progress = print
+    umsab: Umsab, embedder: Embedder, seed: int = 0, progress: Progress = print
 ) -> tuple[Head, dict]:
+    data_dir, train, val = umsab.data_dir, umsab.train, umsab.val
     progress(f"Embedding UMSAB train and val from {data_dir} …")
-    train, val = load_umsab(data_dir, "train"), load_umsab(data_dir, "val")
     train_x, val_x = _embed_all(embedder, train), _embed_all(embedder, val)
     x = np.concatenate([train_x[lang] for lang in train])
     y = np.concatenate([train[lang].labels for lang in train])
