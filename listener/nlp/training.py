@@ -25,7 +25,7 @@ from listener.nlp.heads import (
 )
 
 SENTIMENT_LABELS = ["negative", "neutral", "positive"]
-LABEL_VALUES = {"0", "1", "2"}  # UMSAB's labels: their index in SENTIMENT_LABELS
+LABEL_VALUES = {str(index) for index in range(len(SENTIMENT_LABELS))}  # UMSAB's: "0" "1" "2"
 DATASET_DIR = Path(__file__).with_name("datasets") / "cs_mentions"
 # Probe sets: mentions of one hard kind (e.g. sarcasm), evaluated apart and never trained on.
 PROBES_DIR = Path(__file__).with_name("datasets") / "cs_probes"

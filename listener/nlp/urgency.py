@@ -31,8 +31,8 @@ class Virality:
 
     followers: int = 50_000
     # Engagement is read when the mention is collected, usually minutes after it was posted: a
-    # complaint that already drew 100 likes, reposts and replies by then is spreading. X and
-    # Reddit complaints are read again for a while after (`listener.recheck`).
+    # complaint that already drew 100 likes, reposts and replies by then is spreading. X, Reddit
+    # and Bluesky complaints are read again for a while after (`listener.recheck`).
     reactions: int = 100
 
     @property
