@@ -31,7 +31,8 @@ MAX_TOKENS = 96  # the issue's LoRA reference used 96; mentions are short
 WARM_UP = 0.06
 
 
-def _batches(lengths: list[int], size: int, rng: random.Random | None) -> list[list[int]]:
+def length_batches(lengths: list[int], size: int, rng: random.Random | None) -> list[list[int]]:
+    """Indices in batches of similar length (little padding), in shuffled order given `rng`."""
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
     chunks = [order[i : i + size] for i in range(0, len(order), size)]
     if rng is not None:
@@ -39,7 +40,8 @@ def _batches(lengths: list[int], size: int, rng: random.Random | None) -> list[l
     return chunks
 
 
-def _pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_batch(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids padded to the longest row, and the attention mask."""
     ids = torch.full((len(rows), max(map(len, rows))), pad_id)
     mask = torch.zeros(ids.shape, dtype=torch.long)
     for i, row in enumerate(rows):
@@ -84,7 +86,7 @@ class FineTune:
         from listener.nlp.embedder import sentence_embeddings
         from listener.nlp.heads import INPUT_SCALE
 
-        ids, mask = _pad(rows, self.tokenizer.pad_token_id)
+        ids, mask = pad_batch(rows, self.tokenizer.pad_token_id)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.mixed):
             hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
         return self.head(sentence_embeddings(hidden, mask) * INPUT_SCALE)
@@ -92,7 +94,7 @@ class FineTune:
     def train_epoch(self, rows: list[list[int]], labels: list[int], rng: random.Random) -> None:
         self.model.train()
         self.head.train()
-        for chunk in _batches(list(map(len, rows)), BATCH, rng):
+        for chunk in length_batches(list(map(len, rows)), BATCH, rng):
             target = torch.tensor([labels[i] for i in chunk])
             logits = self.logits([rows[i] for i in chunk]).float()
             loss = torch.nn.functional.cross_entropy(logits, target)
@@ -107,7 +109,7 @@ class FineTune:
         self.model.eval()
         self.head.eval()
         guess = np.zeros(len(rows), dtype=int)
-        for chunk in _batches(list(map(len, rows)), 64, None):
+        for chunk in length_batches(list(map(len, rows)), 64, None):
             guess[chunk] = self.logits([rows[i] for i in chunk]).argmax(1).numpy()
         return guess
 

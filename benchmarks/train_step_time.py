@@ -43,7 +43,8 @@ def _model(variant: str):  # type: ignore[no-untyped-def]
     return get_peft_model(model, config)
 
 
-def _rows(data: str) -> list[list[int]]:
+def _rows(data: str) -> tuple[list[list[int]], int]:
+    """The data's token ids, and the padding id."""
     from transformers import AutoTokenizer
 
     from listener.nlp.embedder import QUERY_PREFIX
@@ -55,11 +56,13 @@ def _rows(data: str) -> list[list[int]]:
         texts += [r["text"] for r in load_cs_mentions()["train"]] * 4
     tokenizer = AutoTokenizer.from_pretrained(prepare_encoder())
     prefixed = [QUERY_PREFIX + t for t in texts]
-    return tokenizer(prefixed, truncation=True, max_length=DATA[data][1])["input_ids"]
+    ids = tokenizer(prefixed, truncation=True, max_length=DATA[data][1])["input_ids"]
+    return ids, tokenizer.pad_token_id
 
 
 def child(variant: str, data: str, steps: int) -> None:
     import torch
+    from full_finetune import length_batches, pad_batch
 
     from listener.nlp.embedder import sentence_embeddings
     from listener.nlp.heap import pin_mmap_threshold
@@ -68,28 +71,22 @@ def child(variant: str, data: str, steps: int) -> None:
     torch.manual_seed(0)
     torch.set_num_threads(2)
     pin_mmap_threshold()
-    rows, model = _rows(data), _model(variant)
+    (rows, pad_id), model = _rows(data), _model(variant)
     head = torch.nn.Linear(384, 3)
     trained = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
     optimiser = torch.optim.AdamW(trained, lr=1e-5)
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
-    chunks = [order[i : i + 32] for i in range(0, len(order), 32)]
-    random.Random(0).shuffle(chunks)  # noqa: S311  (batch order)
+    chunks = length_batches(list(map(len, rows)), 32, random.Random(0))  # noqa: S311
+    mixed = native_bf16()
     model.train()
     began = 0.0
     for n, chunk in enumerate(chunks[: steps + WARM_STEPS]):
         if n == WARM_STEPS:
             began = time.perf_counter()
-        batch = [rows[i] for i in chunk]
-        ids = torch.zeros((len(batch), max(map(len, batch))), dtype=torch.long)
-        mask = torch.zeros(ids.shape, dtype=torch.long)
-        for i, row in enumerate(batch):
-            ids[i, : len(row)] = torch.tensor(row)
-            mask[i, : len(row)] = 1
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=native_bf16()):
+        ids, mask = pad_batch([rows[i] for i in chunk], pad_id)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mixed):
             hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
         logits = head(sentence_embeddings(hidden, mask)).float()
-        loss = torch.nn.functional.cross_entropy(logits, torch.randint(0, 3, (len(batch),)))
+        loss = torch.nn.functional.cross_entropy(logits, torch.randint(0, 3, (len(chunk),)))
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
