@@ -23,21 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from listener.nlp.adapter import length_batches
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 UMSAB = ROOT.parent / "shared" / "data" / "umsab"
 BATCH = 32
 MAX_TOKENS = 96  # the issue's LoRA reference used 96; mentions are short
 WARM_UP = 0.06
-
-
-def length_batches(lengths: list[int], size: int, rng: random.Random | None) -> list[list[int]]:
-    """Indices in batches of similar length (little padding), in shuffled order given `rng`."""
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    chunks = [order[i : i + size] for i in range(0, len(order), size)]
-    if rng is not None:
-        rng.shuffle(chunks)
-    return chunks
 
 
 def pad_batch(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

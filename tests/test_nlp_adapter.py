@@ -228,3 +228,32 @@ def test_training_pins_the_mmap_threshold_unless_the_environment_sets_one(monkey
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
     glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert pin_mmap_threshold() is glibc
+
+
+def test_length_batches_cover_every_position_once_with_little_padding():
+    import random
+
+    from listener.nlp.adapter import length_batches
+
+    rng = random.Random(0)  # noqa: S311  (test data)
+    lengths = [rng.randint(3, 96) for _ in range(1000)]
+
+    def padded(batches: list[list[int]]) -> int:
+        return sum(len(batch) * max(lengths[p] for p in batch) for batch in batches)
+
+    shuffled = list(range(1000))
+    rng.shuffle(shuffled)
+    random_batches = [shuffled[i : i + 32] for i in range(0, 1000, 32)]
+    epochs = [length_batches(lengths, 32, rng, group=10) for _ in range(2)]
+    for batches in epochs:
+        assert sorted(p for batch in batches for p in batch) == list(range(1000))
+        assert len(batches) == len(random_batches)  # as many steps as random batches
+        assert padded(batches) < 1.15 * sum(lengths) < 0.7 * padded(random_batches)
+    assert epochs[0] != epochs[1]  # shuffled anew, not the same batches every epoch
+
+
+def test_length_batches_without_a_group_sort_once():
+    from listener.nlp.adapter import length_batches
+
+    batches = length_batches([5, 1, 4, 2, 3], 2, None)
+    assert batches == [[1, 3], [4, 2], [0]]

@@ -19,7 +19,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,7 @@ from listener.nlp.precision import native_bf16
 # peft matches module names by suffix: the attention projections and every dense layer.
 TARGETS = ("query", "key", "value", "dense")
 Progress = Callable[[str], None]
+LENGTH_GROUP = 50  # batches sorted by length together
 Autocast = Callable[[], AbstractContextManager[object]]
 
 
@@ -55,6 +56,28 @@ class AdapterSpec:
     cs_repeat: int = 4  # customer-service examples are seen this many times per epoch
     label_smoothing: float = 0.0
     ema: float = 0.0  # decay of an exponential moving average of the trained weights; 0 = off
+
+
+def length_batches(
+    lengths: Sequence[int], size: int, rng: random.Random | None, group: int | None = None
+) -> list[list[int]]:
+    """Positions in batches of similar length, so that little of a step is padding.
+
+    Without `group`, sorted by length once (the same batches every time). With it, shuffled,
+    then sorted within runs of `group` batches (as `transformers`' group_by_length), so the
+    batches still change from epoch to epoch. The batches' order is shuffled given `rng`.
+    """
+    order = list(range(len(lengths)))
+    span = len(order) if group is None else group * size
+    if rng is not None and group is not None:
+        rng.shuffle(order)
+    runs = [
+        sorted(order[i : i + span], key=lengths.__getitem__) for i in range(0, len(order), span)
+    ]
+    batches = [run[i : i + size] for run in runs for i in range(0, len(run), size)]
+    if rng is not None:
+        rng.shuffle(batches)
+    return batches
 
 
 def _export_lora(peft_model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -308,10 +331,12 @@ def train_adapter(  # noqa: PLR0915  (one training loop, read top to bottom)
     history: list[dict] = []
     best = -1.0
     step, began = 0, time.monotonic()
+    lengths = [cached["train"][i].shape[0] for i in examples]
     for epoch in range(1, spec.epochs + 1):
-        rng.shuffle(examples)
-        for batch_start in range(0, len(examples), spec.batch_size):
-            chunk = examples[batch_start : batch_start + spec.batch_size]
+        # Random batches padded every text to the batch's longest: ~2 s a step on 2 cores
+        # against ~0.7 s for batches of similar length.
+        for positions in length_batches(lengths, spec.batch_size, rng, group=LENGTH_GROUP):
+            chunk = [examples[p] for p in positions]
             index = torch.tensor(chunk, device=device)
             with autocast():
                 logits = model(*_pad_states([cached["train"][i] for i in chunk]))
