@@ -5,8 +5,8 @@
 The same length-bucketed batches of 32 for every variant (the first 5 steps are not timed), bf16
 autocast where the CPU has it: UMSAB train alone at 96 tokens, and UMSAB train plus the
 customer-service training split four times at 128 tokens (the adapter's data). Variants: full
-fine-tuning (word embeddings frozen), LoRA r 16 on query/key/value/dense with dropout 0.1 (as
-shipped) and without dropout. Prints a table. Needs ../shared/data/umsab.
+fine-tuning (word embeddings frozen), LoRA r 16 on query/key/value/dense with dropout 0.1 (the
+shipped adapter's until 2026-11-27) and without (since). Prints a table. Needs ../shared/data/umsab.
 """
 
 from __future__ import annotations

@@ -226,7 +226,7 @@ def _embedders_for_heads() -> Iterator[Embedder]:
 def train_adapter_command(
     *,
     data: Annotated[Path, typer.Option("--data")] = DEFAULT_UMSAB,
-    epochs: Annotated[int, typer.Option("--epochs")] = 8,
+    epochs: Annotated[int, typer.Option("--epochs")] = 6,
     train_layers: Annotated[
         int, typer.Option("--train-layers", help="LoRA on the top N of 12 layers (4: 3x faster)")
     ] = 12,
@@ -250,9 +250,9 @@ def train_adapter_command(
 ) -> None:
     """Fine-tune a LoRA adapter of the encoder on sentiment, intent and urgency at once.
 
-    On 2 CPU cores the top 4 layers (--train-layers 4) take ~0.5 s a step, ~5 min an epoch; all
-    12 take ~2 s a step (~20 min an epoch) in bf16 autocast, which a CPU with hardware bf16
-    uses, so a GPU is advised (--device cuda, or --export-bundle for another machine). Then run
+    On 2 CPU cores all 12 layers take ~1 s a step (~10 min an epoch, 1 h for the shipped six) in
+    bf16 autocast, which a CPU with hardware bf16 uses; the top 4 (--train-layers 4) are quicker.
+    A GPU takes minutes (--device cuda, or --export-bundle for another machine). Then run
     `listener train sentiment` and `listener train urgency`: every head is refitted on the adapted
     encoder.
     """
@@ -274,7 +274,7 @@ def train_adapter_command(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu" and train_layers > 4:
         say(
-            f"Training {train_layers} layers on a CPU takes ~20 min an epoch on 2 cores:"
+            f"Training {train_layers} layers on a CPU takes ~10 min an epoch on 2 cores:"
             " --train-layers 4 or a GPU for a quicker run."
         )
     result = train_adapter(
