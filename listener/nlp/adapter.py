@@ -38,8 +38,8 @@ from listener.nlp.precision import native_bf16
 # peft matches module names by suffix: the attention projections and every dense layer.
 TARGETS = ("query", "key", "value", "dense")
 Progress = Callable[[str], None]
-LENGTH_GROUP = 50  # batches sorted by length together
 Autocast = Callable[[], AbstractContextManager[object]]
+LENGTH_GROUP = 50  # batches sorted by length together
 
 
 @dataclass(frozen=True)
@@ -333,8 +333,8 @@ def train_adapter(  # noqa: PLR0915  (one training loop, read top to bottom)
     step, began = 0, time.monotonic()
     lengths = [cached["train"][i].shape[0] for i in examples]
     for epoch in range(1, spec.epochs + 1):
-        # Random batches pad every text to the batch's longest: with LoRA dropout, ~2 s a step
-        # on 2 cores against ~1 s for batches of similar length.
+        # Random batches pad every text to the batch's longest. Batches of similar length and
+        # no LoRA dropout took a step of the 12-layer run on 2 cores from ~2 s to ~1 s.
         for positions in length_batches(lengths, spec.batch_size, rng, group=LENGTH_GROUP):
             chunk = [examples[p] for p in positions]
             index = torch.tensor(chunk, device=device)
