@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/cs_accuracy.py [--model e5-heads] [--model baseline] [--precision P]
 
 The split is fixed by a hash of each example's id (`listener.nlp.training`), and the heads are
-never trained on it. Prints, per classifier: sentiment accuracy, urgency recall per level,
-critical recall, how many critical/high items came out low, and intent accuracy; then the same
-for each probe set in listener/nlp/datasets/cs_probes (hard cases such as sarcasm, never trained
+never trained on it. Prints, per classifier: sentiment, intent and urgency accuracy, urgency recall
+and precision per level (R/P), and how many critical/high items came out low; then the same for
+each probe set in listener/nlp/datasets/cs_probes (hard cases such as sarcasm, never trained
 on).
 """
 
@@ -24,11 +24,11 @@ def evaluate(classifier: Classifier, records: list[dict]) -> dict:
     predictions = classifier.classify(inputs)
     gold_urgency = [r["urgency"] for r in records]
     got_urgency = [p.urgency.label for p in predictions]
-    recall = {}
+    recall, precision = {}, {}
     for level in URGENCY_LABELS:
-        relevant = [g == level for g in gold_urgency]
         hits = sum(1 for g, p in zip(gold_urgency, got_urgency, strict=True) if g == level == p)
-        recall[level] = hits / max(sum(relevant), 1)
+        recall[level] = hits / max(gold_urgency.count(level), 1)
+        precision[level] = hits / max(got_urgency.count(level), 1)  # 1 - the false alarms' share
     serious_as_low = sum(
         1
         for g, p in zip(gold_urgency, got_urgency, strict=True)
@@ -48,6 +48,7 @@ def evaluate(classifier: Classifier, records: list[dict]) -> dict:
         "urgency_accuracy": sum(g == p for g, p in zip(gold_urgency, got_urgency, strict=True))
         / len(records),
         "urgency_recall": recall,
+        "urgency_precision": precision,
         "critical_high_labelled_low": serious_as_low,
         "confusion": Counter(zip(gold_urgency, got_urgency, strict=True)),
     }
@@ -69,16 +70,19 @@ def main() -> None:
         languages = Counter(r["lang"] for r in records)
         print(f"{title}: {len(records)} mentions, {dict(sorted(languages.items()))}")
         header = (
-            f"{'model':60} {'sent.acc':>8} {'intent':>7} {'urg.acc':>7} "
-            + " ".join(f"{'R(' + level + ')':>11}" for level in URGENCY_LABELS)
+            f"{'model':66} {'sent.acc':>8} {'intent':>7} {'urg.acc':>7} "
+            + " ".join(f"{'R/P(' + level + ')':>15}" for level in URGENCY_LABELS)
             + f" {'crit/high→low':>13}"
         )
         print(header)
         for classifier in classifiers:
             r = evaluate(classifier, records)
-            recalls = " ".join(f"{r['urgency_recall'][level]:11.3f}" for level in URGENCY_LABELS)
+            recalls = " ".join(
+                f"{r['urgency_recall'][level]:9.3f}/{r['urgency_precision'][level]:.3f}"
+                for level in URGENCY_LABELS
+            )
             print(
-                f"{r['model']:60} {r['sentiment_accuracy']:8.3f} {r['intent_accuracy']:7.3f} "
+                f"{r['model']:66} {r['sentiment_accuracy']:8.3f} {r['intent_accuracy']:7.3f} "
                 f"{r['urgency_accuracy']:7.3f} {recalls} {r['critical_high_labelled_low']:13d}"
             )
         print()
