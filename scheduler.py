@@ -246,6 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
+    return serve(settings)
+
+
+def serve(settings: Settings) -> int:
+    """`run_daemon` for a command line (this script's and `listener run`'s): a model or a
+    database that cannot be used ends it with the reason on stderr and an exit status for the
+    supervisor (2 = fix the configuration, 1 = the database may come back: start again later)."""
     try:
         run_daemon(settings)
     except ModelLoadError as error:

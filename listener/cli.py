@@ -23,7 +23,6 @@ from listener.cli_draft import draft as draft_command
 from listener.cli_nlp import (
     classify,
     eval_app,
-    exits_on,
     load_model,
     model_app,
     open_engine,
@@ -34,10 +33,9 @@ from listener.cli_scale import worker
 from listener.cli_slack import slack_app
 from listener.cli_sources import sources_app
 from listener.models import Mention, ReplyDraft
-from listener.nlp import ModelLoadError
 from listener.pipeline import CycleReport, Pipeline
 from listener.stats import collect_stats
-from listener.storage import DatabaseUnavailable, describe_location
+from listener.storage import describe_location
 
 app = typer.Typer(
     help="Brand mentions and reviews: collect, classify, draft replies, alert.",
@@ -125,15 +123,9 @@ def run(
     _setup_logging(log_level)
     settings = _settings(config)
     if not once:
-        from scheduler import run_daemon
+        from scheduler import serve
 
-        with exits_on(ModelLoadError, "model.name: "):
-            try:
-                run_daemon(settings)
-            except DatabaseUnavailable as error:
-                errors.print(str(error), markup=False)
-                raise typer.Exit(code=error.exit_status) from None
-        return
+        raise typer.Exit(code=serve(settings))
     engine = open_engine(settings)
     report = Pipeline.build(settings, engine, classifier=load_model(settings.model)).run_cycle()
     _print_cycle(report)

@@ -166,3 +166,13 @@ def test_a_database_that_cannot_be_opened_is_named_without_its_password(tmp_path
             assert message in " ".join(result.output.split())
             assert "S3cr3t-pw" not in result.output
             assert "Traceback" not in result.output
+
+
+def test_the_daemon_names_a_database_url_it_cannot_use_and_exits_2(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "not a url")
+
+    result = runner.invoke(app, ["run"])
+
+    assert result.exit_code == 2, result.output
+    assert "the database URL cannot be used" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
