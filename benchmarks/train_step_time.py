@@ -45,9 +45,9 @@ def _model(variant: str):  # type: ignore[no-untyped-def]
 
 def _rows(data: str) -> tuple[list[list[int]], int]:
     """The data's token ids, and the padding id."""
+    from full_finetune import encode
     from transformers import AutoTokenizer
 
-    from listener.nlp.embedder import QUERY_PREFIX
     from listener.nlp.encoder import prepare_encoder
     from listener.nlp.training import load_cs_mentions, load_umsab
 
@@ -55,15 +55,13 @@ def _rows(data: str) -> tuple[list[list[int]], int]:
     if data == "mixed":
         texts += [r["text"] for r in load_cs_mentions()["train"]] * 4
     tokenizer = AutoTokenizer.from_pretrained(prepare_encoder())
-    prefixed = [QUERY_PREFIX + t for t in texts]
-    ids = tokenizer(prefixed, truncation=True, max_length=DATA[data][1])["input_ids"]
-    return ids, tokenizer.pad_token_id
+    return encode(tokenizer, texts, DATA[data][1]), tokenizer.pad_token_id
 
 
 def child(variant: str, data: str, steps: int) -> None:
     import torch
-    from full_finetune import length_batches, pad_batch
 
+    from listener.nlp.adapter import length_batches, pad_ids
     from listener.nlp.embedder import sentence_embeddings
     from listener.nlp.heap import pin_mmap_threshold
     from listener.nlp.precision import native_bf16
@@ -82,7 +80,7 @@ def child(variant: str, data: str, steps: int) -> None:
     for n, chunk in enumerate(chunks[: steps + WARM_STEPS]):
         if n == WARM_STEPS:
             began = time.perf_counter()
-        ids, mask = pad_batch([rows[i] for i in chunk], pad_id)
+        ids, mask = pad_ids([rows[i] for i in chunk], pad_id)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mixed):
             hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
         logits = head(sentence_embeddings(hidden, mask)).float()

@@ -107,12 +107,15 @@ def _run_layers(
     return hidden
 
 
-def _pad_ids(rows: list[np.ndarray], pad_id: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_ids(
+    rows: Sequence[Sequence[int] | np.ndarray], pad_id: int, device: str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids padded to the longest row, and the attention mask."""
     longest = max(len(row) for row in rows)
     ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
     mask = torch.zeros(len(rows), longest)
     for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.from_numpy(row.astype(np.int64))
+        ids[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)
         mask[i, : len(row)] = 1.0
     return ids.to(device), mask.to(device)
 
@@ -126,7 +129,7 @@ def _lower_states(
     states: list[torch.Tensor | None] = [None] * len(split)
     for batch_start in range(0, len(order), 128):
         index = order[batch_start : batch_start + 128]
-        ids, mask = _pad_ids([split.ids[i] for i in index], pad_id, device)
+        ids, mask = pad_ids([split.ids[i] for i in index], pad_id, device)
         hidden = _run_layers(model.encoder.layer[:start], model.embeddings(input_ids=ids), mask)
         for row, i in enumerate(index):
             states[i] = hidden[row, : len(split.ids[i])].to(torch.float16).clone()
