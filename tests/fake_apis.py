@@ -45,10 +45,14 @@ class Reply:
 class Request:
     method: str
     path: str
-    query: dict[str, str]  # a repeated parameter's last value
+    params: dict[str, list[str]]  # every value of each query parameter
     headers: dict[str, str]
     body: str
-    params: dict[str, list[str]] = field(default_factory=dict)  # every value of each parameter
+
+    @property
+    def query(self) -> dict[str, str]:
+        """Each query parameter's last value (most APIs take one)."""
+        return {name: values[-1] for name, values in self.params.items()}
 
 
 Handler = Callable[[Request], Reply]
@@ -119,10 +123,9 @@ class FakeAPI(LocalHTTPServer):
                 request = Request(
                     method=method,
                     path=parts.path,
-                    query={k: v[-1] for k, v in parse_qs(parts.query).items()},
+                    params=parse_qs(parts.query),
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=self.rfile.read(length).decode() if length else "",
-                    params=parse_qs(parts.query),
                 )
                 reply = fake._answer(request)
                 self.send_body(reply.status, reply.body, reply.content_type, reply.headers)
