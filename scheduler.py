@@ -1,7 +1,7 @@
 """The listener daemon: `python scheduler.py [--config FILE]`.
 
 APScheduler runs each enabled source on its own interval, the processing stages right after
-every collection, a re-read of recent complaints' reactions (X, Reddit, Bluesky:
+every collection, a re-read of recent complaints' reactions (X, Reddit, Bluesky, Mastodon:
 `listener.recheck`) and a daily retention purge. SIGTERM or Ctrl-C stops it after the current step.
 One failing source is logged and backs off (exponentially, with jitter) while the others go on.
 The weekly digest, when enabled, is mailed on its own cron in its own time zone.

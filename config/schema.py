@@ -561,7 +561,8 @@ def _label_keys(value: Any) -> Any:
 
 
 class ViralRecheck(_Model):
-    """Re-reading recent complaints' reactions where the platform allows it: X, Reddit, Bluesky."""
+    """Re-reading recent complaints' reactions where the platform allows it (X, Reddit, Bluesky,
+    Mastodon)."""
 
     enabled: bool = Field(
         default=True,
@@ -576,7 +577,7 @@ class ViralRecheck(_Model):
     every: Duration = Field(
         default=timedelta(minutes=30),
         description="How often each source's watched complaints are re-read (the newest 100 of"
-        " them, one request per source).",
+        " them, one request per source; on Mastodon the newest 40, one request each).",
     )
 
 
@@ -613,8 +614,8 @@ class ModelConfig(_Model):
         default=100,
         gt=0,
         description="A negative post that drew this many likes, reposts and replies is critical:"
-        " counted when it is collected and, on X, Reddit and Bluesky, again while `viral_recheck`"
-        " watches it.",
+        " counted when it is collected and, on X, Reddit, Bluesky and Mastodon, again while"
+        " `viral_recheck` watches it.",
         examples=["100"],
     )
     viral_recheck: ViralRecheck = Field(default_factory=ViralRecheck)

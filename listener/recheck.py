@@ -3,8 +3,8 @@
 A mention's reactions are first counted when it is collected, usually minutes after it was
 posted, when almost nothing has reacted yet. A complaint that draws hundreds of likes, reposts
 and replies an hour later is the "complaint going viral" that the urgency levels call critical,
-so the recent complaints of sources that can read reactions again (X, Reddit, Bluesky) are
-re-read every `model.viral_recheck.every` while `window` lasts. One that reaches
+so the recent complaints of sources that can read reactions again (X, Reddit, Bluesky,
+Mastodon) are re-read every `model.viral_recheck.every` while `window` lasts. One that reaches
 `model.viral_reactions` becomes critical (its reasons say why) and raises its alerts at once,
 keyed apart from its first ones; its stage stays ROUTED, so no other stage runs again.
 

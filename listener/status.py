@@ -60,7 +60,7 @@ def _source_rows(session: Session, settings: Settings, now: datetime) -> dict[st
             "items_last_hour": last_hour.get(config.name, 0),
             "items_per_hour_24h": round(last_day.get(config.name, 0) / 24, 1),
         }
-        if config.name in rechecks:  # complaints' reactions re-read (X, Reddit, Bluesky)
+        if config.name in rechecks:  # complaints' reactions re-read (X, Reddit, Bluesky, Mastodon)
             recheck = rechecks[config.name]
             rows[config.name]["reactions_rechecked_at"] = _iso(recheck.last_success_at)
             rows[config.name]["reactions_recheck_error"] = (

@@ -16,6 +16,7 @@ from tests.fake_apis import FAST, FakeAPI, Reply, Request, cursor_of, pipeline_a
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 TAG_PATH = "/api/v1/timelines/tag/lumora"
 SEARCH_PATH = "/api/v2/search"
+STATUS_PATH = "/api/v1/statuses/"
 
 
 def status(number: int, *, minutes_ago: int, html: str | None = None, lang: str | None = "en"):
@@ -59,6 +60,7 @@ class Instance:
         self.statuses: list[dict] = []
         api.route("GET", TAG_PATH, self.timeline)
         api.route("GET", SEARCH_PATH, self.search)
+        api.route("GET", STATUS_PATH, self.status)
         api.route(
             "GET",
             "/api/v2/instance",
@@ -95,6 +97,11 @@ class Instance:
                 f'<http://x{TAG_PATH}?min_id={page[0]["id"]}>; rel="prev"'
             )
         return Reply(200, page, headers=headers)
+
+    def status(self, request: Request) -> Reply:
+        wanted = request.path.removeprefix(STATUS_PATH)
+        found = next((s for s in self.statuses if s["id"] == wanted), None)
+        return Reply(200, found) if found else Reply(404, {"error": "Record not found"})
 
     def search(self, request: Request) -> Reply:
         if request.headers.get("authorization") != "Bearer mastodon-test-token":
@@ -282,6 +289,30 @@ def test_restart_between_fetch_and_commit_stores_each_status_once(instance, engi
     assert again.stored == 1
     assert again.already_stored == 0
     assert len(stored_ids(engine, "mastodon")) == 3
+
+
+def test_reactions_are_read_again_one_status_a_request_and_deleted_ones_left_out(instance):
+    api, server = instance
+    server.statuses = [status(n, minutes_ago=30 + n) for n in range(45)]
+    server.statuses[0].update(favourites_count=300, reblogs_count=50, replies_count=20)
+    ids = [s["id"] for s in server.statuses]
+
+    counts = make_source(api).reactions([*ids[:3], "109000000000999999", *ids[3:]])
+
+    assert counts[ids[0]] == 370
+    assert counts[ids[1]] == 1
+    assert "109000000000999999" not in counts  # deleted: 404, left out
+    assert len(counts) == 39  # the first 40 asked for, one of them gone
+    assert len(api.calls(STATUS_PATH)) == 40
+
+
+def test_reactions_server_errors_are_transient_and_retried(instance):
+    api, server = instance
+    server.statuses = [status(1, minutes_ago=5)]
+    api.fail(STATUS_PATH, Reply(503, {"error": "busy"}))
+
+    assert make_source(api).reactions([server.statuses[0]["id"]]) == {server.statuses[0]["id"]: 1}
+    assert len(api.calls(STATUS_PATH)) == 2
 
 
 def test_html_to_text_keeps_breaks_and_unescapes():

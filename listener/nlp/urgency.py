@@ -6,8 +6,8 @@ reach, engagement, keyword hits), so the levels mean the same thing whichever mo
 - critical (score >= 0.85): safety hazard or injury, account takeover or fraud, legal or
   regulator threat, or a complaint going viral: a post labelled negative by an author with
   `Virality.followers` followers, or one that drew `Virality.reactions` reactions (likes,
-  reposts, replies) by collection time or, on X, Reddit and Bluesky, while `listener.recheck`
-  watches it; both thresholds are in the config (`model.viral_*`);
+  reposts, replies) by collection time or, on X, Reddit, Bluesky and Mastodon, while
+  `listener.recheck` watches it; both thresholds are in the config (`model.viral_*`);
 - high (>= 0.60): a concrete service failure needing action: billing, refund, damaged or lost
   order, a churn threat;
 - medium (>= 0.35): a question or a mild problem that needs a reply; any clearly negative

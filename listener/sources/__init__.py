@@ -3,8 +3,8 @@
 A source builds itself from its config entry (`from_config`), may switch itself off by raising
 `NotConfigured` with the reason (e.g. a missing token), and answers `fetch(cursor)` with the new
 mentions and the cursor to store once they are committed. Sources of posts that can spread
-(X, Reddit, Bluesky) also answer `reactions(native_ids)`, so a complaint that goes viral after
-it was collected is still caught (`listener.recheck`).
+(X, Reddit, Bluesky, Mastodon) also answer `reactions(native_ids)`, so a complaint that goes
+viral after it was collected is still caught (`listener.recheck`).
 """
 
 from __future__ import annotations

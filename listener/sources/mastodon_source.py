@@ -6,6 +6,11 @@ instance that allows it. Each stream keeps the newest status id it stored. A has
 answers `min_id` with the page immediately after it, so it is read oldest page first; search
 answers with the newest matches, so it is read newest first down to the cursor, and a pass cut
 short by the budget resumes where it stopped. Either way a budget cut loses nothing.
+
+Reactions are re-read one status a request (`GET /api/v1/statuses/:id`, in every Mastodon
+version; the batch lookup exists only since 4.3), so a recheck asks for at most
+`RECHECK_BATCH` statuses. The counts are the instance's: for a post from another server, the
+favourites, boosts and replies that have federated to it.
 """
 
 from __future__ import annotations
@@ -99,13 +104,17 @@ def status_to_mention(status: Any, collector: str) -> Mention:
         author_handle=require_str(account.get("acct"), "account.acct"),
         author_name=account.get("display_name") or None,
         author_followers=followers if isinstance(followers, int) else None,
-        engagement=engagement(
-            status.get("favourites_count"), status.get("reblogs_count"), status.get("replies_count")
-        ),
+        engagement=status_engagement(status),
         text=text,
         language=language.lower() if isinstance(language, str) and language else None,
         created_at=_as_utc(status.get("created_at")),
         raw=json_safe(status),
+    )
+
+
+def status_engagement(status: dict[str, Any]) -> int | None:
+    return engagement(
+        status.get("favourites_count"), status.get("reblogs_count"), status.get("replies_count")
     )
 
 
@@ -116,6 +125,9 @@ def _id_key(status_id: str) -> tuple[int, str]:
 
 class MastodonTimelines(Source):
     type: ClassVar[str] = "mastodon"
+    can_recheck: ClassVar[bool] = True
+    # One request each; 40 every recheck stays far below Mastodon's 300 requests in 5 minutes.
+    RECHECK_BATCH: ClassVar[int] = 40
 
     def __init__(
         self,
@@ -199,6 +211,27 @@ class MastodonTimelines(Source):
             f"search {value!r}",
         )
         return list(found.get("statuses") or [])
+
+    def _read_reactions(self, native_ids: list[str]) -> dict[str, int]:
+        """Favourites, boosts and replies now, by status id; deleted or hidden ones left out."""
+        counts: dict[str, int] = {}
+        for status_id in native_ids:
+            status = self._call(
+                lambda status_id=status_id: self._status(status_id), f"status {status_id}"
+            )
+            count = status_engagement(status) if isinstance(status, dict) else None
+            if count is not None:
+                counts[status_id] = count
+        return counts
+
+    def _status(self, status_id: str) -> Any:
+        """The status, or None where the instance no longer shows it (deleted, made private)."""
+        from mastodon import errors
+
+        try:
+            return self.api.status(status_id)
+        except errors.MastodonNotFoundError:
+            return None
 
     # -- reading -----------------------------------------------------------------------------
 
