@@ -44,3 +44,35 @@ def test_stars_never_hide_a_safety_report():
         )
     )
     assert level is Urgency.CRITICAL
+
+
+def _delivery(model_urgency: dict[Urgency, float], churn_threat: bool = False) -> Urgency:
+    level, _score, _reasons = score_urgency(
+        Signals(
+            intent=Intent.DELIVERY,
+            scores={Sentiment.NEGATIVE: 0.2, Sentiment.NEUTRAL: 0.7, Sentiment.POSITIVE: 0.1},
+            churn_threat=churn_threat,
+            model_urgency=model_urgency,
+        )
+    )
+    return level
+
+
+def test_a_sure_urgency_head_takes_a_delivery_worry_down_to_medium_and_no_further():
+    def head(**p: float) -> dict[Urgency, float]:
+        rest = (1 - sum(p.values())) / (4 - len(p))
+        return {u: p.get(u.label, rest) for u in Urgency}
+
+    assert _delivery(head(medium=0.1)) is Urgency.HIGH  # the rules alone: a delivery problem
+    level, _score, reasons = score_urgency(
+        Signals(
+            intent=Intent.DELIVERY,
+            scores={Sentiment.NEGATIVE: 0.2, Sentiment.NEUTRAL: 0.7, Sentiment.POSITIVE: 0.1},
+            model_urgency=head(medium=0.85),
+        )
+    )
+    assert level is Urgency.MEDIUM
+    assert reasons == ["delivery problem", "the model rates it medium (85%)"]
+    assert _delivery(head(medium=0.7)) is Urgency.HIGH  # not sure enough to lower
+    assert _delivery(head(low=0.95)) is Urgency.HIGH  # never down to low
+    assert _delivery(head(medium=0.9), churn_threat=True) is Urgency.HIGH
