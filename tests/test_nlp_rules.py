@@ -76,3 +76,22 @@ def test_a_sure_urgency_head_takes_a_delivery_worry_down_to_medium_and_no_furthe
     assert _delivery(head(medium=0.7)) is Urgency.HIGH  # not sure enough to lower
     assert _delivery(head(low=0.95)) is Urgency.HIGH  # never down to low
     assert _delivery(head(medium=0.9), churn_threat=True) is Urgency.HIGH
+
+
+def test_the_urgency_head_alone_never_pages_critical_takes_a_named_reason():
+    angry = {Sentiment.NEGATIVE: 0.9, Sentiment.NEUTRAL: 0.05, Sentiment.POSITIVE: 0.05}
+    sure_critical = {
+        Urgency.LOW: 0.01,
+        Urgency.MEDIUM: 0.01,
+        Urgency.HIGH: 0.03,
+        Urgency.CRITICAL: 0.95,
+    }
+
+    def level(**signals) -> Urgency:
+        base = {"intent": Intent.DELIVERY, "scores": angry, "model_urgency": sure_critical}
+        return score_urgency(Signals(**(base | signals)))[0]
+
+    assert level() is Urgency.HIGH
+    assert level(intent=Intent.OTHER) is Urgency.HIGH
+    assert level(intent=Intent.ACCOUNT_SECURITY) is Urgency.CRITICAL
+    assert level(author_followers=120_000) is Urgency.CRITICAL  # a complaint that may go viral
