@@ -119,8 +119,9 @@ INTENT_BASE: dict[Intent, tuple[float, str]] = {
 CRITICAL_INTENTS = {Intent.SAFETY, Intent.ACCOUNT_SECURITY, Intent.LEGAL}
 # Below critical: stars, anger and the urgency head make a service failure more pressing, never
 # a crisis. Critical takes what the guide names: a critical intent (hazard, takeover or fraud,
-# legal threat) or virality. The head alone paged 7 times on the held-out split and the blind
-# probe together, rightly once (a fake brand profile read as a delivery problem; high instead).
+# legal threat) or virality. The head alone paged 8 times on the held-out split and the blind
+# probe together, rightly twice (two frauds the intent head read as a billing and a delivery
+# problem; high instead).
 NON_CRITICAL_CEILING = 0.84
 SERVICE_FAILURES = {
     Intent.BILLING_PAYMENT,
