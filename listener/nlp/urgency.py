@@ -176,8 +176,9 @@ def is_happy_review(rating: int | None, positive: float) -> bool:
     return rating is not None and rating >= 4 and positive > 0.6
 
 
-# Lowering costs more than raising when wrong, so it takes a surer head: on the held-out split
-# (271) a head sure of medium at 0.8 was right in every case where the rules said high.
+# Lowering costs more than raising when wrong, so it takes a surer head. On the held-out split
+# (316) it takes urgency accuracy from .81 to .87 (medium recall .50 -> .83) and lowers 2 of the
+# 96 high mentions to medium; thresholds from 0.5 to 0.9 all land within .01.
 MODEL_SURE = 0.8
 
 
