@@ -46,8 +46,9 @@ def test_stars_never_hide_a_safety_report():
     assert level is Urgency.CRITICAL
 
 
-def _delivery(model_urgency: dict[Urgency, float], churn_threat: bool = False) -> Urgency:
-    level, _score, _reasons = score_urgency(
+def _delivery(model_urgency: dict[Urgency, float], churn_threat: bool = False):
+    """A calm delivery mention (a worry, not yet a failure) scored with this urgency head."""
+    return score_urgency(
         Signals(
             intent=Intent.DELIVERY,
             scores={Sentiment.NEGATIVE: 0.2, Sentiment.NEUTRAL: 0.7, Sentiment.POSITIVE: 0.1},
@@ -55,40 +56,29 @@ def _delivery(model_urgency: dict[Urgency, float], churn_threat: bool = False) -
             model_urgency=model_urgency,
         )
     )
-    return level
+
+
+def _head(**probabilities: float) -> dict[Urgency, float]:
+    """Urgency head probabilities: those named, the rest shared equally."""
+    rest = (1 - sum(probabilities.values())) / (4 - len(probabilities))
+    return {u: probabilities.get(u.label, rest) for u in Urgency}
 
 
 def test_a_sure_urgency_head_takes_a_delivery_worry_down_to_medium_and_no_further():
-    def head(**p: float) -> dict[Urgency, float]:
-        rest = (1 - sum(p.values())) / (4 - len(p))
-        return {u: p.get(u.label, rest) for u in Urgency}
-
-    assert _delivery(head(medium=0.1)) is Urgency.HIGH  # the rules alone: a delivery problem
-    level, _score, reasons = score_urgency(
-        Signals(
-            intent=Intent.DELIVERY,
-            scores={Sentiment.NEGATIVE: 0.2, Sentiment.NEUTRAL: 0.7, Sentiment.POSITIVE: 0.1},
-            model_urgency=head(medium=0.85),
-        )
-    )
+    assert _delivery(_head(medium=0.1))[0] is Urgency.HIGH  # the rules alone: a delivery problem
+    level, _score, reasons = _delivery(_head(medium=0.85))
     assert level is Urgency.MEDIUM
     assert reasons == ["delivery problem", "the model rates it medium (85%)"]
-    assert _delivery(head(medium=0.7)) is Urgency.HIGH  # not sure enough to lower
-    assert _delivery(head(low=0.95)) is Urgency.HIGH  # never down to low
-    assert _delivery(head(medium=0.9), churn_threat=True) is Urgency.HIGH
+    assert _delivery(_head(medium=0.7))[0] is Urgency.HIGH  # not sure enough to lower
+    assert _delivery(_head(low=0.95))[0] is Urgency.HIGH  # never down to low
+    assert _delivery(_head(medium=0.9), churn_threat=True)[0] is Urgency.HIGH
 
 
-def test_the_urgency_head_alone_never_pages_critical_takes_a_named_reason():
+def test_the_urgency_head_alone_never_makes_a_mention_critical():
     angry = {Sentiment.NEGATIVE: 0.9, Sentiment.NEUTRAL: 0.05, Sentiment.POSITIVE: 0.05}
-    sure_critical = {
-        Urgency.LOW: 0.01,
-        Urgency.MEDIUM: 0.01,
-        Urgency.HIGH: 0.03,
-        Urgency.CRITICAL: 0.95,
-    }
 
     def level(**signals) -> Urgency:
-        base = {"intent": Intent.DELIVERY, "scores": angry, "model_urgency": sure_critical}
+        base = {"intent": Intent.DELIVERY, "scores": angry, "model_urgency": _head(critical=0.95)}
         return score_urgency(Signals(**(base | signals)))[0]
 
     assert level() is Urgency.HIGH
