@@ -86,19 +86,6 @@ def test_flames_are_a_hazard_in_every_language(text, language, intent):
     assert Lexicon().intent(text, language) is intent
 
 
-@pytest.mark.parametrize(
-    ("text", "language"),
-    [
-        ("se entro venerdì non mi rimborsate faccio chargeback", "it"),
-        ("refund by Friday or I'm filing a chargeback", "en"),
-        ("si no me devolvéis el dinero pido un contracargo al banco", "es"),
-        ("pokrenuo sam chargeback preko banke", "hr"),
-    ],
-)
-def test_a_chargeback_threat_is_legal_as_the_guide_says(text, language):
-    assert Lexicon().intent(text, language) is Intent.LEGAL
-
-
 def test_a_devanagari_keyword_does_not_match_after_a_vowel_sign():
     # Python's \w leaves out Devanagari vowel signs: "जल" must not be found inside "बिजली".
     lexicon = Lexicon({"safety": {"hi": ["जल"]}})
