@@ -70,8 +70,20 @@ def test_a_sure_urgency_head_takes_a_delivery_worry_down_to_medium_and_no_furthe
     assert level is Urgency.MEDIUM
     assert reasons == ["delivery problem", "the model rates it medium (85%)"]
     assert _delivery(_head(medium=0.7))[0] is Urgency.HIGH  # not sure enough to lower
-    assert _delivery(_head(low=0.95))[0] is Urgency.HIGH  # never down to low
+    assert _delivery(_head(low=0.95))[0] is Urgency.HIGH  # only a sure "medium" lowers
     assert _delivery(_head(medium=0.9), churn_threat=True)[0] is Urgency.HIGH
+
+
+def test_a_sure_medium_never_lowers_a_critical_intent_or_a_viral_complaint():
+    calm_negative = {Sentiment.NEGATIVE: 0.6, Sentiment.NEUTRAL: 0.3, Sentiment.POSITIVE: 0.1}
+
+    def level(**signals) -> Urgency:
+        base = {"scores": calm_negative, "model_urgency": _head(medium=0.95)}
+        return score_urgency(Signals(**(base | signals)))[0]
+
+    assert level(intent=Intent.BILLING_PAYMENT) is Urgency.MEDIUM
+    assert level(intent=Intent.BILLING_PAYMENT, author_followers=120_000) is Urgency.CRITICAL
+    assert level(intent=Intent.LEGAL) is Urgency.CRITICAL
 
 
 def test_the_urgency_head_alone_never_makes_a_mention_critical():
@@ -83,5 +95,9 @@ def test_the_urgency_head_alone_never_makes_a_mention_critical():
 
     assert level() is Urgency.HIGH
     assert level(intent=Intent.OTHER) is Urgency.HIGH
+    _level, _score, reasons = score_urgency(
+        Signals(intent=Intent.OTHER, scores=angry, model_urgency=_head(critical=0.95))
+    )
+    assert reasons[-1] == "the model rates it high (97%)"  # at least high: P(high) + P(critical)
     assert level(intent=Intent.ACCOUNT_SECURITY) is Urgency.CRITICAL
     assert level(author_followers=120_000) is Urgency.CRITICAL  # a complaint that may go viral

@@ -13,9 +13,9 @@ reach, engagement, keyword hits), so the levels mean the same thing whichever mo
   order, a churn threat;
 - medium (>= 0.35): a question or a mild problem that needs a reply; any clearly negative
   mention is at least medium. A delivery, refund, damage or billing intent scores high, but the
-  urgency head, where it is sure (`MODEL_SURE`), takes such a mention down to medium when it
-  is a worry ("will it arrive before Friday?") or a mild gripe ("3 stars, always 20 min late"),
-  as the labelling guide says; never lower, and never a churn threat;
+  urgency head, where it is sure (`MODEL_SURE`), takes a mention the rules rate high down to
+  medium when it is a worry ("will it arrive before Friday?") or a mild gripe ("3 stars,
+  always 20 min late"), as the labelling guide says; never lower, and never a churn threat;
 - low: praise, chatter, nothing to do; a 4-5 star review with a positive text, unless it names
   a critical matter.
 """
@@ -35,8 +35,8 @@ class Virality:
 
     followers: int = 50_000
     # Engagement is read when the mention is collected, usually minutes after it was posted: a
-    # complaint that already drew 100 likes, reposts and replies by then is spreading. X, Reddit
-    # and Bluesky complaints are read again for a while after (`listener.recheck`).
+    # complaint that already drew 100 likes, reposts and replies by then is spreading. X, Reddit,
+    # Bluesky and Mastodon complaints are read again for a while after (`listener.recheck`).
     reactions: int = 100
 
     @property
@@ -157,11 +157,15 @@ LEVEL_MIDPOINTS = {
 
 
 def _blend_model(
-    score: float, reasons: list[str], probabilities: dict[Urgency, float]
+    score: float, reasons: list[str], probabilities: dict[Urgency, float], highest: Urgency
 ) -> tuple[float, list[str]]:
-    """Let a confident urgency head raise the rule score (`_model_calms` is the only way down)."""
+    """Let a confident urgency head raise the rule score, up to `highest` (`_model_calms` is
+    the only way down). A head sure of critical, where critical is out of its reach, rates the
+    mention at least high: with that probability, P(high) + P(critical)."""
     level = max(probabilities, key=probabilities.__getitem__)
     confidence = probabilities[level]
+    if confidence >= MODEL_CONFIDENT and level > highest:
+        level, confidence = highest, sum(p for u, p in probabilities.items() if u >= highest)
     if confidence >= MODEL_CONFIDENT and LEVEL_MIDPOINTS[level] > score:
         reasons = [*reasons, f"the model rates it {level.label} ({confidence:.0%})"]
         return LEVEL_MIDPOINTS[level], reasons
@@ -185,7 +189,9 @@ MODEL_SURE = 0.8
 def _model_calms(
     score: float, reasons: list[str], probabilities: dict[Urgency, float]
 ) -> tuple[float, list[str]]:
-    """Let a sure urgency head take a rule-high mention (a service intent) down to medium."""
+    """Let a sure urgency head take a mention the rules rate high (a service intent, or a
+    question in a 1-2 star review) down to medium. Run before the non-critical ceiling, so an
+    angry 1-star complaint scoring above it stays high."""
     medium = probabilities.get(Urgency.MEDIUM, 0.0)
     if level_for(score) is Urgency.HIGH and medium >= MODEL_SURE:
         reasons = [*reasons, f"the model rates it medium ({medium:.0%})"]
@@ -219,7 +225,8 @@ def score_urgency(
         score = max(score + 0.1, 0.4)
         reasons.append(f"{signals.rating}-star review")
     if signals.model_urgency:
-        score, reasons = _blend_model(score, reasons, signals.model_urgency)
+        highest = Urgency.CRITICAL if signals.intent in CRITICAL_INTENTS else Urgency.HIGH
+        score, reasons = _blend_model(score, reasons, signals.model_urgency, highest)
         if not signals.churn_threat:
             score, reasons = _model_calms(score, reasons, signals.model_urgency)
     if _happy_review(signals, positive):
