@@ -576,8 +576,9 @@ class ViralRecheck(_Model):
     )
     every: Duration = Field(
         default=timedelta(minutes=30),
-        description="How often each source's watched complaints are re-read (the newest 100 of"
-        " them, one request per source; on Mastodon the newest 40, one request each).",
+        description="How often each source's watched complaints are re-read: the newest 100 of"
+        " them (X and Reddit one request, Bluesky four) or, on Mastodon, the newest 40 (one"
+        " request each).",
     )
 
 

@@ -315,6 +315,19 @@ def test_reactions_server_errors_are_transient_and_retried(instance):
     assert len(api.calls(STATUS_PATH)) == 2
 
 
+def test_a_status_gone_is_left_out_and_a_token_without_read_scope_says_so(instance):
+    api, server = instance
+    server.statuses = [status(1, minutes_ago=5), status(2, minutes_ago=4)]
+    first, second = (s["id"] for s in server.statuses)
+    api.fail(f"{STATUS_PATH}{first}", Reply(410, {"error": "Gone"}))
+
+    assert make_source(api).reactions([first, second]) == {second: 1}
+
+    api.fail(STATUS_PATH, Reply(403, {"error": "This action is outside the authorized scopes"}))
+    with pytest.raises(SourceError, match="give it the `read` scope"):
+        make_source(api).reactions([second])
+
+
 def test_html_to_text_keeps_breaks_and_unescapes():
     assert html_to_text("<p>a<br>b &lt;3</p><p>c</p>") == "a\nb <3\n\nc"
 

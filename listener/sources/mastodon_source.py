@@ -217,21 +217,32 @@ class MastodonTimelines(Source):
         counts: dict[str, int] = {}
         for status_id in native_ids:
             status = self._call(
-                lambda status_id=status_id: self._status(status_id), f"status {status_id}"
+                lambda status_id=status_id: self._fetch_status(status_id), f"status {status_id}"
             )
             count = status_engagement(status) if isinstance(status, dict) else None
             if count is not None:
                 counts[status_id] = count
         return counts
 
-    def _status(self, status_id: str) -> Any:
-        """The status, or None where the instance no longer shows it (deleted, made private)."""
+    def _fetch_status(self, status_id: str) -> Any:
+        """The status, or None where the instance no longer shows it (deleted, made private:
+        404; gone: 410). A token without `read:statuses` fails them all, so that stops the
+        re-read with the fix."""
         from mastodon import errors
 
         try:
             return self.api.status(status_id)
         except errors.MastodonNotFoundError:
             return None
+        except errors.MastodonAPIError as error:
+            if _status(error) == 410:
+                return None
+            if _status(error) == 403:
+                raise SourceError(
+                    f"status {status_id}: HTTP 403: the access token may not read statuses;"
+                    " give it the `read` scope (or `read:search` and `read:statuses`)"
+                ) from None
+            raise
 
     # -- reading -----------------------------------------------------------------------------
 
