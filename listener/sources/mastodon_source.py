@@ -104,7 +104,7 @@ def status_to_mention(status: Any, collector: str) -> Mention:
         author_handle=require_str(account.get("acct"), "account.acct"),
         author_name=account.get("display_name") or None,
         author_followers=followers if isinstance(followers, int) else None,
-        engagement=status_engagement(status),
+        engagement=_status_engagement(status),
         text=text,
         language=language.lower() if isinstance(language, str) and language else None,
         created_at=_as_utc(status.get("created_at")),
@@ -112,7 +112,7 @@ def status_to_mention(status: Any, collector: str) -> Mention:
     )
 
 
-def status_engagement(status: dict[str, Any]) -> int | None:
+def _status_engagement(status: dict[str, Any]) -> int | None:
     return engagement(
         status.get("favourites_count"), status.get("reblogs_count"), status.get("replies_count")
     )
@@ -187,6 +187,11 @@ class MastodonTimelines(Source):
             except errors.MastodonAPIError as error:
                 if "Could not parse response as JSON" in str(error):
                     raise TransientError(f"{what}: the answer is not JSON") from None
+                if _status(error) == 403:
+                    raise SourceError(
+                        f"{what}: HTTP 403: the access token lacks a scope this needs; give it"
+                        " the `read` scope (or `read:search` and `read:statuses`)"
+                    ) from None
                 raise SourceError(f"{what}: HTTP {_status(error)}: {error}") from None
 
         return call_with_retries(attempt, source=self.name, policy=self.retry)
@@ -219,15 +224,14 @@ class MastodonTimelines(Source):
             status = self._call(
                 lambda status_id=status_id: self._fetch_status(status_id), f"status {status_id}"
             )
-            count = status_engagement(status) if isinstance(status, dict) else None
+            count = _status_engagement(status) if isinstance(status, dict) else None
             if count is not None:
                 counts[status_id] = count
         return counts
 
     def _fetch_status(self, status_id: str) -> Any:
-        """The status, or None where the instance no longer shows it (deleted, made private:
-        404; gone: 410). A token without `read:statuses` fails them all, so that stops the
-        re-read with the fix."""
+        """The status, or None where the instance no longer shows it (deleted or made private:
+        404; gone: 410). Any other error is `_call`'s to sort."""
         from mastodon import errors
 
         try:
@@ -237,11 +241,6 @@ class MastodonTimelines(Source):
         except errors.MastodonAPIError as error:
             if _status(error) == 410:
                 return None
-            if _status(error) == 403:
-                raise SourceError(
-                    f"status {status_id}: HTTP 403: the access token may not read statuses;"
-                    " give it the `read` scope (or `read:search` and `read:statuses`)"
-                ) from None
             raise
 
     # -- reading -----------------------------------------------------------------------------
