@@ -212,6 +212,7 @@ def score_urgency(
     negative = signals.scores.get(Sentiment.NEGATIVE, 0.0)
     positive = signals.scores.get(Sentiment.POSITIVE, 0.0)
     reasons = [reason] if reason else []
+    critical_intent = signals.intent in CRITICAL_INTENTS
     score = base
     if signals.intent in SERVICE_FAILURES and positive > 0.6:
         score -= 0.3  # "arrived a day early, love it" mentions delivery but needs nothing
@@ -225,7 +226,8 @@ def score_urgency(
         score = max(score + 0.1, 0.4)
         reasons.append(f"{signals.rating}-star review")
     if signals.model_urgency:
-        highest = Urgency.CRITICAL if signals.intent in CRITICAL_INTENTS else Urgency.HIGH
+        # The head reaches no further than the ceiling below lets the score go.
+        highest = Urgency.CRITICAL if critical_intent else level_for(NON_CRITICAL_CEILING)
         score, reasons = _blend_model(score, reasons, signals.model_urgency, highest)
         if not signals.churn_threat:
             score, reasons = _model_calms(score, reasons, signals.model_urgency)
@@ -235,7 +237,7 @@ def score_urgency(
     if negative > 0.5 and signals.intent is not Intent.PRAISE:
         # An unhappy customer always needs a reply, even when nothing else is recognised.
         score = max(score, LEVEL_FLOORS[-1][1])
-    if signals.intent not in CRITICAL_INTENTS:
+    if not critical_intent:
         score = min(score, NON_CRITICAL_CEILING)
     # A post whose sentiment label is negative is a complaint, however the rest of the
     # probability splits (0.42 negative, 0.32 positive, 0.26 neutral reads negative too).
