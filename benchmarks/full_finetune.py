@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from listener.nlp.adapter import length_batches, pad_ids
+from listener.nlp.embedder import QUERY_PREFIX
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -41,8 +42,6 @@ def encode(
     tokenizer: PreTrainedTokenizerBase, texts: list[str], max_tokens: int = MAX_TOKENS
 ) -> list[list[int]]:
     """Token ids as e5 reads the texts ("query: " first), truncated."""
-    from listener.nlp.embedder import QUERY_PREFIX
-
     return tokenizer([QUERY_PREFIX + t for t in texts], truncation=True, max_length=max_tokens)[
         "input_ids"
     ]
