@@ -270,6 +270,24 @@ def test_two_hazard_keywords_outweigh_a_head_that_reads_praise(fp32_classifier, 
     assert chosen.value == intent
 
 
+@pytest.mark.parametrize(
+    ("rating", "sentiment", "level"),
+    [(None, "neutral", "low"), (1, "negative", "medium"), (5, "positive", "low")],
+)
+def test_a_mention_without_words_is_read_from_its_stars_alone(
+    fp32_classifier, rating, sentiment, level
+):
+    from listener.nlp import TextInput
+
+    # The heads read "query: " as 62 % negative: a blank review would ask for a reply.
+    [prediction] = fp32_classifier.classify([TextInput(" \n", "en", rating=rating)])
+
+    assert prediction.sentiment.value == sentiment
+    assert prediction.urgency.name.lower() == level
+    assert prediction.intent.value == "other"
+    assert not any("model rates" in reason for reason in prediction.reasons)
+
+
 def test_the_longest_version_a_team_can_configure_fits_its_column(encoder_dir):
     from config.schema import ModelConfig
     from listener.models import Classification

@@ -170,6 +170,6 @@ class HubClassifier:
             return []
         probabilities = self.sentiment_probabilities([item.text for item in items])
         return [
-            keyword_prediction(item, sentiment_scores(row, item.rating), self.rules)
+            keyword_prediction(item, sentiment_scores(row, item.rating, item.text), self.rules)
             for item, row in zip(items, probabilities, strict=True)
         ]

@@ -17,6 +17,13 @@ STAR_PRIOR = {
     4: (0.08, 0.30, 0.62),
     5: (0.03, 0.12, 0.85),
 }
+# A mention without words (a bare star rating, an empty post) gives a model nothing to read: what
+# it would answer for an empty string is noise, so such a mention is neutral unless its stars speak.
+NO_TEXT = np.array([0.2, 0.6, 0.2])
+
+
+def has_text(text: str) -> bool:
+    return bool(text.strip())
 
 
 def _with_rating(probabilities: np.ndarray, rating: int | None) -> np.ndarray:
@@ -27,7 +34,10 @@ def _with_rating(probabilities: np.ndarray, rating: int | None) -> np.ndarray:
     return combined / combined.sum()
 
 
-def sentiment_scores(probabilities: np.ndarray, rating: int | None) -> dict[Sentiment, float]:
-    """A model's (negative, neutral, positive) probabilities, with the stars, as stored scores."""
-    combined = _with_rating(probabilities, rating)
+def sentiment_scores(
+    probabilities: np.ndarray, rating: int | None, text: str
+) -> dict[Sentiment, float]:
+    """A model's (negative, neutral, positive) probabilities for `text`, with the stars, as stored
+    scores; `NO_TEXT` stands in for the model's answer where `text` is blank."""
+    combined = _with_rating(probabilities if has_text(text) else NO_TEXT, rating)
     return {label: round(float(p), 4) for label, p in zip(SENTIMENT_ORDER, combined, strict=True)}

@@ -20,7 +20,7 @@ from listener.nlp.embedder import Embedder
 from listener.nlp.encoder import prepare_encoder
 from listener.nlp.heads import WEIGHTS_DIR, Head, head_features
 from listener.nlp.keywords import LEXICON
-from listener.nlp.ratings import sentiment_scores
+from listener.nlp.ratings import has_text, sentiment_scores
 from listener.nlp.urgency import (
     CRITICAL_INTENTS,
     SERVICE_FAILURES,
@@ -123,26 +123,29 @@ class TransformerClassifier:
             return Intent.PRAISE  # "fast delivery, well packed" is praise, not a delivery problem
         return intent
 
+    def _urgency_levels(self, probabilities: np.ndarray) -> dict[Urgency, float]:
+        assert self.urgency is not None
+        return {
+            Urgency.parse(label): float(p)
+            for label, p in zip(self.urgency.spec.labels, probabilities, strict=True)
+        }
+
     def predict(self, items: Sequence[TextInput], embeddings: np.ndarray) -> list[Prediction]:
         sentiment = self.sentiment.probabilities(embeddings)
         intents = self.intent.probabilities(embeddings) if self.intent else None
         urgencies = self.urgency.probabilities(embeddings) if self.urgency else None
         predictions = []
         for row, item in enumerate(items):
-            scores = sentiment_scores(sentiment[row], item.rating)
+            scores = sentiment_scores(sentiment[row], item.rating, item.text)
+            read = has_text(item.text)  # what the heads answer for a blank text is noise
             intent = self._intent(
                 item,
-                intents[row] if intents is not None else None,
+                intents[row] if intents is not None and read else None,
                 scores[Sentiment.NEGATIVE],
                 scores[Sentiment.POSITIVE],
             )
             model_urgency = (
-                {
-                    Urgency.parse(label): float(p)
-                    for label, p in zip(self.urgency.spec.labels, urgencies[row], strict=True)
-                }
-                if urgencies is not None and self.urgency
-                else None
+                self._urgency_levels(urgencies[row]) if urgencies is not None and read else None
             )
             predictions.append(self.rules.prediction(item, scores, intent, model_urgency))
         return predictions
