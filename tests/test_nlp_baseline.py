@@ -46,6 +46,20 @@ def test_text_without_letters_keeps_the_tag_or_is_undetermined(identifier):
 
 
 @pytest.mark.parametrize(
+    ("text", "tag", "expected"),
+    [
+        ("https://t.co/abc123", None, "und"),  # lingua alone: Portuguese
+        ("@Lumora", None, "und"),  # lingua alone: Italian
+        ("@Lumora 👍", "ja", "ja"),
+        ("@Lumora thanks!! https://lumora.example/p/42", None, "en"),
+        ("Merci @Lumora_de, colis reçu en parfait état https://t.co/x", "de", "fr"),
+    ],
+)
+def test_links_and_handles_are_no_language(identifier, text, tag, expected):
+    assert identifier.identify(text, tag) == expected
+
+
+@pytest.mark.parametrize(
     ("signals", "level"),
     [
         (Signals(Intent.SAFETY, NEUTRAL), Urgency.CRITICAL),

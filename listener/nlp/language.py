@@ -1,11 +1,13 @@
 """Language identification with lingua, restricted to the configured languages plus guards.
 
-The platform's own tag is a prior: it wins unless the text clearly says otherwise. Text with no
-letters (emoji only, links) keeps the platform's tag, or gets "und" (undetermined).
+The platform's own tag is a prior: it wins unless the text clearly says otherwise. Links and
+@handles are no language and are left out; text with no letters besides them (emoji only, a bare
+link) keeps the platform's tag, or gets "und" (undetermined).
 """
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 
 from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
@@ -18,6 +20,10 @@ OVERRIDE_CONFIDENCE = 0.8
 # as such (and answered by the fallback rules) instead of forced into a configured language. Latin
 # script guards would steal short brand-name posts ("Lumora Glow super"), so there are none.
 GUARD_LANGUAGES = ("ar", "hi", "bn", "ru", "uk", "el", "he", "fa", "th", "zh", "ko")
+
+
+# Links and @handles: "https://t.co/abc123" read as Portuguese, "@Lumora" as Italian.
+NOT_LANGUAGE = re.compile(r"\b(?:https?://|www\.)\S+|(?<![\w@])@\w+")
 
 
 def _lingua_language(code: str) -> Language:
@@ -38,6 +44,7 @@ class LanguageIdentifier:
 
     def identify(self, text: str, platform_tag: str | None = None) -> str:
         tag = (platform_tag or "").split("-")[0].lower() or None
+        text = NOT_LANGUAGE.sub(" ", text)
         if not any(character.isalpha() for character in text):
             return tag or UNDETERMINED
         confidences = {
