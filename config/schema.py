@@ -602,7 +602,8 @@ class ModelConfig(_Model):
         default_factory=dict,
         description="Your own keywords per intent (or churn) and language, added to the built-in"
         " lexicon (listener/nlp/lexicon.yaml); every model uses them for intent and urgency."
-        ' Case-insensitive word prefixes ("rückruf" finds "Rückrufaktion").',
+        ' Case-insensitive word prefixes ("rückruf" finds "Rückrufaktion"); a $ at the end makes'
+        ' a whole word ("ocu$" finds "OCU", not "ocupado").',
         examples=["{safety: {en: [recall, choking], de: [rückruf]}, churn: {fr: [je résilie]}}"],
     )
     viral_followers: int = Field(

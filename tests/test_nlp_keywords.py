@@ -86,6 +86,81 @@ def test_flames_are_a_hazard_in_every_language(text, language, intent):
     assert Lexicon().intent(text, language) is intent
 
 
+@pytest.mark.parametrize(
+    ("text", "language", "intent"),
+    [
+        # Everyday words that a hazard keyword used to open: each paged as critical when negative.
+        ("火曜に届く予定だった荷物がまだ届きません", "ja", Intent.DELIVERY),  # Tuesday, not fire
+        ("Llevo de mal humor toda la semana, mi pedido no llega", "es", Intent.DELIVERY),
+        ("No puedo descargar la factura de mi pedido", "es", Intent.BILLING_PAYMENT),  # download
+        ("Iskreno, paket još nije stigao", "hr", Intent.DELIVERY),  # "honestly", not sparks
+        ("Fiquei em choque com a demora da entrega", "pt", Intent.DELIVERY),  # shocked
+        ("Le service à fondue est arrivé sans les fourchettes", "fr", Intent.OTHER),
+        ("Die brandneue Jacke ist nie angekommen", "de", Intent.OTHER),
+        ("the sparkly dress arrived damaged", "en", Intent.DAMAGED_DEFECTIVE),
+        # The hazards themselves still are.
+        ("充電器から火が出ました", "ja", Intent.SAFETY),
+        ("El cargador empezó a echar humo", "es", Intent.SAFETY),
+        ("Me dio una descarga eléctrica al enchufarlo", "es", Intent.SAFETY),
+        ("Punjač je iskrio i udarila me struja", "hr", Intent.SAFETY),
+        ("O carregador deu choque na minha mão", "pt", Intent.SAFETY),
+        ("Le chargeur a fondu sur la table", "fr", Intent.SAFETY),
+        ("Die Powerbank hat Feuer gefangen", "de", Intent.SAFETY),
+        ("the charger sparked and went dark", "en", Intent.SAFETY),
+    ],
+)
+def test_a_hazard_keyword_does_not_open_an_everyday_word(text, language, intent):
+    assert Lexicon().intent(text, language) is intent
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "intent"),
+    [
+        # "<account> was" opens a debited account as often as a taken-over one.
+        ("Mein Konto wurde doppelt belastet", "de", Intent.BILLING_PAYMENT),
+        ("Mon compte a été débité deux fois", "fr", Intent.BILLING_PAYMENT),
+        ("Račun je pogrešan, naplatili ste mi dvaput", "hr", Intent.BILLING_PAYMENT),
+        # A fraud in words other than "hacked".
+        ("3 Zahlungen drin, die ich nicht kenne", "de", Intent.ACCOUNT_SECURITY),
+        ("a minha conta foi acedida a partir do Brasil", "pt", Intent.ACCOUNT_SECURITY),
+        ("netko mi je preuzeo racun i promijenio lozinku", "hr", Intent.ACCOUNT_SECURITY),
+        ("il profilo falso chiede i dati della carta", "it", Intent.ACCOUNT_SECURITY),
+        ("偽アカウントからDMが来ました", "ja", Intent.ACCOUNT_SECURITY),
+    ],
+)
+def test_account_security_keywords_name_a_takeover_or_fraud(text, language, intent):
+    assert Lexicon().intent(text, language) is intent
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "intent"),
+    [
+        ("Where is my order? Sue", "en", Intent.DELIVERY),  # a name, not a lawsuit
+        ("no courtesy at all from your driver", "en", Intent.OTHER),
+        ("I will sue you if this is not fixed", "en", Intent.LEGAL),
+        ("das Gericht kam kalt an", "de", Intent.OTHER),  # a dish
+        ("Wir sehen uns vor Gericht", "de", Intent.LEGAL),
+        ("estoy ocupado, llamadme mañana", "es", Intent.OTHER),
+        ("el consumo de batería es altísimo", "es", Intent.OTHER),
+        ("hay mucha demanda esta semana", "es", Intent.OTHER),
+        ("He puesto una reclamación en la OCU", "es", Intent.LEGAL),
+        ("o processo de troca é lento", "pt", Intent.OTHER),
+        ("a decoração chegou linda", "pt", Intent.OTHER),
+        ("fiz queixa à DECO", "pt", Intent.LEGAL),
+    ],
+)
+def test_a_legal_keyword_does_not_open_an_everyday_word(text, language, intent):
+    assert Lexicon().intent(text, language) is intent
+
+
+def test_a_keyword_ending_in_a_dollar_is_a_whole_word():
+    lexicon = Lexicon({"legal": {"en": ["acme board$"]}, "safety": {"ja": ["火$"]}})
+    assert lexicon.intent("reported to the ACME board.", "en") is Intent.LEGAL
+    assert lexicon.intent("the acme boardroom", "en") is Intent.OTHER
+    assert lexicon.intent("火!", "ja") is Intent.SAFETY
+    assert lexicon.intent("火曜", "ja") is Intent.OTHER
+
+
 def test_a_devanagari_keyword_does_not_match_after_a_vowel_sign():
     # Python's \w leaves out Devanagari vowel signs: "जल" must not be found inside "बिजली".
     lexicon = Lexicon({"safety": {"hi": ["जल"]}})

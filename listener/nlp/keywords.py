@@ -3,7 +3,8 @@
 The built-in lexicon (`lexicon.yaml`) covers the product's languages; a team adds its own words
 per intent and language in the config (`model.keywords`), e.g. a product's recall or a local
 consumer body. Matching is case-insensitive on word prefixes for alphabetic scripts and on
-substrings for Arabic and for scripts written without spaces.
+substrings for Arabic and for scripts written without spaces; a keyword ending in `$` must end a
+word there.
 """
 
 from __future__ import annotations
@@ -42,8 +43,11 @@ _INSIDE_WORDS = {"ja", "zh", "th", "ar"}
 # tatweel and the short-vowel marks.
 _ARABIC_VARIANTS = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ى": "ي", "ة": "ه", "ـ": None})
 _ARABIC_MARKS = re.compile("[\u064b-\u065f\u0670]")
+# Croatian is often typed without its diacritics online ("usao u racun"): compared without them.
+_CROATIAN_DIACRITICS = str.maketrans("čćšžđ", "ccszd")
 
 Words = Mapping[str, Sequence[str]]  # language -> keywords
+WORD_END = "$"  # written after a keyword that must not be read as a prefix
 
 
 # Languages whose mentions mix in English words freely ("mera phone overheat ho gaya"): their
@@ -73,10 +77,13 @@ def builtin_fingerprint() -> str:
 
 
 def fold(text: str, language: str) -> str:
-    """The form keywords and texts are compared in: casefolded, Arabic spellings unified."""
+    """The form keywords and texts are compared in: casefolded, Arabic spellings unified,
+    Croatian diacritics dropped."""
     folded = text.casefold()
     if language == "ar":
         folded = _ARABIC_MARKS.sub("", folded).translate(_ARABIC_VARIANTS)
+    elif language == "hr":
+        folded = folded.translate(_CROATIAN_DIACRITICS)
     return folded
 
 
@@ -86,14 +93,21 @@ def _pattern(language: str, words: tuple[str, ...]) -> re.Pattern[str] | None:
         return None
     folded = [fold(word, language) for word in words]
     if language in _INSIDE_WORDS:
-        return re.compile("|".join(re.escape(word) for word in folded))
+        return re.compile("|".join(_up_to_word_end(word) for word in folded))
     # Prefix match at a word start: "refund" finds "refunded", "überhitz" finds "überhitzt".
     # Punctuation keywords ("?") match anywhere: "recall?" asks a question too.
     return re.compile("|".join(_at_word_start(word) for word in folded))
 
 
+def _up_to_word_end(word: str) -> str:
+    """A keyword ending in `WORD_END` ("ocu$") must end a word there: "OCU", not "ocupado"."""
+    if word.endswith(WORD_END) and len(word) > len(WORD_END):
+        return re.escape(word.removesuffix(WORD_END)) + r"(?!\w)"
+    return re.escape(word)
+
+
 def _at_word_start(word: str) -> str:
-    escaped = re.escape(word)
+    escaped = _up_to_word_end(word)
     return _NOT_AFTER_A_LETTER + escaped if re.match(r"\w", word) else escaped
 
 
