@@ -126,6 +126,9 @@ def test_a_hazard_keyword_does_not_open_an_everyday_word(text, language, intent)
         ("netko mi je preuzeo racun i promijenio lozinku", "hr", Intent.ACCOUNT_SECURITY),
         ("il profilo falso chiede i dati della carta", "it", Intent.ACCOUNT_SECURITY),
         ("偽アカウントからDMが来ました", "ja", Intent.ACCOUNT_SECURITY),
+        ("kupnja od 389 € koju nisam ja napravila", "hr", Intent.ACCOUNT_SECURITY),
+        ("trocaram o e-mail da minha conta sem eu saber", "pt", Intent.ACCOUNT_SECURITY),
+        ("₹18,500 transfer hua, OTP maine kisi ko nahi diya", "hi", Intent.ACCOUNT_SECURITY),
     ],
 )
 def test_account_security_keywords_name_a_takeover_or_fraud(text, language, intent):
