@@ -46,6 +46,27 @@ def test_text_without_letters_keeps_the_tag_or_is_undetermined(identifier):
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Hindi in Latin letters: lingua alone reads English (or French, Croatian).
+        ("yaar mera order abhi tak nahi aaya, customer care bhi reply nahi kar raha", "hi"),
+        ("XL kurta mangaya tha, aaya bachhon wala size 😂😂", "hi"),
+        # Another script with English words in it: lingua alone reads English.
+        ("आज जो dining table deliver हुआ उसका glass top टूटा हुआ है", "hi"),
+        ("الطلب وصل ناقص ومحدش بيرد، worst service ever, never again", "ar"),
+        ("注文した商品がまだ届きません。tracking says delivered", "ja"),
+        # English with a few such words, or a foreign name, stays English.
+        ("I bought the ユニクロ jacket and it is too small", "en"),
+        ("Where is my order? Tracking says it is in Mumbai with the courier", "en"),
+    ],
+)
+def test_a_mention_mixing_english_into_another_language_gets_the_other_one(
+    identifier, text, expected
+):
+    assert identifier.identify(text) == expected
+
+
+@pytest.mark.parametrize(
     ("text", "tag", "expected"),
     [
         ("https://t.co/abc123", None, "und"),  # lingua alone: Portuguese
