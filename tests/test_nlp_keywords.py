@@ -98,6 +98,15 @@ def test_flames_are_a_hazard_in_every_language(text, language, intent):
         ("Le service à fondue est arrivé sans les fourchettes", "fr", Intent.OTHER),
         ("Die brandneue Jacke ist nie angekommen", "de", Intent.OTHER),
         ("the sparkly dress arrived damaged", "en", Intent.DAMAGED_DEFECTIVE),
+        ("Die Lieferzeit betrug über zwei Stunden", "de", Intent.OTHER),  # betragen, not Betrug
+        ("ピザが熱くなかった", "ja", Intent.OTHER),  # was not hot
+        ("住所が不正確で届かない", "ja", Intent.DELIVERY),  # inaccurate
+        ("L'avocat était pourri", "fr", Intent.OTHER),  # an avocado
+        ("La fotocamera non mette a fuoco", "it", Intent.OTHER),  # focus
+        ("Paket stigao iskrivljen", "hr", Intent.DELIVERY),  # bent
+        ("Não conseguiram processar o pagamento", "pt", Intent.BILLING_PAYMENT),
+        ("Fire TV stick stopped working", "en", Intent.DAMAGED_DEFECTIVE),
+        ("المبلغ لسه ما دخل على حسابي", "ar", Intent.OTHER),  # a refund not in yet
         # The hazards themselves still are.
         ("充電器から火が出ました", "ja", Intent.SAFETY),
         ("El cargador empezó a echar humo", "es", Intent.SAFETY),
@@ -107,6 +116,15 @@ def test_flames_are_a_hazard_in_every_language(text, language, intent):
         ("Le chargeur a fondu sur la table", "fr", Intent.SAFETY),
         ("Die Powerbank hat Feuer gefangen", "de", Intent.SAFETY),
         ("the charger sparked and went dark", "en", Intent.SAFETY),
+        ("Das ist Betrug, ich wurde betrogen", "de", Intent.ACCOUNT_SECURITY),
+        ("充電中に熱くなって怖い", "ja", Intent.SAFETY),
+        ("カードを不正利用された", "ja", Intent.ACCOUNT_SECURITY),
+        ("Je vais contacter mon avocat", "fr", Intent.LEGAL),
+        ("Il caricatore è andato a fuoco", "it", Intent.SAFETY),
+        ("Punjač iskri!", "hr", Intent.SAFETY),
+        ("Vou processar vocês", "pt", Intent.LEGAL),
+        ("The charger caught fire", "en", Intent.SAFETY),
+        ("حد دخل على حسابي وغير كل حاجة", "ar", Intent.ACCOUNT_SECURITY),
     ],
 )
 def test_a_hazard_keyword_does_not_open_an_everyday_word(text, language, intent):
@@ -173,7 +191,7 @@ def test_a_devanagari_keyword_does_not_match_after_a_vowel_sign():
 
 def test_the_evidence_counts_different_keywords_once_each():
     lexicon = Lexicon()
-    assert lexicon.intent_evidence("FIRE deals, fire prices", "en") == (Intent.SAFETY, 1)
+    assert lexicon.intent_evidence("deals on fire, prices ON FIRE", "en") == (Intent.SAFETY, 1)
     assert lexicon.intent_evidence("it overheated and melted the socket", "en") == (
         Intent.SAFETY,
         2,
