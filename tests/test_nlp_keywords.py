@@ -71,25 +71,7 @@ def test_hindi_keywords_in_devanagari_and_mixed_with_english(text, intent):
 @pytest.mark.parametrize(
     ("text", "language", "intent"),
     [
-        ("the heater burst into flames", "en", Intent.SAFETY),
-        ("der Akku stand plötzlich in Flammen", "de", Intent.SAFETY),
-        ("la bougie a fait une flamme énorme", "fr", Intent.SAFETY),
-        ("il ventilatore ha preso fiamme", "it", Intent.SAFETY),
-        ("el cargador acabó en llamas", "es", Intent.SAFETY),
-        ("o carregador ficou em chamas", "pt", Intent.SAFETY),
-        ("punjač se zapalio usred noći", "hr", Intent.SAFETY),
-        ("der Flammkuchen kam kalt an", "de", Intent.OTHER),  # a dish, not a fire
-        ("me llamas cuando llegue", "es", Intent.OTHER),  # "you call me", not "flames"
-    ],
-)
-def test_flames_are_a_hazard_in_every_language(text, language, intent):
-    assert Lexicon().intent(text, language) is intent
-
-
-@pytest.mark.parametrize(
-    ("text", "language", "intent"),
-    [
-        # Everyday words that a hazard keyword used to open: each paged as critical when negative.
+        # Everyday words that a critical keyword used to open: each paged when negative.
         ("火曜に届く予定だった荷物がまだ届きません", "ja", Intent.DELIVERY),  # Tuesday, not fire
         ("Llevo de mal humor toda la semana, mi pedido no llega", "es", Intent.DELIVERY),
         ("No puedo descargar la factura de mi pedido", "es", Intent.BILLING_PAYMENT),  # download
@@ -125,15 +107,6 @@ def test_flames_are_a_hazard_in_every_language(text, language, intent):
         ("Vou processar vocês", "pt", Intent.LEGAL),
         ("The charger caught fire", "en", Intent.SAFETY),
         ("حد دخل على حسابي وغير كل حاجة", "ar", Intent.ACCOUNT_SECURITY),
-    ],
-)
-def test_a_hazard_keyword_does_not_open_an_everyday_word(text, language, intent):
-    assert Lexicon().intent(text, language) is intent
-
-
-@pytest.mark.parametrize(
-    ("text", "language", "intent"),
-    [
         # "<account> was" opens a debited account as often as a taken-over one.
         ("Mein Konto wurde doppelt belastet", "de", Intent.BILLING_PAYMENT),
         ("Mon compte a été débité deux fois", "fr", Intent.BILLING_PAYMENT),
@@ -147,15 +120,7 @@ def test_a_hazard_keyword_does_not_open_an_everyday_word(text, language, intent)
         ("kupnja od 389 € koju nisam ja napravila", "hr", Intent.ACCOUNT_SECURITY),
         ("trocaram o e-mail da minha conta sem eu saber", "pt", Intent.ACCOUNT_SECURITY),
         ("₹18,500 transfer hua, OTP maine kisi ko nahi diya", "hi", Intent.ACCOUNT_SECURITY),
-    ],
-)
-def test_account_security_keywords_name_a_takeover_or_fraud(text, language, intent):
-    assert Lexicon().intent(text, language) is intent
-
-
-@pytest.mark.parametrize(
-    ("text", "language", "intent"),
-    [
+        # Legal words: the everyday ones are not, the threats are.
         ("Where is my order? Sue", "en", Intent.DELIVERY),  # a name, not a lawsuit
         ("no courtesy at all from your driver", "en", Intent.OTHER),
         ("I will sue you if this is not fixed", "en", Intent.LEGAL),
@@ -168,9 +133,19 @@ def test_account_security_keywords_name_a_takeover_or_fraud(text, language, inte
         ("o processo de troca é lento", "pt", Intent.OTHER),
         ("a decoração chegou linda", "pt", Intent.OTHER),
         ("fiz queixa à DECO", "pt", Intent.LEGAL),
+        # Flames in every language; a dish and "you call me" are not.
+        ("the heater burst into flames", "en", Intent.SAFETY),
+        ("der Akku stand plötzlich in Flammen", "de", Intent.SAFETY),
+        ("la bougie a fait une flamme énorme", "fr", Intent.SAFETY),
+        ("il ventilatore ha preso fiamme", "it", Intent.SAFETY),
+        ("el cargador acabó en llamas", "es", Intent.SAFETY),
+        ("o carregador ficou em chamas", "pt", Intent.SAFETY),
+        ("punjač se zapalio usred noći", "hr", Intent.SAFETY),
+        ("der Flammkuchen kam kalt an", "de", Intent.OTHER),  # a dish, not a fire
+        ("me llamas cuando llegue", "es", Intent.OTHER),  # "you call me", not "flames"
     ],
 )
-def test_a_legal_keyword_does_not_open_an_everyday_word(text, language, intent):
+def test_a_critical_keyword_names_only_what_it_means(text, language, intent):
     assert Lexicon().intent(text, language) is intent
 
 
