@@ -24,8 +24,8 @@ OVERRIDE_CONFIDENCE = 0.8
 # script guards would steal short brand-name posts ("Lumora Glow super"), so there are none.
 GUARD_LANGUAGES = ("ar", "hi", "bn", "ru", "uk", "el", "he", "fa", "th", "zh", "ko")
 # Hindi typed in Latin letters ("mera order abhi tak nahi aaya"), which lingua knows only in
-# Devanagari and reads as English: its common function words, none an English, French, German,
-# Italian, Portuguese, Spanish or Croatian word ("se", "to", "me", "do", "wo", "par" are left out).
+# Devanagari and reads as English: its common function words, leaving out those that are common
+# words of the other configured languages too ("se", "to", "me", "do", "wo", "par").
 # Two different ones making up 15 % of the Latin words name 104 of the 111 romanised Hindi
 # mentions of the project's data set, and 1 of 11,034 UMSAB tweets in the six other languages.
 ROMANISED_HINDI_WORDS = frozenset(
@@ -36,7 +36,7 @@ ROMANISED_HINDI_WORDS = frozenset(
     hum tum tera kab kaise paise wapas accha acha theek thik ho""".split()  # noqa: SIM905
 )
 ROMANISED_HINDI_SHARE = 0.15
-_LATIN_WORD = re.compile(r"[a-z]+")
+_ASCII_WORD = re.compile(r"[a-z]+")
 # Hindi, Arabic or Japanese with English words in it ("मेरा order cancel कर दो") is read as
 # English by lingua once the Latin letters outnumber the others: where another script makes up
 # this share of the letters, the language is told from that script's part alone.
@@ -56,7 +56,7 @@ def _lingua_language(code: str) -> Language:
 
 
 def is_romanised_hindi(text: str) -> bool:
-    words = _LATIN_WORD.findall(text.lower())
+    words = _ASCII_WORD.findall(text.lower())
     hindi = [word for word in words if word in ROMANISED_HINDI_WORDS]
     return len(set(hindi)) >= 2 and len(hindi) >= ROMANISED_HINDI_SHARE * len(words)
 
