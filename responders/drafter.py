@@ -10,6 +10,7 @@ from datetime import datetime
 
 from config.schema import Market, Settings
 from listener.enums import Intent, Sentiment, Urgency
+from listener.links import LINK
 from listener.models import Classification, Mention, utcnow
 from responders.availability import day_words, next_contact
 from responders.catalog import ORDER_INTENTS, Catalog, Register, catalog_for
@@ -28,7 +29,6 @@ _SPAM = re.compile(
     r"(?i)\b(?:followers? (?:cheap|fast|now)|buy (?:cheap )?followers|promo code|crypto|"
     r"giveaway|dm me for|click here|earn \$?\d+)"
 )
-_LINK = re.compile(r"(?:https?://|www\.)\S*")
 MAX_NAME_CHARS = 40
 
 
@@ -55,7 +55,7 @@ def x_weighted_length(text: str) -> int:
 
 
 def _is_spam(text: str) -> bool:
-    return bool(_SPAM.search(text)) or len(_LINK.findall(text)) >= 3
+    return bool(_SPAM.search(text)) or len(LINK.findall(text)) >= 3
 
 
 class ReplyDrafter:
@@ -185,7 +185,7 @@ def _configured_rewriter(settings: Settings) -> Rewriter | None:
 
 def _safe_name(name: str) -> str:
     """A display name fit to repeat: no links, no @-pings, no control characters, short."""
-    name = _LINK.sub("", name)
+    name = LINK.sub("", name)
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
     name = name.replace("@", "").strip()
     return name[:MAX_NAME_CHARS].strip()

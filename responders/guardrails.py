@@ -14,7 +14,8 @@ from pathlib import Path
 
 import yaml
 
-_LINK = re.compile(r"(?:https?://|www\.)\S+")
+from listener.links import LINK
+
 _HANDLE = re.compile(r"(?<!\w)@\w+|<[!@#][^>]*>")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 RISKY_WORDS_FILE = Path(__file__).with_name("guardrails.yaml")
@@ -45,7 +46,7 @@ def problems(
     if len(rewrite) > MAX_GROWTH * len(template):
         found.append("more than twice as long as the template")
     for name, pattern in (
-        ("link", _LINK),
+        ("link", LINK),
         ("handle or Slack control", _HANDLE),
         ("number", _NUMBER),
     ):

@@ -15,6 +15,8 @@ from functools import cached_property
 
 from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
 
+from listener.links import HANDLE, LINK
+
 UNDETERMINED = "und"
 # The platform's tag is kept unless lingua is at least this sure of another language; short texts
 # ("Lumora Glow super") rarely reach it, long ones in another language easily do.
@@ -44,10 +46,6 @@ OTHER_SCRIPT_SHARE = 0.25
 _LATIN_WORDS = re.compile(r"[a-zA-Z\u00c0-\u024f]+")
 
 
-# Links and @handles: "https://t.co/abc123" read as Portuguese, "@Lumora" as Italian.
-NOT_LANGUAGE = re.compile(r"\b(?:https?://|www\.)\S+|(?<![\w@])@\w+")
-
-
 def _lingua_language(code: str) -> Language:
     try:
         return Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper()))
@@ -65,7 +63,7 @@ def _other_script_part(text: str) -> str:
     """`text` without its Latin words where letters of another script make up a fair share."""
     # Vowel signs count too: Devanagari writes a third of its letters with them.
     letters = [c for c in text if c.isalpha() or unicodedata.category(c) in ("Mn", "Mc")]
-    latin = sum(character <= "\u024f" for character in letters)
+    latin = sum(character <= "\u036f" for character in letters)  # with its accents
     if latin > 0 and len(letters) - latin >= OTHER_SCRIPT_SHARE * len(letters):
         return _LATIN_WORDS.sub(" ", text)
     return text
@@ -82,7 +80,8 @@ class LanguageIdentifier:
 
     def identify(self, text: str, platform_tag: str | None = None) -> str:
         tag = (platform_tag or "").split("-")[0].lower() or None
-        text = NOT_LANGUAGE.sub(" ", text)
+        # Links and @handles: "https://t.co/abc123" read as Portuguese, "@Lumora" as Italian.
+        text = HANDLE.sub(" ", LINK.sub(" ", text))
         if not any(character.isalpha() for character in text):
             return tag or UNDETERMINED
         if is_romanised_hindi(text):  # a guard like GUARD_LANGUAGES, configured or not
