@@ -11,7 +11,13 @@ import yaml
 from config.schema import EXAMPLE_CONFIG, ConfigError, KeywordGroup, ModelConfig, load_settings
 from listener.enums import Intent, Urgency
 from listener.nlp import TextInput, load_classifier
-from listener.nlp.keywords import KEYWORD_GROUPS, Lexicon, builtin_fingerprint
+from listener.nlp.keywords import (
+    KEYWORD_GROUPS,
+    KeywordEvidence,
+    Lexicon,
+    builtin_fingerprint,
+    builtin_lexicon,
+)
 
 
 def _baseline(keywords: dict) -> object:
@@ -166,12 +172,38 @@ def test_a_devanagari_keyword_does_not_match_after_a_vowel_sign():
 
 def test_the_evidence_counts_different_keywords_once_each():
     lexicon = Lexicon()
-    assert lexicon.intent_evidence("deals on fire, prices ON FIRE", "en") == (Intent.SAFETY, 1)
-    assert lexicon.intent_evidence("it overheated and melted the socket", "en") == (
-        Intent.SAFETY,
-        2,
-    )
-    assert lexicon.intent_evidence("a mug", "en") == (Intent.OTHER, 0)
+    assert lexicon.evidence("deals on fire, prices ON FIRE", "en") == [
+        KeywordEvidence(Intent.SAFETY, 1)
+    ]
+    assert lexicon.evidence("it overheated and melted the socket", "en") == [
+        KeywordEvidence(Intent.SAFETY, 2, ambiguous=1)
+    ]
+    assert lexicon.evidence("a mug", "en") == []
+
+
+def test_the_evidence_names_every_intent_found_the_most_serious_first():
+    found = Lexicon().evidence("forgot my password, and the refund never came", "en")
+
+    assert [(e.intent, e.unambiguous, e.ambiguous) for e in found] == [
+        (Intent.ACCOUNT_SECURITY, 0, 1),
+        (Intent.REFUND_RETURN, 1, 0),
+    ]
+
+
+def test_every_language_of_a_critical_list_names_its_ambiguous_words():
+    # A language missing from an ambiguous list would read the English one ("password" in
+    # German): each is written out, [] for none.
+    lexicon = Lexicon()
+    for intent, section in lexicon.ambiguous.items():
+        assert set(section) == set(builtin_lexicon()["intents"][intent]), intent
+
+
+def test_an_ambiguous_word_still_names_its_intent_and_a_teams_word_is_never_ambiguous():
+    lexicon = Lexicon({"account_security": {"en": ["password reset"]}})
+
+    assert lexicon.intent("ordered toast, it came burnt", "en") is Intent.SAFETY
+    [found] = lexicon.evidence("I never asked for a password reset", "en")
+    assert (found.unambiguous, found.ambiguous) == (1, 1)
 
 
 def test_a_language_the_lexicon_lacks_keeps_its_english_fallback():

@@ -270,6 +270,50 @@ def test_two_hazard_keywords_outweigh_a_head_that_reads_praise(fp32_classifier, 
     assert chosen.value == intent
 
 
+def _head_reading(classifier, intent: str, probability: float):
+    """Intent probabilities that give `intent` `probability` and the rest to `damaged_defective`."""
+    import numpy as np
+
+    labels = classifier.intent.spec.labels
+    probabilities = np.zeros(len(labels))
+    probabilities[labels.index(intent)] = probability
+    probabilities[labels.index("damaged_defective")] += 1 - probability
+    return probabilities
+
+
+SAFETY, TAKEOVER = "safety", "account_security"
+
+
+@pytest.mark.parametrize(
+    ("text", "read_as", "support", "intent"),
+    [
+        # Burnt food and a lost password are complaints, not a hazard or a takeover ...
+        ("@PizzaPlace the lasagne came burnt black, refund me", SAFETY, 0.02, "damaged_defective"),
+        (
+            "forgot my password and the reset mail never comes!!",
+            TAKEOVER,
+            0.02,
+            "damaged_defective",
+        ),
+        # ... unless the head sees one in them,
+        ("the toaster burnt the worktop, I want a refund", SAFETY, 0.3, SAFETY),
+        # or an unambiguous keyword says so, on a negative mention.
+        ("the charger smelled of burning, then melted", SAFETY, 0.02, SAFETY),
+        ("someone logged in and changed my password!!", TAKEOVER, 0.02, TAKEOVER),
+    ],
+)
+def test_an_ambiguous_keyword_pages_only_with_the_heads_support(
+    fp32_classifier, text, read_as, support, intent
+):
+    from listener.nlp import TextInput
+
+    probabilities = _head_reading(fp32_classifier, read_as, support)
+
+    chosen = fp32_classifier._intent(TextInput(text, "en"), probabilities, 0.95, 0.01)
+
+    assert chosen.value == intent
+
+
 @pytest.mark.parametrize(
     ("rating", "sentiment", "level"),
     [(None, "neutral", "low"), (1, "negative", "medium"), (5, "positive", "low")],

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -111,12 +112,15 @@ def _at_word_start(word: str) -> str:
     return _NOT_AFTER_A_LETTER + escaped if re.match(r"\w", word) else escaped
 
 
-def keyword_pattern(section: Words, language: str) -> re.Pattern[str] | None:
-    """The section's keywords for `language` as one pattern over `fold`ed text.
+def words_for(section: Words, language: str) -> Sequence[str]:
+    """The section's keywords for `language`; a language it lacks reads the English ones rather
+    than nothing."""
+    return section[language] if language in section else section.get("en", ())
 
-    Languages the section lacks fall back to English rather than to nothing.
-    """
-    return _pattern(language, tuple(section.get(language) or section.get("en", ())))
+
+def keyword_pattern(section: Words, language: str) -> re.Pattern[str] | None:
+    """The section's keywords for `language` as one pattern over `fold`ed text."""
+    return _pattern(language, tuple(words_for(section, language)))
 
 
 def hits(section: Words, language: str, folded: str, *, distinct: bool = False) -> int:
@@ -132,7 +136,7 @@ def _extended(section: Words, extra: Words) -> dict[str, list[str]]:
     which is what that language read before."""
     merged = {language: list(words) for language, words in section.items()}
     for language, words in extra.items():
-        merged[language] = [*(section.get(language) or section.get("en", ())), *words]
+        merged[language] = [*words_for(section, language), *words]
     return merged
 
 
@@ -145,15 +149,45 @@ def _digest(extra: Mapping[str, Words]) -> str:
     return hashlib.sha256(encoded).hexdigest()[:8]
 
 
+def _joined(section: Words, more: Words) -> dict[str, list[str]]:
+    """Both sections' words per language (a language one of them lacks reads its English)."""
+    languages = set(section) | set(more)
+    return {
+        language: [*words_for(section, language), *words_for(more, language)]
+        for language in languages
+    }
+
+
+@dataclass(frozen=True)
+class KeywordEvidence:
+    """An intent whose keywords occur in a text: how many different ones, and how many of those
+    are ambiguous (they also name everyday trouble: burnt toast, a forgotten password)."""
+
+    intent: Intent
+    keywords: int
+    ambiguous: int = 0
+
+    @property
+    def unambiguous(self) -> int:
+        return self.keywords - self.ambiguous
+
+
 class Lexicon:
     """The built-in keywords, extended by a config's `model.keywords`."""
 
     def __init__(self, extra: Mapping[str, Words] | None = None) -> None:
         extra = extra or {}
         builtin = builtin_lexicon()
-        self.intents = {
+        self._unambiguous = {
             intent.value: _extended(builtin["intents"][intent.value], extra.get(intent.value, {}))
             for intent in INTENT_PRIORITY
+        }
+        # A team's own words are never ambiguous: it added them to be told about them.
+        self.ambiguous: dict[str, Words] = builtin["ambiguous"]
+        # Every keyword of each intent, ambiguous or not: what a text "names".
+        self.intents = {
+            intent: _joined(words, self.ambiguous.get(intent, {}))
+            for intent, words in self._unambiguous.items()
         }
         self.churn = _extended(builtin["sentiment"][CHURN], extra.get(CHURN, {}))
         # Stored with each classification: which added words were in force ("" for none).
@@ -161,17 +195,19 @@ class Lexicon:
 
     def intent(self, text: str, language: str) -> Intent:
         """The most serious intent whose keywords occur in the text."""
-        return self.intent_evidence(text, language)[0]
+        found = self.evidence(text, language)
+        return found[0].intent if found else Intent.OTHER
 
-    def intent_evidence(self, text: str, language: str) -> tuple[Intent, int]:
-        """The most serious intent whose keywords occur, and how many different ones of its
-        keywords do (0 for `other`)."""
+    def evidence(self, text: str, language: str) -> list[KeywordEvidence]:
+        """Every intent whose keywords occur in the text, the most serious first."""
         folded = fold(text, language)
+        found = []
         for intent in INTENT_PRIORITY:
-            found = hits(self.intents[intent.value], language, folded, distinct=True)
-            if found:
-                return intent, found
-        return Intent.OTHER, 0
+            plain = hits(self._unambiguous[intent.value], language, folded, distinct=True)
+            ambiguous = hits(self.ambiguous.get(intent.value, {}), language, folded, distinct=True)
+            if plain or ambiguous:
+                found.append(KeywordEvidence(intent, plain + ambiguous, ambiguous))
+        return found
 
     def churn_threat(self, text: str, language: str) -> bool:
         """A churn threat ("never again", "switching to ..."): a signal every model uses."""

@@ -19,7 +19,7 @@ from listener.nlp import Prediction, TextInput
 from listener.nlp.embedder import Embedder
 from listener.nlp.encoder import prepare_encoder
 from listener.nlp.heads import WEIGHTS_DIR, Head, head_features
-from listener.nlp.keywords import LEXICON
+from listener.nlp.keywords import LEXICON, KeywordEvidence
 from listener.nlp.ratings import has_text, sentiment_scores
 from listener.nlp.urgency import (
     CRITICAL_INTENTS,
@@ -37,6 +37,10 @@ CORROBORATING_KEYWORDS = 2
 # without it) 0.5 named as many non-critical mentions critical as 0.8 did (2 of 142) and found
 # more critical ones (intent accuracy .845 vs .803, critical recall .956 vs .933).
 HEAD_ALONE_CRITICAL = 0.5
+# An ambiguous keyword ("burnt", "melted", "password", "scam": see lexicon.yaml) counts only when
+# the intent head gives its intent this much; a negative mention alone is not enough, since
+# burnt toast and a lost password are complaints too.
+AMBIGUOUS_SUPPORT = 0.2
 
 
 def _fingerprint(weights: Path) -> str:
@@ -100,21 +104,20 @@ class TransformerClassifier:
         - A missed safety report costs far more than a false alarm, so the keywords of safety,
           account security and legal threats win whenever the head gives them at least
           `KEYWORD_SUPPORT` probability, the mention is negative, or the text names
-          `CORROBORATING_KEYWORDS` different keywords of that intent.
+          `CORROBORATING_KEYWORDS` different keywords of that intent; ambiguous keywords alone
+          ("burnt", "password") only when the head gives them `AMBIGUOUS_SUPPORT`.
         - Those intents page people, so the head alone names one only when it gives it at least
           `HEAD_ALONE_CRITICAL` probability; otherwise its best other answer stands.
         - A happy 4-5 star review is praise, whatever service it mentions.
         """
-        lexical, keywords = self.rules.lexicon.intent_evidence(item.text, item.language)
+        evidence = self.rules.lexicon.evidence(item.text, item.language)
         if probabilities is None or self.intent is None:
-            return lexical
+            return evidence[0].intent if evidence else Intent.OTHER
         labels = self.intent.spec.labels
-        if lexical in CRITICAL_INTENTS and (
-            probabilities[labels.index(lexical.value)] >= KEYWORD_SUPPORT
-            or negative > 0.5
-            or keywords >= CORROBORATING_KEYWORDS
-        ):
-            return lexical
+        for found in evidence:
+            support = float(probabilities[labels.index(found.intent.value)])
+            if found.intent in CRITICAL_INTENTS and _keywords_stand(found, support, negative):
+                return found.intent
         ranked = [Intent(labels[i]) for i in np.argsort(-probabilities)]
         intent = ranked[0]
         if intent in CRITICAL_INTENTS and probabilities.max() < HEAD_ALONE_CRITICAL:
@@ -149,6 +152,15 @@ class TransformerClassifier:
             )
             predictions.append(self.rules.prediction(item, scores, intent, model_urgency))
         return predictions
+
+
+def _keywords_stand(found: KeywordEvidence, support: float, negative: float) -> bool:
+    """Whether a critical intent's keywords outweigh the head (`TransformerClassifier._intent`)."""
+    if found.unambiguous:
+        return (
+            support >= KEYWORD_SUPPORT or negative > 0.5 or found.keywords >= CORROBORATING_KEYWORDS
+        )
+    return support >= AMBIGUOUS_SUPPORT
 
 
 def _optional_head(task: str, weights: Path, features: str) -> Head | None:
