@@ -203,7 +203,56 @@ def test_an_ambiguous_word_still_names_its_intent_and_a_teams_word_is_never_ambi
 
     assert lexicon.intent("ordered toast, it came burnt", "en") is Intent.SAFETY
     [found] = lexicon.evidence("I never asked for a password reset", "en")
-    assert (found.unambiguous, found.ambiguous) == (1, 1)
+    assert (found.unambiguous, found.ambiguous) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("the kitchen smells of burning", "en"),  # "burn" inside "burning smell"
+        ("c'è puzza di bruciato dalla presa", "it"),
+        ("充電器が焦げ臭い", "ja"),
+    ],
+)
+def test_an_ambiguous_word_inside_a_keyword_is_not_counted_again(text, language):
+    # Counted twice, one phrase would pass for two different keywords and page on its own.
+    assert Lexicon().evidence(text, language) == [KeywordEvidence(Intent.SAFETY, 1)]
+
+
+TAKEOVER = Intent.ACCOUNT_SECURITY
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "evidence"),
+    [
+        # Someone else changed it: a takeover.
+        ("someone changed my email and ordered two laptops", "en", (1, 0)),
+        ("jemand hat meine E-Mail-Adresse geändert", "de", (1, 0)),
+        ("quelqu'un a changé mon adresse mail", "fr", (1, 0)),
+        ("mi hanno cambiato l'email dell'account", "it", (1, 0)),
+        ("alguien cambió mi correo y no puedo entrar", "es", (1, 0)),
+        ("trocaram meu email e fizeram compras", "pt", (1, 0)),
+        ("netko mi je promijenio email i lozinku", "hr", (1, 1)),
+        ("勝手にメールアドレスを変更されて、ログインできません", "ja", (1, 0)),
+        ("حد غير الايميل بتاع حسابي", "ar", (1, 0)),
+        ("kisi ne mera email change kar diya", "hi", (1, 0)),
+        # Said without who did it: ambiguous, it counts only with the intent head's support.
+        ("the email address on my account was changed", "en", None),
+        ("my account's email was changed and I can't log in", "en", (0, 1)),
+        ("تم تغيير البريد الإلكتروني في حسابي", "ar", (0, 1)),
+        ("メールアドレスが変更されました", "ja", (0, 1)),
+        # The customer changed it, or asks how to: no takeover.
+        ("I changed the email on my account, where do receipts go now?", "en", None),
+        ("Jučer sam promijenio email, gdje stižu računi?", "hr", None),
+        ("ho cambiato l'email, ma le ricevute?", "it", None),
+        ("メールアドレスが変更されないのですが", "ja", None),
+        ("ممكن تغيروا الايميل بتاعي؟", "ar", None),
+        ("maine email change kar diya, bill kahan aayega?", "hi", None),
+    ],
+)
+def test_an_email_changed_by_someone_else_names_a_takeover(text, language, evidence):
+    found = {e.intent: (e.unambiguous, e.ambiguous) for e in Lexicon().evidence(text, language)}
+    assert found.get(TAKEOVER) == evidence
 
 
 def test_a_language_the_lexicon_lacks_keeps_its_english_fallback():

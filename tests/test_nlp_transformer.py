@@ -314,6 +314,44 @@ def test_an_ambiguous_keyword_pages_only_with_the_heads_support(
     assert chosen.value == intent
 
 
+def test_the_keywords_of_one_critical_intent_failing_leave_the_next_ones_standing(fp32_classifier):
+    from listener.nlp import TextInput
+
+    # "burnt" alone asks the head for 20 % safety and gets 2 %; "lawyer" is a legal threat.
+    probabilities = _head_reading(fp32_classifier, SAFETY, 0.02)
+    item = TextInput("the toast came burnt, this goes to my lawyer", "en")
+
+    assert fp32_classifier._intent(item, probabilities, 0.95, 0.01).value == "legal"
+
+
+@pytest.mark.parametrize(
+    ("keywords", "ambiguous", "support", "negative", "stands"),
+    [
+        # An unambiguous keyword: the head's 5 %, a negative mention or a second keyword.
+        (1, 0, 0.05, 0.1, True),
+        (1, 0, 0.01, 0.6, True),
+        (2, 0, 0.01, 0.1, True),
+        (1, 0, 0.01, 0.1, False),
+        # A second keyword may be an ambiguous one ("overheated and melted").
+        (2, 1, 0.01, 0.1, True),
+        # Ambiguous ones alone: only the head's 20 %, however negative or many.
+        (1, 1, 0.2, 0.1, True),
+        (1, 1, 0.19, 0.99, False),
+        (2, 2, 0.19, 0.99, False),
+    ],
+)
+def test_when_a_critical_intents_keywords_outweigh_the_head(
+    keywords, ambiguous, support, negative, stands
+):
+    from listener.enums import Intent
+    from listener.nlp.keywords import KeywordEvidence
+    from listener.nlp.transformer import _keywords_stand
+
+    found = KeywordEvidence(Intent.SAFETY, keywords, ambiguous)
+
+    assert _keywords_stand(found, support, negative) is stands
+
+
 @pytest.mark.parametrize(
     ("rating", "sentiment", "level"),
     [(None, "neutral", "low"), (1, "negative", "medium"), (5, "positive", "low")],

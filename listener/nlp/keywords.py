@@ -9,6 +9,7 @@ word there.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -123,12 +124,20 @@ def keyword_pattern(section: Words, language: str) -> re.Pattern[str] | None:
     return _pattern(language, tuple(words_for(section, language)))
 
 
-def hits(section: Words, language: str, folded: str, *, distinct: bool = False) -> int:
-    """How many of the section's keywords for `language` occur in `fold`ed text; with
-    `distinct`, how many different ones ("fire ... fire" counts once)."""
+def hits(section: Words, language: str, folded: str) -> int:
+    """How many times the section's keywords for `language` occur in `fold`ed text."""
     pattern = keyword_pattern(section, language)
-    found = pattern.findall(folded) if pattern else []
-    return len(set(found)) if distinct else len(found)
+    return len(pattern.findall(folded)) if pattern else 0
+
+
+def _found_apart(section: Words, language: str, folded: str) -> tuple[set[str], str]:
+    """The section's different keywords in `fold`ed text ("fire ... fire" is one), and the text
+    with them blanked out, so that another section's shorter words are not found again inside
+    them ("burn" in "burning smell")."""
+    pattern = keyword_pattern(section, language)
+    if pattern is None:
+        return set(), folded
+    return set(pattern.findall(folded)), pattern.sub(" ", folded)
 
 
 def _extended(section: Words, extra: Words) -> dict[str, list[str]]:
@@ -183,7 +192,7 @@ class Lexicon:
             for intent in INTENT_PRIORITY
         }
         # A team's own words are never ambiguous: it added them to be told about them.
-        self.ambiguous: dict[str, Words] = builtin["ambiguous"]
+        self.ambiguous: dict[str, Words] = copy.deepcopy(builtin["ambiguous"])
         # Every keyword of each intent, ambiguous or not: what a text "names".
         self.intents = {
             intent: _joined(words, self.ambiguous.get(intent, {}))
@@ -203,10 +212,10 @@ class Lexicon:
         folded = fold(text, language)
         found = []
         for intent in INTENT_PRIORITY:
-            plain = hits(self._unambiguous[intent.value], language, folded, distinct=True)
-            ambiguous = hits(self.ambiguous.get(intent.value, {}), language, folded, distinct=True)
+            plain, rest = _found_apart(self._unambiguous[intent.value], language, folded)
+            ambiguous, _ = _found_apart(self.ambiguous.get(intent.value, {}), language, rest)
             if plain or ambiguous:
-                found.append(KeywordEvidence(intent, plain + ambiguous, ambiguous))
+                found.append(KeywordEvidence(intent, len(plain) + len(ambiguous), len(ambiguous)))
         return found
 
     def churn_threat(self, text: str, language: str) -> bool:
