@@ -200,9 +200,10 @@ def train_sentiment_command(
 
     with exits_on(DataError):  # before minutes of embedding
         umsab = Umsab.read(data)
-    for embedder in _embedders_for_heads():
+    weights = output or WEIGHTS_DIR
+    for embedder in _embedders_for_heads(weights):
         head, report = train_sentiment(umsab, embedder, seed=seed, progress=console.print)
-        path = head.save(output or WEIGHTS_DIR)
+        path = head.save(weights)
         console.print(
             f"{embedder.precision}: val average macro-F1 {report['average_macro_f1']:.4f};"
             f" saved {path}",
@@ -210,16 +211,17 @@ def train_sentiment_command(
         )
 
 
-def _embedders_for_heads() -> Iterator[Embedder]:
-    """An fp32 encoder, then an int8 one: each precision's heads learn from its embeddings
-    (bf16 ones agree with fp32 within cosine 0.9999, so they share fp32's heads)."""
+def _embedders_for_heads(weights: Path) -> Iterator[Embedder]:
+    """An fp32 encoder, then an int8 one, with the adapter in `weights` (the folder the heads
+    go to: they must learn from the encoder they will serve): each precision's heads learn from
+    its embeddings (bf16 ones agree with fp32 within cosine 0.9999, so they share fp32's heads)."""
     from listener.nlp.embedder import Embedder
     from listener.nlp.encoder import prepare_encoder
 
     directory = prepare_encoder(progress=console.print)  # checksums 470 MB: once
     for precision in ("fp32", "int8"):
         console.print(f"Embeddings in {precision} …", markup=False)
-        yield Embedder(directory, precision=precision)
+        yield Embedder(directory, precision=precision, adapter_dir=weights)
 
 
 @train_app.command("adapter")
@@ -301,13 +303,14 @@ def train_urgency_command(
     from listener.nlp.heads import WEIGHTS_DIR
     from listener.nlp.training import train_cs_heads
 
+    weights = output or WEIGHTS_DIR
     reports = {}
-    for embedder in _embedders_for_heads():
+    for embedder in _embedders_for_heads(weights):
         heads, reports[embedder.precision] = train_cs_heads(
             embedder, seed=seed, progress=console.print
         )
         for head in heads:
-            head.save(output or WEIGHTS_DIR)
+            head.save(weights)
     print(json.dumps(reports, indent=2))
 
 

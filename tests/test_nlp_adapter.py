@@ -257,3 +257,16 @@ def test_length_batches_without_a_group_sort_once():
 
     batches = length_batches([5, 1, 4, 2, 3], 2, None)
     assert batches == [[1, 3], [4, 2], [0]]
+
+
+def test_heads_are_trained_on_the_adapter_of_the_folder_they_are_saved_to(tmp_path):
+    # `listener train sentiment|urgency --output DIR` after a new adapter in DIR: heads fitted
+    # on the shipped adapter's embeddings would serve another encoder.
+    from listener.cli_nlp import _embedders_for_heads
+    from listener.nlp.heads import WEIGHTS_DIR
+
+    shipped = next(_embedders_for_heads(WEIGHTS_DIR))
+    bare = next(_embedders_for_heads(tmp_path))
+
+    assert shipped.adapter_version is not None
+    assert bare.adapter_version is None
