@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -40,7 +41,10 @@ def test_the_low_rank_update_is_merged_into_the_named_layers_only(tmp_path):
     )
     meta.write_text(json.dumps({"rank": 4, "alpha": 8, "version": "7"}))
 
-    assert apply_adapter(model, tmp_path) == "7"
+    applied = apply_adapter(model, tmp_path)
+    assert applied is not None
+    assert applied.version == "7"
+    assert applied.digest == hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
 
     after = dict(model.named_parameters())
     torch.testing.assert_close(
@@ -74,6 +78,32 @@ def test_heads_trained_on_another_encoder_are_refused(encoder_dir, tmp_path):
 
     with pytest.raises(RuntimeError, match="intent head\\(s\\) were trained on another encoder"):
         TransformerClassifier(threads=1, weights=stale)
+
+
+def test_heads_fitted_on_another_training_of_the_same_adapter_version_are_refused(
+    encoder_dir, tmp_path
+):
+    from safetensors.torch import load_file
+
+    from listener.nlp import heads
+    from listener.nlp.transformer import TransformerClassifier
+
+    retrained = tmp_path / "weights"
+    retrained.mkdir()
+    for source in heads.WEIGHTS_DIR.iterdir():
+        (retrained / source.name).write_bytes(source.read_bytes())
+    adapter, meta = adapter_paths(retrained)
+    tensors = load_file(str(adapter))
+    first_b = next(k for k in sorted(tensors) if k.endswith(".lora_B"))
+    tensors[first_b] = tensors[first_b] * 1.01  # another training: same version, other weights
+    save_file(tensors, str(adapter))
+    assert (
+        json.loads(meta.read_text())["version"]
+        == json.loads(adapter_paths(heads.WEIGHTS_DIR)[1].read_text())["version"]
+    )
+
+    with pytest.raises(RuntimeError, match="sentiment, intent, urgency head\\(s\\) were trained"):
+        TransformerClassifier(threads=1, weights=retrained)
 
 
 def _tiny_datasets(tmp_path):
@@ -167,8 +197,7 @@ def test_an_adapter_trained_on_a_bundle_merges_into_the_full_encoder(encoder_dir
     tokenizer = AutoTokenizer.from_pretrained(encoder_dir)
     full, small = load_bert(encoder_dir), load_bundle(tmp_path / "b").encoder().eval()
     untouched = full(**tokenizer([QUERY_PREFIX + "Ein Telefon"], return_tensors="pt"))
-    assert apply_adapter(full, out) == "2"
-    assert apply_adapter(small, out) == "2"
+    assert apply_adapter(full, out) == apply_adapter(small, out)
     with torch.inference_mode():
         expected = full(**tokenizer([QUERY_PREFIX + "Ein Telefon"], return_tensors="pt"))
         ids = torch.from_numpy(load_bundle(tmp_path / "b").splits["val"].ids[6].astype("int64"))
@@ -268,5 +297,5 @@ def test_heads_are_trained_on_the_adapter_of_the_folder_they_are_saved_to(tmp_pa
     shipped = next(_embedders_for_heads(WEIGHTS_DIR))
     bare = next(_embedders_for_heads(tmp_path))
 
-    assert shipped.adapter_version is not None
-    assert bare.adapter_version is None
+    assert shipped.adapter is not None
+    assert bare.adapter is None

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load, load_file
 from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
@@ -56,17 +58,27 @@ def adapter_paths(directory: Path = WEIGHTS_DIR) -> tuple[Path, Path]:
     return directory / f"{ADAPTER_NAME}.safetensors", directory / f"{ADAPTER_NAME}.json"
 
 
-def apply_adapter(model: BertModel, directory: Path = WEIGHTS_DIR) -> str | None:
+@dataclass(frozen=True)
+class AppliedAdapter:
+    version: str
+    digest: str  # of the weights file: two trainings of one version differ here
+
+    def __str__(self) -> str:
+        return f"adapter {self.version} ({self.digest})"
+
+
+def apply_adapter(model: BertModel, directory: Path = WEIGHTS_DIR) -> AppliedAdapter | None:
     """Merge a LoRA adapter (`listener train adapter`) into `model` in place.
 
-    Returns its version string, or None if `directory` holds none. Merged before int8
+    Returns what was merged, or None if `directory` holds no adapter. Merged before int8
     quantisation, the adapter costs nothing at inference and needs no `peft`.
     """
     weights_path, meta_path = adapter_paths(directory)
     if not weights_path.is_file():
         return None
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    tensors = load_file(str(weights_path))
+    raw = weights_path.read_bytes()
+    tensors = load(raw)
     scale = meta["alpha"] / meta["rank"]
     with torch.no_grad():
         for key in sorted(k for k in tensors if k.endswith(".lora_A")):
@@ -75,7 +87,7 @@ def apply_adapter(model: BertModel, directory: Path = WEIGHTS_DIR) -> str | None
             delta = tensors[f"{path}.lora_B"].float() @ tensors[key].float()
             # The base weight may be a read-only memory map: replace it, don't add in place.
             linear.weight = torch.nn.Parameter(linear.weight + scale * delta, requires_grad=False)
-    return str(meta.get("version", "1"))
+    return AppliedAdapter(str(meta.get("version", "1")), hashlib.sha256(raw).hexdigest()[:12])
 
 
 def sentence_embeddings(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -131,7 +143,7 @@ class Embedder:
         hf_logging.disable_progress_bar()
         self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(directory)
         model = load_bert(directory)
-        self.adapter_version = apply_adapter(model, adapter_dir) if adapter_dir else None
+        self.adapter = apply_adapter(model, adapter_dir) if adapter_dir else None
         self.precision = resolve_precision(precision)
         if self.precision == "int8":
             quantise_linear_layers(model, float_layers)
@@ -143,9 +155,12 @@ class Embedder:
 
     @property
     def encoder_id(self) -> str:
-        """What the heads were trained on: heads must match it (`TransformerClassifier` checks)."""
-        adapter = self.adapter_version
-        return ENCODER_NAME + (f" + adapter {adapter}" if adapter else "")
+        """What the heads were trained on: heads must match it (`TransformerClassifier` checks).
+
+        It names the adapter's digest, not only its version: heads fitted on another training
+        of the same adapter version would read embeddings they never saw, without an error.
+        """
+        return ENCODER_NAME + (f" + {self.adapter}" if self.adapter else "")
 
     @torch.inference_mode()
     def _embed_batch(self, texts: Sequence[str]) -> np.ndarray:

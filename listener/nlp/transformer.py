@@ -82,8 +82,8 @@ class TransformerClassifier:
                 f" {self.embedder.encoder_id!r}; retrain them (listener train sentiment|urgency)"
             )
         parts = [f"{spec.task}:{spec.metrics.get('version', '1')}" for spec in heads]
-        if self.embedder.adapter_version:
-            parts.append(f"adapter:{self.embedder.adapter_version}")
+        if self.embedder.adapter:
+            parts.append(f"adapter:{self.embedder.adapter.version}")
         parts += self.rules.version_parts()
         parts.append(self.embedder.precision)  # int8 results differ a little from bf16/fp32
         # Retrained weights keep their version numbers: the fingerprint tells two trainings apart.
