@@ -104,6 +104,16 @@ def test_urgency_scoring_levels(signals, level):
         assert reasons, "every level above low says why"
 
 
+def test_praise_read_in_an_unhappy_text_needs_a_reply_even_if_the_model_rates_it_low():
+    # 出前ジェットさんさすがです。ラーメン届くまで1時間半… 👏👏: the intent head reads praise, the
+    # sentiment head 55 % negative and the urgency head 60 % low. Sarcasm: a late delivery.
+    sarcastic = {Sentiment.NEGATIVE: 0.55, Sentiment.NEUTRAL: 0.09, Sentiment.POSITIVE: 0.36}
+    model = {Urgency.LOW: 0.6, Urgency.MEDIUM: 0.2, Urgency.HIGH: 0.15, Urgency.CRITICAL: 0.05}
+    level, _, reasons = score_urgency(Signals(Intent.PRAISE, sarcastic, model_urgency=model))
+    assert level is Urgency.MEDIUM
+    assert "negative sentiment (55%)" in reasons
+
+
 def test_a_team_sets_its_own_virality_bars():
     from config.schema import ModelConfig
     from listener.nlp.urgency import Virality

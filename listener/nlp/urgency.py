@@ -234,8 +234,9 @@ def score_urgency(
     if _happy_review(signals, positive):
         score = min(score, HAPPY_REVIEW_CEILING)
         reasons.append(f"{signals.rating}-star positive review")
-    if negative > 0.5 and signals.intent is not Intent.PRAISE:
-        # An unhappy customer always needs a reply, even when nothing else is recognised.
+    if negative > 0.5:
+        # An unhappy customer always needs a reply, even when nothing else is recognised; "praise"
+        # read in an unhappy text is most often sarcasm ("great job, 90 minutes for a ramen 👏").
         score = max(score, LEVEL_FLOORS[-1][1])
     if not critical_intent:
         score = min(score, NON_CRITICAL_CEILING)
