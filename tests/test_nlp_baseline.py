@@ -51,6 +51,11 @@ def test_text_without_letters_keeps_the_tag_or_is_undetermined(identifier):
         # Hindi in Latin letters: lingua alone reads English (or French, Croatian).
         ("yaar mera order abhi tak nahi aaya, customer care bhi reply nahi kar raha", "hi"),
         ("XL kurta mangaya tha, aaya bachhon wala size 😂😂", "hi"),
+        # Arabic in Latin letters and digits ("Arabizi"): lingua alone reads English.
+        ("el order mesh wasal lesa w 7ad mesh byrod 3la el chat", "ar"),
+        ("RAG3OLY FLOOSY YA @shanta.eg !!! 45 YOM MN SA3ET MA ESTALAMTO", "ar"),
+        # Digits in English chat, ordinals, units and product names are no Arabizi.
+        ("gr8 news, c u 2morrow l8r, my 2nd PS5 order arrives at 5pm", "en"),
         # Another script with English words in it: lingua alone reads English.
         ("आज जो dining table deliver हुआ उसका glass top टूटा हुआ है", "hi"),
         ("الطلب وصل ناقص ومحدش بيرد، worst service ever, never again", "ar"),
