@@ -44,7 +44,9 @@ def test_the_low_rank_update_is_merged_into_the_named_layers_only(tmp_path):
     applied = apply_adapter(model, tmp_path)
     assert applied is not None
     assert applied.version == "7"
-    assert applied.digest == hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+    assert applied.digest == hashlib.sha256(weights.read_bytes() + b"scale=2.0").hexdigest()[:12]
+    meta.write_text(json.dumps({"rank": 4, "alpha": 16, "version": "7"}))
+    assert apply_adapter(_tiny_bert(), tmp_path).digest != applied.digest  # another scale
 
     after = dict(model.named_parameters())
     torch.testing.assert_close(
@@ -197,7 +199,10 @@ def test_an_adapter_trained_on_a_bundle_merges_into_the_full_encoder(encoder_dir
     tokenizer = AutoTokenizer.from_pretrained(encoder_dir)
     full, small = load_bert(encoder_dir), load_bundle(tmp_path / "b").encoder().eval()
     untouched = full(**tokenizer([QUERY_PREFIX + "Ein Telefon"], return_tensors="pt"))
-    assert apply_adapter(full, out) == apply_adapter(small, out)
+    applied = apply_adapter(full, out)
+    assert applied is not None
+    assert applied.version == "2"
+    assert apply_adapter(small, out) == applied
     with torch.inference_mode():
         expected = full(**tokenizer([QUERY_PREFIX + "Ein Telefon"], return_tensors="pt"))
         ids = torch.from_numpy(load_bundle(tmp_path / "b").splits["val"].ids[6].astype("int64"))

@@ -6,7 +6,7 @@ from listener.enums import Intent, Sentiment, Urgency
 from listener.nlp import TextInput, load_classifier
 from listener.nlp.baseline import BaselineClassifier
 from listener.nlp.keywords import builtin_fingerprint
-from listener.nlp.language import LanguageIdentifier
+from listener.nlp.language import LanguageIdentifier, is_arabizi
 from listener.nlp.urgency import Signals, score_urgency
 
 LANGUAGES = ["de", "en", "es", "fr", "hr", "it", "ja", "pt"]
@@ -43,6 +43,28 @@ def test_platform_tag_is_a_prior_but_not_blind(identifier):
 def test_text_without_letters_keeps_the_tag_or_is_undetermined(identifier):
     assert identifier.identify("🔥🔥🔥 👍", "pt") == "pt"
     assert identifier.identify("🔥🔥🔥 👍") == "und"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Parcel left at flat 3B instead of 5B, nobody answers",
+        "ordered the 3xl, got a 2xl",
+        "waited 5mins then another 3days for a reply",
+        "ich warte 3tage, 2wochen",
+        "cekam 3dana, 2tjedna",
+        "Llegó el 3ro, 2do pedido roto",
+        "2a volta, 3o ordine sbagliato",
+        "3in1 charger and 2in1 cable broke, my 2yo and 5yo kids",
+        "tracking: bit.ly/3fGh7k amzn.eu/d/5hXk2q still nothing",
+        "mesh router 3pack, one node dead",
+        "Bill\\u002c love your show\\u002c can\\u2019t stand Msnbc",  # escapes left in a feed
+    ],
+)
+def test_sizes_durations_ordinals_and_codes_are_no_arabizi(text):
+    # Their digits stand in front of a word; Arabizi also writes them inside one ("sa3et") or
+    # comes with its function words.
+    assert not is_arabizi(text)
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,7 @@ def adapter_paths(directory: Path = WEIGHTS_DIR) -> tuple[Path, Path]:
 @dataclass(frozen=True)
 class AppliedAdapter:
     version: str
-    digest: str  # of the weights file: two trainings of one version differ here
+    digest: str  # of the weights and their scale: two trainings of one version differ here
 
     def __str__(self) -> str:
         return f"adapter {self.version} ({self.digest})"
@@ -87,7 +87,9 @@ def apply_adapter(model: BertModel, directory: Path = WEIGHTS_DIR) -> AppliedAda
             delta = tensors[f"{path}.lora_B"].float() @ tensors[key].float()
             # The base weight may be a read-only memory map: replace it, don't add in place.
             linear.weight = torch.nn.Parameter(linear.weight + scale * delta, requires_grad=False)
-    return AppliedAdapter(str(meta.get("version", "1")), hashlib.sha256(raw).hexdigest()[:12])
+    # The scale changes the merged weights as much as the file does.
+    digest = hashlib.sha256(raw + f"scale={scale!r}".encode()).hexdigest()[:12]
+    return AppliedAdapter(str(meta.get("version", "1")), digest)
 
 
 def sentence_embeddings(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -42,19 +42,24 @@ ROMANISED_HINDI_SHARE = 0.15
 _ASCII_WORD = re.compile(r"[a-z]+")
 # Arabic typed in Latin letters and digits ("Arabizi": "7ad 3amal order mn 3la el account"), read
 # as English by lingua: digits for the sounds Latin lacks (2 ء, 3 ع, 5 خ, 7 ح, 8 غ, 9 ق) written
-# before a letter inside a word, plus common function words that are no words of the other
-# configured languages ("el", "ya", "fi", "bas" and the name "Ana" are). At least one such digit
-# word and two different markers making up the same share as for Hindi; English chat spellings
-# with digits ("2day", "l8r") are not markers. That names all six Arabic mentions in Latin
-# letters of the project's data set and probes, and none of its other mentions or of the 17,304
-# UMSAB tweets (romanised Hindi included).
+# before a letter ("3la", "wa2ef"), plus common function words that are no words of the other
+# configured languages ("el", "ya", "fi", "bas", "mesh" and the name "Ana" are). It takes such a
+# digit word, a digit between two letters ("sa3et") or a function word besides, and two different
+# markers making up a share of the words: sizes, durations, ordinals and codes ("3xl", "5mins",
+# "2do", "bit.ly/3fGh7k") have digits only in front. That names all six Arabic mentions in Latin
+# letters of the project's data set and probes, and none of its 2,424 other mentions or of the
+# 17,304 UMSAB tweets (romanised Hindi included); it misses Arabizi with digits only in front and
+# no function word ("7aram 3alekom").
 ARABIZI_WORDS = frozenset(
-    """enta enty inta inti howa heya ehna mesh msh mish keda kda leh leeh lesh ezay ezzay izay
-    lesa lessa mafish mafeesh mafesh mafi wallah yalla yallah inshallah shu kteer ktir tany tani
-    bardo bardu kaman khalas aywa fen feen habibi shukran zay bokra bta3 beta3 ma3 la2""".split()  # noqa: SIM905
+    """enta enty inta inti howa heya ehna msh mish keda kda leh leeh lesh ezay ezzay izay lesa
+    lessa mafish mafeesh mafesh mafi wallah yalla yallah inshallah shu kteer ktir tany tani bardo
+    bardu kaman khalas aywa fen feen habibi shukran zay bokra bta3 beta3 ma3 la2""".split()  # noqa: SIM905
 )
+ARABIZI_SHARE = 0.15
 _ALPHANUMERIC_WORD = re.compile(r"[a-z0-9]+")
-_ARABIZI_DIGIT = re.compile(r"[235789][a-z]")
+_DIGIT_BEFORE_A_LETTER = re.compile(r"[235789][a-z]")
+_DIGIT_BETWEEN_LETTERS = re.compile(r"[a-z][235789][a-z]")
+_BARE_LINK = re.compile(r"[\w-]+(?:\.[\w-]+)+/\S*")  # "bit.ly/3fGh7k": no scheme for `LINK`
 LATIN_CHAT_SPELLINGS = frozenset(
     "2day 2morrow 2moro 2nite 2night 2go l8r l8er b2b b2c p2p h2o 2fa 3ds 5ghz".split()  # noqa: SIM905
 )
@@ -82,21 +87,25 @@ def is_romanised_hindi(text: str) -> bool:
     return len(set(hindi)) >= 2 and len(hindi) >= ROMANISED_HINDI_SHARE * len(words)
 
 
-def is_arabizi(text: str) -> bool:
-    words = _ALPHANUMERIC_WORD.findall(text.lower())
-    digit_words = {
-        word
-        for word in words
-        if _ARABIZI_DIGIT.search(word)
+def _arabizi_digit_word(word: str) -> bool:
+    return (
+        _DIGIT_BEFORE_A_LETTER.search(word) is not None
         and sum(c.isdigit() for c in word) <= min(2, len(word) // 2)  # not "u2019s", "ice724"
         and word not in LATIN_CHAT_SPELLINGS
         and not _ORDINAL_OR_UNIT.fullmatch(word)
-    }
-    markers = [word for word in words if word in digit_words or word in ARABIZI_WORDS]
+    )
+
+
+def is_arabizi(text: str) -> bool:
+    words = _ALPHANUMERIC_WORD.findall(_BARE_LINK.sub(" ", text.lower()))
+    digit_words = {word for word in words if _arabizi_digit_word(word)}
+    function_words = {word for word in words if word in ARABIZI_WORDS}
+    markers = [word for word in words if word in digit_words or word in function_words]
     return (
         bool(digit_words)
+        and (bool(function_words) or any(_DIGIT_BETWEEN_LETTERS.search(w) for w in digit_words))
         and len(set(markers)) >= 2
-        and len(markers) >= ROMANISED_HINDI_SHARE * len(words)
+        and len(markers) >= ARABIZI_SHARE * len(words)
     )
 
 
