@@ -44,12 +44,12 @@ _ASCII_WORD = re.compile(r"[a-z]+")
 # as English by lingua: digits for the sounds Latin lacks (2 ء, 3 ع, 5 خ, 7 ح, 8 غ, 9 ق) written
 # before a letter ("3la", "wa2ef"), plus common function words that are no words of the other
 # configured languages ("el", "ya", "fi", "bas", "mesh" and the name "Ana" are). It takes such a
-# digit word, a digit between two letters ("sa3et") or a function word besides, and two different
-# markers making up a share of the words: sizes, durations, ordinals and codes ("3xl", "5mins",
-# "2do", "bit.ly/3fGh7k") have digits only in front. That names all six Arabic mentions in Latin
-# letters of the project's data set and probes, and none of its 2,424 other mentions or of the
-# 17,304 UMSAB tweets (romanised Hindi included); it misses Arabizi with digits only in front and
-# no function word ("7aram 3alekom").
+# digit word and, besides, either a digit between two letters ("sa3et") or a function word, with
+# two different markers making up a share of the words: sizes, durations, ordinals and codes
+# ("3xl", "5mins", "2do", "bit.ly/3fGh7k") have their digits in front only. That names all six
+# Arabic mentions in Latin letters of the project's data set and probes, and none of its 2,424
+# other mentions or of the 17,304 UMSAB tweets (romanised Hindi included); it misses Arabizi with
+# digits only in front and no function word ("7aram 3alekom").
 ARABIZI_WORDS = frozenset(
     """enta enty inta inti howa heya ehna msh mish keda kda leh leeh lesh ezay ezzay izay lesa
     lessa mafish mafeesh mafesh mafi wallah yalla yallah inshallah shu kteer ktir tany tani bardo
