@@ -66,14 +66,21 @@ def test_no_adapter_file_leaves_the_encoder_as_it_is(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
+def _copy_of_shipped_weights(tmp_path):
+    """The shipped heads and adapter, in a folder a test may change."""
+    from listener.nlp.heads import WEIGHTS_DIR
+
+    copy = tmp_path / "weights"
+    copy.mkdir()
+    for source in WEIGHTS_DIR.iterdir():
+        (copy / source.name).write_bytes(source.read_bytes())
+    return copy
+
+
 def test_heads_trained_on_another_encoder_are_refused(encoder_dir, tmp_path):
-    from listener.nlp import heads
     from listener.nlp.transformer import TransformerClassifier
 
-    stale = tmp_path / "weights"
-    stale.mkdir()
-    for source in heads.WEIGHTS_DIR.iterdir():  # the shipped heads (and adapter, if any)
-        (stale / source.name).write_bytes(source.read_bytes())
+    stale = _copy_of_shipped_weights(tmp_path)
     spec = json.loads((stale / "intent.json").read_text())
     spec["encoder"] = "some other encoder"
     (stale / "intent.json").write_text(json.dumps(spec))
@@ -90,10 +97,7 @@ def test_heads_fitted_on_another_training_of_the_same_adapter_version_are_refuse
     from listener.nlp import heads
     from listener.nlp.transformer import TransformerClassifier
 
-    retrained = tmp_path / "weights"
-    retrained.mkdir()
-    for source in heads.WEIGHTS_DIR.iterdir():
-        (retrained / source.name).write_bytes(source.read_bytes())
+    retrained = _copy_of_shipped_weights(tmp_path)
     adapter, meta = adapter_paths(retrained)
     tensors = load_file(str(adapter))
     first_b = next(k for k in sorted(tensors) if k.endswith(".lora_B"))

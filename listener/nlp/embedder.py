@@ -88,8 +88,9 @@ def apply_adapter(model: BertModel, directory: Path = WEIGHTS_DIR) -> AppliedAda
             # The base weight may be a read-only memory map: replace it, don't add in place.
             linear.weight = torch.nn.Parameter(linear.weight + scale * delta, requires_grad=False)
     # The scale changes the merged weights as much as the file does.
-    digest = hashlib.sha256(raw + f"scale={scale!r}".encode()).hexdigest()[:12]
-    return AppliedAdapter(str(meta.get("version", "1")), digest)
+    digest = hashlib.sha256(raw)
+    digest.update(f"scale={scale!r}".encode())
+    return AppliedAdapter(str(meta.get("version", "1")), digest.hexdigest()[:12])
 
 
 def sentence_embeddings(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -38,7 +38,8 @@ ROMANISED_HINDI_WORDS = frozenset(
     kuch koi sab wala wali wale hua hui hue hoga hogi toh jab agar kaha kahan yeh bilkul jaldi baar
     hum tum tera kab kaise paise wapas accha acha theek thik ho""".split()  # noqa: SIM905
 )
-ROMANISED_HINDI_SHARE = 0.15
+# Markers of a romanised language must make up this share of the words, two different ones at least.
+ROMANISED_SHARE = 0.15
 _ASCII_WORD = re.compile(r"[a-z]+")
 # Arabic typed in Latin letters and digits ("Arabizi": "7ad 3amal order mn 3la el account"), read
 # as English by lingua: digits for the sounds Latin lacks (2 ء, 3 ع, 5 خ, 7 ح, 8 غ, 9 ق) written
@@ -55,7 +56,6 @@ ARABIZI_WORDS = frozenset(
     lessa mafish mafeesh mafesh mafi wallah yalla yallah inshallah shu kteer ktir tany tani bardo
     bardu kaman khalas aywa fen feen habibi shukran zay bokra bta3 beta3 ma3 la2""".split()  # noqa: SIM905
 )
-ARABIZI_SHARE = 0.15
 _ALPHANUMERIC_WORD = re.compile(r"[a-z0-9]+")
 _DIGIT_BEFORE_A_LETTER = re.compile(r"[235789][a-z]")
 _DIGIT_BETWEEN_LETTERS = re.compile(r"[a-z][235789][a-z]")
@@ -81,10 +81,13 @@ def _lingua_language(code: str) -> Language:
         raise ValueError(f"lingua does not know the language code {code!r}") from None
 
 
+def _well_marked(markers: list[str], words: list[str]) -> bool:
+    return len(set(markers)) >= 2 and len(markers) >= ROMANISED_SHARE * len(words)
+
+
 def is_romanised_hindi(text: str) -> bool:
     words = _ASCII_WORD.findall(text.lower())
-    hindi = [word for word in words if word in ROMANISED_HINDI_WORDS]
-    return len(set(hindi)) >= 2 and len(hindi) >= ROMANISED_HINDI_SHARE * len(words)
+    return _well_marked([word for word in words if word in ROMANISED_HINDI_WORDS], words)
 
 
 def _arabizi_digit_word(word: str) -> bool:
@@ -104,8 +107,7 @@ def is_arabizi(text: str) -> bool:
     return (
         bool(digit_words)
         and (bool(function_words) or any(_DIGIT_BETWEEN_LETTERS.search(w) for w in digit_words))
-        and len(set(markers)) >= 2
-        and len(markers) >= ARABIZI_SHARE * len(words)
+        and _well_marked(markers, words)
     )
 
 
