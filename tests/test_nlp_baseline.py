@@ -138,7 +138,31 @@ def test_praise_read_in_an_unhappy_text_needs_a_reply_even_if_the_model_rates_it
     model = {Urgency.LOW: 0.6, Urgency.MEDIUM: 0.2, Urgency.HIGH: 0.15, Urgency.CRITICAL: 0.05}
     level, _, reasons = score_urgency(Signals(Intent.PRAISE, sarcastic, model_urgency=model))
     assert level is Urgency.MEDIUM
-    assert "negative sentiment (55%)" in reasons
+    assert reasons == ["negative sentiment (55%)"]  # not "the model rates it low (60%)" as well
+
+
+def test_the_model_reading_stays_among_the_reasons_where_it_set_the_level_or_was_overruled():
+    question = {Sentiment.NEGATIVE: 0.1, Sentiment.NEUTRAL: 0.6, Sentiment.POSITIVE: 0.3}
+    sure_medium = {Urgency.LOW: 0.02, Urgency.MEDIUM: 0.97, Urgency.HIGH: 0.01, Urgency.CRITICAL: 0}
+    assert score_urgency(Signals(Intent.OTHER, question, model_urgency=sure_medium))[2] == [
+        "the model rates it medium (97%)"
+    ]
+    happy = {Sentiment.NEGATIVE: 0.02, Sentiment.NEUTRAL: 0.18, Sentiment.POSITIVE: 0.8}
+    level, _, reasons = score_urgency(
+        Signals(Intent.QUESTION, happy, rating=4, model_urgency=sure_medium)
+    )
+    assert level is Urgency.LOW
+    assert reasons == [
+        "question that needs an answer",
+        "the model rates it medium (97%)",
+        "4-star positive review",
+    ]
+    sure_high = {Urgency.LOW: 0.02, Urgency.MEDIUM: 0.08, Urgency.HIGH: 0.9, Urgency.CRITICAL: 0}
+    level, _, reasons = score_urgency(
+        Signals(Intent.OTHER, ANGRY, author_followers=275_000, model_urgency=sure_high)
+    )
+    assert level is Urgency.CRITICAL  # virality, not the model's "high", made it critical
+    assert not any(reason.startswith("the model rates it") for reason in reasons)
 
 
 def test_a_team_sets_its_own_virality_bars():

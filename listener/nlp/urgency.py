@@ -156,9 +156,21 @@ LEVEL_MIDPOINTS = {
 }
 
 
+@dataclass(frozen=True)
+class ModelReading:
+    """The urgency head's level where it moved the score, shown among the reasons."""
+
+    level: Urgency
+    confidence: float
+
+    @property
+    def reason(self) -> str:
+        return f"the model rates it {self.level.label} ({self.confidence:.0%})"
+
+
 def _blend_model(
-    score: float, reasons: list[str], probabilities: dict[Urgency, float], highest: Urgency
-) -> tuple[float, list[str]]:
+    score: float, probabilities: dict[Urgency, float], highest: Urgency
+) -> tuple[float, ModelReading | None]:
     """Let a confident urgency head raise the rule score, up to `highest` (`_model_calms` is
     the only way down). A head sure of critical, where critical is out of its reach, rates the
     mention at least high: with that probability, P(high) + P(critical)."""
@@ -167,9 +179,8 @@ def _blend_model(
     if confidence >= MODEL_CONFIDENT and level > highest:
         level, confidence = highest, sum(p for u, p in probabilities.items() if u >= highest)
     if confidence >= MODEL_CONFIDENT and LEVEL_MIDPOINTS[level] > score:
-        reasons = [*reasons, f"the model rates it {level.label} ({confidence:.0%})"]
-        return LEVEL_MIDPOINTS[level], reasons
-    return score, reasons
+        return LEVEL_MIDPOINTS[level], ModelReading(level, confidence)
+    return score, None
 
 
 HAPPY_REVIEW_CEILING = 0.3
@@ -187,16 +198,15 @@ MODEL_SURE = 0.8
 
 
 def _model_calms(
-    score: float, reasons: list[str], probabilities: dict[Urgency, float]
-) -> tuple[float, list[str]]:
+    score: float, probabilities: dict[Urgency, float]
+) -> tuple[float, ModelReading | None]:
     """Let a sure urgency head take a mention the rules rate high (a service intent, or a
     question in a 1-2 star review) down to medium. Run before the non-critical ceiling, so an
     angry 1-star complaint scoring above it stays high."""
     medium = probabilities.get(Urgency.MEDIUM, 0.0)
     if level_for(score) is Urgency.HIGH and medium >= MODEL_SURE:
-        reasons = [*reasons, f"the model rates it medium ({medium:.0%})"]
-        return LEVEL_MIDPOINTS[Urgency.MEDIUM], reasons
-    return score, reasons
+        return LEVEL_MIDPOINTS[Urgency.MEDIUM], ModelReading(Urgency.MEDIUM, medium)
+    return score, None
 
 
 def _happy_review(signals: Signals, positive: float) -> bool:
@@ -225,12 +235,16 @@ def score_urgency(
     if signals.rating is not None and signals.rating <= 2:
         score = max(score + 0.1, 0.4)
         reasons.append(f"{signals.rating}-star review")
+    readings: list[ModelReading] = []
     if signals.model_urgency:
         # The head reaches no further than the ceiling below lets the score go.
         highest = Urgency.CRITICAL if critical_intent else level_for(NON_CRITICAL_CEILING)
-        score, reasons = _blend_model(score, reasons, signals.model_urgency, highest)
+        score, raised = _blend_model(score, signals.model_urgency, highest)
+        calmed = None
         if not signals.churn_threat:
-            score, reasons = _model_calms(score, reasons, signals.model_urgency)
+            score, calmed = _model_calms(score, signals.model_urgency)
+        readings = [reading for reading in (raised, calmed) if reading]
+        reasons += [reading.reason for reading in readings]
     if _happy_review(signals, positive):
         score = min(score, HAPPY_REVIEW_CEILING)
         reasons.append(f"{signals.rating}-star positive review")
@@ -248,4 +262,9 @@ def score_urgency(
             score = max(score, VIRAL_SCORE)
             reasons += viral
     score = min(max(score, 0.0), 1.0)
-    return level_for(score), round(score, 3), reasons
+    level = level_for(score)
+    # A reading below the final level explains nothing about it ("the model rates it low" on a
+    # sarcastic complaint the negative floor made medium); one above it stays, followed by what
+    # overruled it (a happy review).
+    below = {reading.reason for reading in readings if reading.level < level}
+    return level, round(score, 3), [reason for reason in reasons if reason not in below]
