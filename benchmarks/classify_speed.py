@@ -4,9 +4,11 @@
 
 Prints texts/s for (a) a plain one-at-a-time `transformers.pipeline("feature-extraction")` on the
 same fp32 encoder, (b) listener's embedder at batch 1, (c) listener's embedder in length-sorted
-batches of 64 at each precision: fp32, int8 everywhere, int8 above the bottom layers (the
-fallback), bf16 (where the CPU has it in hardware; `auto`, the default, picks it); plus the cold
-start of `listener classify` (after `listener model prepare`) and its peak memory.
+batches of 64 at each precision: fp32, torch's dynamic int8 (what int8 was before ONNX Runtime),
+bf16 (where the CPU has it in hardware; `auto`, the default, picks it); and int8 in ONNX Runtime,
+the fallback where the CPU lacks hardware bf16, which embeds one text per call
+(`embedder.INT8_BATCH`); plus the cold start and peak memory of `listener classify` (after
+`listener model prepare`) with the default precision and with int8.
 Texts: UMSAB val from ../shared when present, else the demo feed.
 """
 
@@ -21,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 UMSAB = ROOT.parent / "shared" / "data" / "umsab"
@@ -44,17 +47,21 @@ def rate(function, texts: list[str]) -> float:  # type: ignore[no-untyped-def]
     return len(texts) / (time.perf_counter() - start)
 
 
-def classify_subprocess(texts: list[str]) -> tuple[float, float]:
+def classify_subprocess(texts: list[str], precision: str = "auto") -> tuple[float, float]:
     """Wall time and peak RSS (MB) of `listener classify` on the texts, model cache warm."""
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "in.jsonl"
         source.write_text(
             "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts))
         )
+        settings = yaml.safe_load((ROOT / "config" / "example.yaml").read_text(encoding="utf-8"))
+        settings["model"]["precision"] = precision
+        config = Path(tmp) / "config.yaml"
+        config.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
         command = [
             sys.executable,
             *("-m", "listener", "classify", "--input", str(source)),
-            *("--output", str(Path(tmp) / "out.jsonl")),
+            *("--output", str(Path(tmp) / "out.jsonl"), "--config", str(config)),
         ]
         start = time.perf_counter()
         # Through a small launcher: a child forked straight from this process (the models of the
@@ -85,7 +92,7 @@ def main() -> None:
 
     from transformers import pipeline
 
-    from listener.nlp.embedder import FLOAT_LAYERS, Embedder
+    from listener.nlp.embedder import FLOAT_LAYERS, INT8_BATCH, Embedder, quantise_linear_layers
     from listener.nlp.encoder import prepare_encoder
     from listener.nlp.precision import native_bf16, resolve_precision
 
@@ -100,7 +107,9 @@ def main() -> None:
     )
     fp32 = Embedder(directory, precision="fp32")
     int8 = Embedder(directory, precision="int8")
-    int8_all = Embedder(directory, precision="int8", float_layers=0)
+    torch_int8 = Embedder(directory, precision="fp32")
+    assert torch_int8.model is not None
+    quantise_linear_layers(torch_int8.model, FLOAT_LAYERS)
     bf16 = Embedder(directory, precision="bf16")
     default = resolve_precision("auto")
     small = texts[: max(args.texts // 4, 32)]
@@ -117,11 +126,11 @@ def main() -> None:
             rate(lambda ts: fp32.embed(ts, 64), texts),
         ),
         (
-            "listener embedder, sorted batches of 64 (int8 every layer)",
-            rate(lambda ts: int8_all.embed(ts, 64), texts),
+            f"torch dynamic int8 above layer {FLOAT_LAYERS}, sorted batches of 64",
+            rate(lambda ts: torch_int8.embed(ts, 64), texts),
         ),
         (
-            f"listener embedder, sorted batches of 64 (int8 above layer {FLOAT_LAYERS})",
+            f"listener embedder, int8 in ONNX Runtime ({INT8_BATCH} text per call)",
             rate(lambda ts: int8.embed(ts, 64), texts),
         ),
         (
@@ -136,10 +145,14 @@ def main() -> None:
     print(f"{'configuration':66} {'texts/s':>9} {'vs pipeline':>12}")
     for name, value in rows:
         print(f"{name:66} {value:9.1f} {value / baseline:11.2f}x")
-    cold, _ = classify_subprocess(texts[:1])
-    full, peak = classify_subprocess(texts)
-    print(f"\nlistener classify, 1 text (cold start incl. Python and model load): {cold:.1f} s")
-    print(f"listener classify, {len(texts)} texts: {full:.1f} s; peak memory {peak:.0f} MB")
+    print()
+    for precision in dict.fromkeys((default, "int8")):  # the int8 fallback too, where auto is bf16
+        cold, _ = classify_subprocess(texts[:1], precision)
+        full, peak = classify_subprocess(texts, precision)
+        print(
+            f"listener classify ({precision}), 1 text (cold start incl. Python and model load):"
+            f" {cold:.1f} s; {len(texts)} texts: {full:.1f} s; peak memory {peak:.0f} MB"
+        )
 
 
 if __name__ == "__main__":

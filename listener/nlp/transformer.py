@@ -1,7 +1,7 @@
 """`e5-heads`: the multilingual transformer classifier (the default model).
 
-One encoder pass per mention (mean-pooled multilingual-e5-small, int8 on CPU) feeds every task
-head: sentiment, intent and urgency. Intent and urgency evidence then go through the shared
+One encoder pass per mention (mean-pooled multilingual-e5-small, bf16 or int8 on CPU) feeds every
+task head: sentiment, intent and urgency. Intent and urgency evidence then go through the shared
 scoring function (`listener.nlp.urgency`), together with the review rating, author reach and the
 per-language churn keywords, so the levels mean what the labelling guide says.
 """
@@ -18,7 +18,7 @@ from listener.enums import Intent, Sentiment, Urgency
 from listener.nlp import Prediction, TextInput
 from listener.nlp.embedder import Embedder
 from listener.nlp.encoder import prepare_encoder
-from listener.nlp.heads import WEIGHTS_DIR, Head, head_features
+from listener.nlp.heads import WEIGHTS_DIR, Head
 from listener.nlp.keywords import LEXICON, KeywordEvidence
 from listener.nlp.ratings import has_text, sentiment_scores
 from listener.nlp.urgency import (
@@ -70,10 +70,9 @@ class TransformerClassifier:
             prepare_encoder(), threads=threads, precision=precision, adapter_dir=weights
         )
         self.batch_size = batch_size
-        features = head_features(self.embedder.precision)
-        self.sentiment = Head.load("sentiment", weights, features)
-        self.intent = _optional_head("intent", weights, features)
-        self.urgency = _optional_head("urgency", weights, features)
+        self.sentiment = Head.load("sentiment", weights)
+        self.intent = _optional_head("intent", weights)
+        self.urgency = _optional_head("urgency", weights)
         heads = [h.spec for h in (self.sentiment, self.intent, self.urgency) if h is not None]
         stale = [spec.task for spec in heads if spec.encoder != self.embedder.encoder_id]
         if stale:
@@ -163,8 +162,8 @@ def _keywords_stand(found: KeywordEvidence, support: float, negative: float) -> 
     return support >= AMBIGUOUS_SUPPORT
 
 
-def _optional_head(task: str, weights: Path, features: str) -> Head | None:
+def _optional_head(task: str, weights: Path) -> Head | None:
     try:
-        return Head.load(task, weights, features)
+        return Head.load(task, weights)
     except FileNotFoundError:
         return None

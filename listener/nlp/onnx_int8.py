@@ -1,0 +1,144 @@
+"""int8 for CPUs without hardware bf16: the adapted encoder run by ONNX Runtime.
+
+torch's dynamic int8 gives each weight matrix one scale and runs its layers unfused: on UMSAB val
+its embeddings drift to cosine ~0.90 of fp32's, and it needed heads of its own. ONNX Runtime's
+(per-channel weight scales, fused attention, the bottom `FLOAT_LAYERS` layers kept in fp32) stays
+at ~0.98, so the fp32 heads serve it, as fast or faster (benchmarks/classify_speed.py; figures in
+benchmarks/results/adapter_sweep.md).
+
+The model is built from the fp32 encoder with its adapter merged (export, graph fusion,
+quantisation: ~30 s, once) into the cache, named by the adapter's digest, so another adapter gets
+its own; `listener model prepare` builds it where `auto` picks int8.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import BertModel
+
+from listener.nlp.encoder import encoder_dir
+
+log = logging.getLogger(__name__)
+# Raise when the recipe below changes: files built by an older one are then rebuilt, not reused.
+RECIPE = 1
+INPUTS = ("input_ids", "attention_mask")
+
+
+def int8_model_path(adapter_digest: str | None, float_layers: int) -> Path:
+    encoder = encoder_dir()
+    name = (
+        f"{encoder.name}-int8-{adapter_digest or 'no-adapter'}-fp32x{float_layers}-r{RECIPE}.onnx"
+    )
+    return encoder.parent / name
+
+
+class _LastHiddenState(torch.nn.Module):
+    """The encoder as ONNX sees it: token ids and mask in, token states out."""
+
+    def __init__(self, model: BertModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+def _export(model: BertModel, path: Path) -> None:
+    # ONNX Runtime fuses attention written out as matmuls and a softmax, not torch's sdpa call.
+    model.set_attn_implementation("eager")
+    example = torch.tensor([[0, 6, 2]]), torch.ones(1, 3, dtype=torch.long)
+    axes = {0: "batch", 1: "tokens"}
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")  # the TorchScript exporter announces its successor
+        torch.onnx.export(
+            _LastHiddenState(model),
+            example,
+            str(path),
+            input_names=list(INPUTS),
+            output_names=["last_hidden_state"],
+            dynamic_axes=dict.fromkeys((*INPUTS, "last_hidden_state"), axes),
+            opset_version=17,
+            dynamo=False,
+        )
+
+
+def _fuse(source: Path, target: Path, heads: int, hidden: int) -> int:
+    """Fused attention, GELU and layer norms; returns how many attention blocks were fused."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    fused = optimize_model(str(source), model_type="bert", num_heads=heads, hidden_size=hidden)
+    fused.save_model_to_file(str(target))
+    return int(fused.get_fused_operator_statistics().get("Attention", 0))
+
+
+def _float_nodes(path: Path, float_layers: int) -> list[str]:
+    """The nodes of the bottom `float_layers` layers: their activations have outliers that one
+    int8 scale per tensor flattens (0.02 UMSAB macro-F1 in torch; see embedder.FLOAT_LAYERS)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    attention = [node.name for node in graph.node if node.op_type == "Attention"]  # in layer order
+    layers = tuple(f"/layer.{i}/" for i in range(float_layers))
+    matmuls = [node.name for node in graph.node if any(layer in node.name for layer in layers)]
+    return attention[:float_layers] + matmuls
+
+
+def build_int8_model(
+    model: BertModel, target: Path, float_layers: int, progress: Callable[[str], None] = log.info
+) -> None:
+    """Export `model` (adapter merged, fp32), fuse and quantise it into `target`, atomically."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    progress(f"Building the int8 encoder for ONNX Runtime in {target.parent} (once, ~30 s) …")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    config = model.config
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        exported, fused, quantised = (Path(tmp) / name for name in ("e.onnx", "f.onnx", "q.onnx"))
+        _export(model, exported)
+        blocks = _fuse(exported, fused, config.num_attention_heads, config.hidden_size)
+        if blocks != config.num_hidden_layers:
+            raise RuntimeError(
+                f"ONNX Runtime fused {blocks} of {config.num_hidden_layers} attention blocks:"
+                " this onnxruntime/transformers pair exports another graph; use model.precision"
+                " fp32 or bf16, or the versions in pyproject.toml"
+            )
+        quantize_dynamic(
+            str(fused),
+            str(quantised),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            nodes_to_exclude=_float_nodes(fused, float_layers),
+            extra_options={
+                "DefaultTensorType": 1
+            },  # fp32, where shape inference stops at fused ops
+        )
+        quantised.replace(target)
+    progress(f"int8 encoder ready: {target}")
+
+
+class OnnxInt8Encoder:
+    """Token states from the int8 model, as the torch encoder's `last_hidden_state`."""
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        feeds = {
+            "input_ids": input_ids.numpy().astype(np.int64),
+            "attention_mask": attention_mask.numpy().astype(np.int64),
+        }
+        return torch.from_numpy(self.session.run(None, feeds)[0])
