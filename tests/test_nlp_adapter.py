@@ -300,11 +300,11 @@ def test_length_batches_without_a_group_sort_once():
 def test_heads_are_trained_on_the_adapter_of_the_folder_they_are_saved_to(tmp_path):
     # `listener train sentiment|urgency --output DIR` after a new adapter in DIR: heads fitted
     # on the shipped adapter's embeddings would serve another encoder.
-    from listener.cli_nlp import _embedder_for_heads
+    from listener.cli_nlp import _embedders_for_heads
     from listener.nlp.heads import WEIGHTS_DIR
 
-    shipped = _embedder_for_heads(WEIGHTS_DIR)
-    bare = _embedder_for_heads(tmp_path)
+    shipped = next(_embedders_for_heads(WEIGHTS_DIR))
+    bare = next(_embedders_for_heads(tmp_path))
 
     assert shipped.adapter is not None
     assert bare.adapter is None

@@ -77,8 +77,8 @@ def test_int8_embeddings_stay_close_to_fp32(encoder_dir):
     int8 = Embedder(encoder_dir, precision="int8")
     assert int8.int8 is not None
     assert int8.model is None
-    # torch's dynamic int8 kept cosine ~0.90 on UMSAB val, ONNX Runtime's ~0.98: close enough
-    # for the fp32 heads to serve it (benchmarks/results/adapter_sweep.md).
+    # torch's dynamic int8 kept cosine ~0.90 on UMSAB val, ONNX Runtime's ~0.98
+    # (benchmarks/results/adapter_sweep.md).
     batched = int8.embed(TEXTS)
     assert (fp32 * batched).sum(axis=1).min() > 0.95
     # One mention per call: its activations' int8 scale is its own, not its batch's.

@@ -185,19 +185,18 @@ def test_train_sentiment_refuses_a_missing_folder_at_once(tmp_path):
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_shipped_cs_heads_are_calibrated_on_mentions_they_never_saw(encoder_dir, precision):
     """Temperatures fitted on a head's own training data sharpen instead of calibrating: the
-    heads then claim >99 % on most held-out mentions while being right on ~80 %. The heads learnt
-    from fp32 embeddings; int8 ones must keep them calibrated too."""
+    heads then claim >99 % on most held-out mentions while being right on ~80 %."""
     import numpy as np
 
     from listener.nlp.embedder import Embedder
-    from listener.nlp.heads import Head, log_loss
+    from listener.nlp.heads import Head, head_features, log_loss
     from listener.nlp.training import load_cs_mentions
 
     held_out = load_cs_mentions()["test"]
     embeddings = Embedder(encoder_dir, precision=precision).embed([r["text"] for r in held_out])
     for task in ("intent", "urgency"):
-        head = Head.load(task)
-        assert head.spec.features == "fp32"
+        head = Head.load(task, features=head_features(precision))
+        assert head.spec.features == precision
         gold = np.array([head.spec.labels.index(r[task]) for r in held_out])
         probabilities = head.probabilities(embeddings)
         confidence = probabilities.max(1).mean()
@@ -206,14 +205,26 @@ def test_shipped_cs_heads_are_calibrated_on_mentions_they_never_saw(encoder_dir,
         assert log_loss(gold, probabilities) < 0.8, task
 
 
-@pytest.mark.parametrize("precision", ["bf16", "fp32", "int8"])
-def test_every_precision_serves_the_heads_trained_on_fp32_embeddings(encoder_dir, precision):
+@pytest.mark.parametrize(
+    ("precision", "features"), [("bf16", "fp32"), ("fp32", "fp32"), ("int8", "int8")]
+)
+def test_each_precision_takes_the_heads_trained_on_its_embeddings(encoder_dir, precision, features):
     from listener.nlp.transformer import TransformerClassifier
 
     classifier = TransformerClassifier(precision=precision)
     heads = (classifier.sentiment, classifier.intent, classifier.urgency)
-    assert {head.spec.features for head in heads} == {"fp32"}
+    assert {head.spec.features for head in heads} == {features}
     assert classifier.version.split("@")[0].endswith(f"+{precision}")
+
+
+def test_a_weights_folder_without_int8_heads_serves_int8_with_the_fp32_ones(tmp_path):
+    import shutil
+
+    from listener.nlp.heads import WEIGHTS_DIR, Head
+
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(WEIGHTS_DIR / f"sentiment{suffix}", tmp_path)
+    assert Head.load("sentiment", tmp_path, features="int8").spec.features == "fp32"
 
 
 def test_model_prepare_says_which_precision_auto_will_run(encoder_dir):

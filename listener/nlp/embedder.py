@@ -163,7 +163,7 @@ class Embedder:
         self.int8: OnnxInt8Encoder | None = None
         if self.precision == "int8":
             self.int8 = self._int8_encoder(model, float_layers, threads, progress)
-            self.model = None  # its memory-mapped weights are not read again
+            self.model = None  # but for its memory-mapped word embeddings, kept by self.int8
         elif self.precision == "bf16":
             _layers_in_bf16(model)
 
@@ -178,7 +178,7 @@ class Embedder:
         if not path.is_file():
             build_int8_model(model, path, float_layers, progress)
         try:
-            return OnnxInt8Encoder(path, threads)
+            return OnnxInt8Encoder(path, model.embeddings.word_embeddings, threads)
         except Exception as error:  # onnxruntime raises its own types for a damaged file
             raise RuntimeError(
                 f"the int8 encoder {path} cannot be loaded ({error}); delete it and run"

@@ -1,14 +1,13 @@
 """int8 for CPUs without hardware bf16: the adapted encoder run by ONNX Runtime.
 
 torch's dynamic int8 gives each weight matrix one scale and runs its layers unfused: on UMSAB val
-its embeddings drift to cosine ~0.90 of fp32's, and it needed heads of its own. ONNX Runtime's
-(per-channel weight scales, fused attention, the bottom `FLOAT_LAYERS` layers kept in fp32) stays
-at ~0.98, so the fp32 heads serve it, as fast or faster (benchmarks/classify_speed.py; figures in
-benchmarks/results/adapter_sweep.md).
+its embeddings drift to cosine ~0.90 of fp32's. ONNX Runtime's (per-channel weight scales, fused
+attention, the bottom `FLOAT_LAYERS` layers kept in fp32) stays at ~0.98 and is faster
+(benchmarks/classify_speed.py; figures in benchmarks/results/adapter_sweep.md).
 
 The model is built from the fp32 encoder with its adapter merged (export, graph fusion,
-quantisation: ~30 s, once) into the cache, named by the adapter's digest, so another adapter gets
-its own; `listener model prepare` builds it where `auto` picks int8.
+quantisation: ~10 s, 1.8 GB at the peak, once) into the cache, named by the adapter's digest, so
+another adapter gets its own; `listener model prepare` builds it where `auto` picks int8.
 """
 
 from __future__ import annotations
@@ -27,8 +26,8 @@ from listener.nlp.encoder import encoder_dir
 
 log = logging.getLogger(__name__)
 # Raise when the recipe below changes: files built by an older one are then rebuilt, not reused.
-RECIPE = 1
-INPUTS = ("input_ids", "attention_mask")
+RECIPE = 2
+INPUTS = ("inputs_embeds", "attention_mask")
 
 
 def int8_model_path(adapter_digest: str | None, float_layers: int) -> Path:
@@ -40,20 +39,26 @@ def int8_model_path(adapter_digest: str | None, float_layers: int) -> Path:
 
 
 class _LastHiddenState(torch.nn.Module):
-    """The encoder as ONNX sees it: token ids and mask in, token states out."""
+    """The encoder as ONNX sees it: word vectors and mask in, token states out.
+
+    The word embeddings (250,002 x 384 fp32, 384 MB of the encoder's 470) stay outside: looked
+    up in their memory-mapped file, only the rows of pieces seen are read, and the model that is
+    exported, fused and quantised is an 86 MB graph (a 4.5 GB build step with them)."""
 
     def __init__(self, model: BertModel) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        states = self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask)
+        return states.last_hidden_state
 
 
 def _export(model: BertModel, path: Path) -> None:
     # ONNX Runtime fuses attention written out as matmuls and a softmax, not torch's sdpa call.
     model.set_attn_implementation("eager")
-    example = torch.tensor([[0, 6, 2]]), torch.ones(1, 3, dtype=torch.long)
+    ids = torch.tensor([[0, 6, 2]])
+    example = model.embeddings.word_embeddings(ids), torch.ones_like(ids)
     axes = {0: "batch", 1: "tokens"}
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its successor
@@ -73,7 +78,9 @@ def _fuse(source: Path, target: Path, heads: int, hidden: int) -> int:
     """Fused attention, GELU and layer norms; returns how many attention blocks were fused."""
     from onnxruntime.transformers.optimizer import optimize_model
 
-    fused = optimize_model(str(source), model_type="bert", num_heads=heads, hidden_size=hidden)
+    fused = optimize_model(
+        str(source), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0
+    )
     fused.save_model_to_file(str(target))
     return int(fused.get_fused_operator_statistics().get("Attention", 0))
 
@@ -96,7 +103,7 @@ def build_int8_model(
     """Export `model` (adapter merged, fp32), fuse and quantise it into `target`, atomically."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    progress(f"Building the int8 encoder for ONNX Runtime in {target.parent} (once, ~30 s) …")
+    progress(f"Building the int8 encoder for ONNX Runtime in {target.parent} (once, ~10 s) …")
     target.parent.mkdir(parents=True, exist_ok=True)
     config = model.config
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
@@ -126,7 +133,9 @@ def build_int8_model(
 class OnnxInt8Encoder:
     """Token states from the int8 model, as the torch encoder's `last_hidden_state`."""
 
-    def __init__(self, path: Path, threads: int | None = None) -> None:
+    def __init__(
+        self, path: Path, word_embeddings: torch.nn.Embedding, threads: int | None = None
+    ) -> None:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -135,10 +144,12 @@ class OnnxInt8Encoder:
         self.session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
         )
+        self.word_embeddings = word_embeddings
 
+    @torch.inference_mode()
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         feeds = {
-            "input_ids": input_ids.numpy().astype(np.int64),
+            "inputs_embeds": self.word_embeddings(input_ids).float().numpy(),
             "attention_mask": attention_mask.numpy().astype(np.int64),
         }
         return torch.from_numpy(self.session.run(None, feeds)[0])

@@ -17,6 +17,7 @@ from listener.nlp.heads import (
     Head,
     HeadSpec,
     fit_temperature,
+    head_features,
     log_loss,
     macro_f1,
     per_class_report,
@@ -181,7 +182,7 @@ def _head_spec(task: str, labels: list[str], embedder: Embedder, hidden: int) ->
         embedder.dim,
         hidden=hidden,
         encoder=embedder.encoder_id,
-        features=embedder.precision,
+        features=head_features(embedder.precision),
     )
 
 

@@ -18,7 +18,7 @@ from listener.enums import Intent, Sentiment, Urgency
 from listener.nlp import Prediction, TextInput
 from listener.nlp.embedder import Embedder
 from listener.nlp.encoder import prepare_encoder
-from listener.nlp.heads import WEIGHTS_DIR, Head
+from listener.nlp.heads import WEIGHTS_DIR, Head, head_features
 from listener.nlp.keywords import LEXICON, KeywordEvidence
 from listener.nlp.ratings import has_text, sentiment_scores
 from listener.nlp.urgency import (
@@ -70,9 +70,10 @@ class TransformerClassifier:
             prepare_encoder(), threads=threads, precision=precision, adapter_dir=weights
         )
         self.batch_size = batch_size
-        self.sentiment = Head.load("sentiment", weights)
-        self.intent = _optional_head("intent", weights)
-        self.urgency = _optional_head("urgency", weights)
+        features = head_features(self.embedder.precision)
+        self.sentiment = Head.load("sentiment", weights, features)
+        self.intent = _optional_head("intent", weights, features)
+        self.urgency = _optional_head("urgency", weights, features)
         heads = [h.spec for h in (self.sentiment, self.intent, self.urgency) if h is not None]
         stale = [spec.task for spec in heads if spec.encoder != self.embedder.encoder_id]
         if stale:
@@ -162,8 +163,8 @@ def _keywords_stand(found: KeywordEvidence, support: float, negative: float) -> 
     return support >= AMBIGUOUS_SUPPORT
 
 
-def _optional_head(task: str, weights: Path) -> Head | None:
+def _optional_head(task: str, weights: Path, features: str) -> Head | None:
     try:
-        return Head.load(task, weights)
+        return Head.load(task, weights, features)
     except FileNotFoundError:
         return None
