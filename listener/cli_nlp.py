@@ -74,7 +74,7 @@ def model_prepare(
             "This CPU does bf16 in hardware: model.precision auto runs bf16."
             if native_bf16()
             else "This CPU has no bf16 in hardware: model.precision auto runs int8"
-            " (fp32 is exact but ~1.5x slower)."
+            " (fp32 is exact but ~2x slower)."
         )
 
 
