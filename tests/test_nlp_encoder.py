@@ -110,6 +110,23 @@ def test_the_int8_model_keeps_the_bottom_layers_fp32_and_is_built_once_per_adapt
     assert plain != path  # another adapter (here: none) gets its own model
 
 
+def test_a_damaged_int8_model_is_built_again(encoder_dir):
+    from listener.nlp.embedder import FLOAT_LAYERS
+    from listener.nlp.onnx_int8 import int8_model_path
+
+    reference = Embedder(encoder_dir, precision="int8").embed(TEXTS)
+    first = Embedder(encoder_dir, precision="fp32")
+    assert first.adapter is not None
+    path = int8_model_path(first.adapter.digest, FLOAT_LAYERS)
+    path.write_bytes(path.read_bytes()[:1000])  # cut short, as by a full disk
+    messages: list[str] = []
+
+    rebuilt = Embedder(encoder_dir, precision="int8", progress=messages.append)
+
+    assert "cannot be loaded" in messages[0]
+    assert np.array_equal(rebuilt.embed(TEXTS), reference)
+
+
 def test_bf16_matches_fp32_and_a_mention_does_not_depend_on_its_batch(encoder_dir):
     fp32 = Embedder(encoder_dir, precision="fp32").embed(TEXTS)
     bf16 = Embedder(encoder_dir, precision="bf16")

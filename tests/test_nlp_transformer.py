@@ -193,10 +193,11 @@ def test_shipped_cs_heads_are_calibrated_on_mentions_they_never_saw(encoder_dir,
     from listener.nlp.training import load_cs_mentions
 
     held_out = load_cs_mentions()["test"]
-    embeddings = Embedder(encoder_dir, precision=precision).embed([r["text"] for r in held_out])
+    embedder = Embedder(encoder_dir, precision=precision)
+    embeddings = embedder.embed([r["text"] for r in held_out])
     for task in ("intent", "urgency"):
         head = Head.load(task, features=head_features(precision))
-        assert head.spec.features == precision
+        assert head.spec.features == embedder.features
         gold = np.array([head.spec.labels.index(r[task]) for r in held_out])
         probabilities = head.probabilities(embeddings)
         confidence = probabilities.max(1).mean()
@@ -206,7 +207,8 @@ def test_shipped_cs_heads_are_calibrated_on_mentions_they_never_saw(encoder_dir,
 
 
 @pytest.mark.parametrize(
-    ("precision", "features"), [("bf16", "fp32"), ("fp32", "fp32"), ("int8", "int8")]
+    ("precision", "features"),
+    [("bf16", "fp32"), ("fp32", "fp32"), ("int8", "int8 (ONNX Runtime, recipe 2)")],
 )
 def test_each_precision_takes_the_heads_trained_on_its_embeddings(encoder_dir, precision, features):
     from listener.nlp.transformer import TransformerClassifier
@@ -215,6 +217,23 @@ def test_each_precision_takes_the_heads_trained_on_its_embeddings(encoder_dir, p
     heads = (classifier.sentiment, classifier.intent, classifier.urgency)
     assert {head.spec.features for head in heads} == {features}
     assert classifier.version.split("@")[0].endswith(f"+{precision}")
+
+
+def test_int8_heads_trained_on_other_int8_embeddings_are_refused(encoder_dir, tmp_path):
+    # Heads fitted on torch's dynamic int8 (before ONNX Runtime) record plain "int8".
+    import json
+    import shutil
+
+    from listener.nlp.heads import WEIGHTS_DIR
+    from listener.nlp.transformer import TransformerClassifier
+
+    weights = tmp_path / "weights"
+    shutil.copytree(WEIGHTS_DIR, weights)
+    spec = json.loads((weights / "urgency.int8.json").read_text())
+    (weights / "urgency.int8.json").write_text(json.dumps(spec | {"features": "int8"}))
+
+    with pytest.raises(RuntimeError, match=r"the urgency head\(s\) were trained on another"):
+        TransformerClassifier(precision="int8", weights=weights)
 
 
 def test_a_weights_folder_without_int8_heads_serves_int8_with_the_fp32_ones(tmp_path):

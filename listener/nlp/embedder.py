@@ -19,7 +19,7 @@ from transformers.utils import logging as hf_logging
 from listener.nlp.encoder import ENCODER_NAME
 from listener.nlp.heads import WEIGHTS_DIR
 from listener.nlp.heap import release_free_memory
-from listener.nlp.onnx_int8 import OnnxInt8Encoder, build_int8_model, int8_model_path
+from listener.nlp.onnx_int8 import FEATURES, OnnxInt8Encoder, build_int8_model, int8_model_path
 from listener.nlp.precision import resolve_precision
 
 log = logging.getLogger(__name__)
@@ -179,11 +179,19 @@ class Embedder:
             build_int8_model(model, path, float_layers, progress)
         try:
             return OnnxInt8Encoder(path, model.embeddings.word_embeddings, threads)
-        except Exception as error:  # onnxruntime raises its own types for a damaged file
-            raise RuntimeError(
-                f"the int8 encoder {path} cannot be loaded ({error}); delete it and run"
-                " `listener model prepare --precision int8` to build it again"
-            ) from error
+        except ImportError:
+            raise
+        except Exception as error:  # noqa: BLE001 (onnxruntime: own types, straight from Exception)
+            progress(f"The int8 encoder {path} cannot be loaded ({error}); building it again.")
+        path.unlink(missing_ok=True)
+        build_int8_model(model, path, float_layers, progress)
+        return OnnxInt8Encoder(path, model.embeddings.word_embeddings, threads)
+
+    @property
+    def features(self) -> str:
+        """Which embeddings these are, as heads record it (`HeadSpec.features`): bf16 agrees
+        with fp32 within cosine 0.9999, so both are "fp32"."""
+        return FEATURES if self.precision == "int8" else "fp32"
 
     @property
     def encoder_id(self) -> str:

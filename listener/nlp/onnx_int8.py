@@ -12,6 +12,7 @@ another adapter gets its own; `listener model prepare` builds it where `auto` pi
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import tempfile
 import warnings
@@ -27,6 +28,9 @@ from listener.nlp.encoder import encoder_dir
 log = logging.getLogger(__name__)
 # Raise when the recipe below changes: files built by an older one are then rebuilt, not reused.
 RECIPE = 2
+# What heads trained on this model's embeddings record (`HeadSpec.features`): heads fitted on
+# torch's int8 or on another recipe are refused rather than read embeddings they never saw.
+FEATURES = f"int8 (ONNX Runtime, recipe {RECIPE})"
 INPUTS = ("inputs_embeds", "attention_mask")
 
 
@@ -57,7 +61,7 @@ class _LastHiddenState(torch.nn.Module):
 def _export(model: BertModel, path: Path) -> None:
     # ONNX Runtime fuses attention written out as matmuls and a softmax, not torch's sdpa call.
     model.set_attn_implementation("eager")
-    ids = torch.tensor([[0, 6, 2]])
+    ids = torch.tensor([[0, 6, 2], [0, 7, 2]])  # two rows: no batch size is fixed in the graph
     example = model.embeddings.word_embeddings(ids), torch.ones_like(ids)
     axes = {0: "batch", 1: "tokens"}
     with warnings.catch_warnings(), torch.inference_mode():
@@ -100,11 +104,22 @@ def _float_nodes(path: Path, float_layers: int) -> list[str]:
 def build_int8_model(
     model: BertModel, target: Path, float_layers: int, progress: Callable[[str], None] = log.info
 ) -> None:
-    """Export `model` (adapter merged, fp32), fuse and quantise it into `target`, atomically."""
+    """Export `model` (adapter merged, fp32), fuse and quantise it into `target`, atomically,
+    unless another process built it meanwhile."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Workers starting together build it once: the others wait here, then find it built.
+    with open(target.with_name(target.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.is_file():
+            _build(model, target, float_layers, progress)
+
+
+def _build(
+    model: BertModel, target: Path, float_layers: int, progress: Callable[[str], None]
+) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     progress(f"Building the int8 encoder for ONNX Runtime in {target.parent} (once, ~10 s) …")
-    target.parent.mkdir(parents=True, exist_ok=True)
     config = model.config
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         exported, fused, quantised = (Path(tmp) / name for name in ("e.onnx", "f.onnx", "q.onnx"))

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 # bf16 where the CPU multiplies bf16 in hardware (AVX512-BF16, AMX): there ~2x int8's speed and
 # within cosine 0.9999 of fp32. int8 elsewhere: ONNX Runtime's dynamic quantisation
-# (listener.nlp.onnx_int8) stays within cosine ~0.98 of fp32, ~1.5x its speed; it scales a
-# batch's activations by one maximum, so a mention's result depends a little on its batch.
-# fp32: exact, slowest. benchmarks/results/adapter_sweep.md has the figures.
+# (listener.nlp.onnx_int8) stays within cosine ~0.98 of fp32 at ~2x its speed, one mention per
+# call, so that its result does not depend on a batch (a Hugging Face model's int8 is torch's,
+# batched, and does). fp32: exact, slowest. benchmarks/results/adapter_sweep.md has the figures.
 PRECISIONS = ("auto", "bf16", "int8", "fp32")
 
 

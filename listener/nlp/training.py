@@ -17,7 +17,6 @@ from listener.nlp.heads import (
     Head,
     HeadSpec,
     fit_temperature,
-    head_features,
     log_loss,
     macro_f1,
     per_class_report,
@@ -182,7 +181,7 @@ def _head_spec(task: str, labels: list[str], embedder: Embedder, hidden: int) ->
         embedder.dim,
         hidden=hidden,
         encoder=embedder.encoder_id,
-        features=head_features(embedder.precision),
+        features=embedder.features,
     )
 
 

@@ -75,11 +75,18 @@ class TransformerClassifier:
         self.intent = _optional_head("intent", weights, features)
         self.urgency = _optional_head("urgency", weights, features)
         heads = [h.spec for h in (self.sentiment, self.intent, self.urgency) if h is not None]
-        stale = [spec.task for spec in heads if spec.encoder != self.embedder.encoder_id]
+        # A head serves embeddings like those it learnt from: its precision's, or fp32's.
+        served = {"fp32", self.embedder.features}
+        stale = [
+            spec.task
+            for spec in heads
+            if spec.encoder != self.embedder.encoder_id or spec.features not in served
+        ]
         if stale:
             raise RuntimeError(
                 f"the {', '.join(stale)} head(s) were trained on another encoder than"
-                f" {self.embedder.encoder_id!r}; retrain them (listener train sentiment|urgency)"
+                f" {self.embedder.encoder_id!r} ({self.embedder.features}); retrain them"
+                " (listener train sentiment|urgency)"
             )
         parts = [f"{spec.task}:{spec.metrics.get('version', '1')}" for spec in heads]
         if self.embedder.adapter:
