@@ -129,7 +129,8 @@ def _build(
             raise RuntimeError(
                 f"ONNX Runtime fused {blocks} of {config.num_hidden_layers} attention blocks:"
                 " this onnxruntime/transformers pair exports another graph; use model.precision"
-                " fp32 or bf16, or the versions in pyproject.toml"
+                " fp32 or bf16, or the versions it was made with (onnxruntime 1.32, onnx 1.23,"
+                " transformers 5.24, torch 2.13)"
             )
         quantize_dynamic(
             str(fused),
