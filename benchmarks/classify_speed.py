@@ -131,7 +131,7 @@ def main() -> None:
         ),
         (
             f"listener embedder, int8 in ONNX Runtime ({INT8_BATCH} text per call)",
-            rate(lambda ts: int8.embed(ts, 64), texts),
+            rate(lambda ts: int8.embed(ts, INT8_BATCH), texts),
         ),
         (
             "listener embedder, sorted batches of 64 (bf16"

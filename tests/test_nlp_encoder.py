@@ -94,7 +94,7 @@ def test_the_int8_model_keeps_the_bottom_layers_fp32_and_is_built_once_per_adapt
 
     embedder = Embedder(encoder_dir, precision="int8")
     assert embedder.adapter is not None
-    path = int8_model_path(embedder.adapter.digest, FLOAT_LAYERS)
+    path = int8_model_path(encoder_dir, embedder.adapter.digest, FLOAT_LAYERS)
     built = path.stat().st_mtime_ns
     graph = onnx.load(str(path), load_external_data=False).graph
     kinds = [node.op_type for node in graph.node]
@@ -106,7 +106,7 @@ def test_the_int8_model_keeps_the_bottom_layers_fp32_and_is_built_once_per_adapt
     assert all(any(f"/layer.{i}/" in name for i in range(FLOAT_LAYERS)) for name in fp32_matmuls)
     Embedder(encoder_dir, precision="int8")
     assert path.stat().st_mtime_ns == built  # reused, not rebuilt
-    plain = int8_model_path(None, FLOAT_LAYERS)
+    plain = int8_model_path(encoder_dir, None, FLOAT_LAYERS)
     assert plain != path  # another adapter (here: none) gets its own model
 
 
@@ -117,7 +117,7 @@ def test_a_damaged_int8_model_is_built_again(encoder_dir):
     reference = Embedder(encoder_dir, precision="int8").embed(TEXTS)
     first = Embedder(encoder_dir, precision="fp32")
     assert first.adapter is not None
-    path = int8_model_path(first.adapter.digest, FLOAT_LAYERS)
+    path = int8_model_path(encoder_dir, first.adapter.digest, FLOAT_LAYERS)
     path.write_bytes(path.read_bytes()[:1000])  # cut short, as by a full disk
     messages: list[str] = []
 

@@ -266,7 +266,7 @@ def test_model_prepare_builds_the_int8_model_where_int8_will_run(encoder_dir):
     assert result.exit_code == 0, result.output
     adapter = Embedder(encoder_dir, precision="fp32").adapter
     assert adapter is not None
-    assert int8_model_path(adapter.digest, FLOAT_LAYERS).is_file()
+    assert int8_model_path(encoder_dir, adapter.digest, FLOAT_LAYERS).is_file()
 
     wrong = runner.invoke(app, ["model", "prepare", "--precision", "fp16"])
     assert wrong.exit_code == 2

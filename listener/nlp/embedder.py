@@ -162,30 +162,34 @@ class Embedder:
         self.model: BertModel | None = model
         self.int8: OnnxInt8Encoder | None = None
         if self.precision == "int8":
-            self.int8 = self._int8_encoder(model, float_layers, threads, progress)
+            self.int8 = self._int8_encoder(directory, model, float_layers, threads, progress)
             self.model = None  # but for its memory-mapped word embeddings, kept by self.int8
         elif self.precision == "bf16":
             _layers_in_bf16(model)
 
     def _int8_encoder(
         self,
+        directory: Path,
         model: BertModel,
         float_layers: int,
         threads: int | None,
         progress: Callable[[str], None],
     ) -> OnnxInt8Encoder:
-        path = int8_model_path(self.adapter.digest if self.adapter else None, float_layers)
-        if not path.is_file():
-            build_int8_model(model, path, float_layers, progress)
-        try:
-            return OnnxInt8Encoder(path, model.embeddings.word_embeddings, threads)
-        except ImportError:
-            raise
-        except Exception as error:  # noqa: BLE001 (onnxruntime: own types, straight from Exception)
-            progress(f"The int8 encoder {path} cannot be loaded ({error}); building it again.")
-        path.unlink(missing_ok=True)
+        """The cached int8 model of this encoder and adapter; built first if missing or
+        damaged."""
+        digest = self.adapter.digest if self.adapter else None
+        path = int8_model_path(directory, digest, float_layers)
+        words = model.embeddings.word_embeddings
+        if path.is_file():
+            try:
+                return OnnxInt8Encoder(path, words, threads)
+            except ImportError:
+                raise
+            except Exception as error:  # noqa: BLE001 (onnxruntime's own types, from Exception)
+                progress(f"The int8 encoder {path} cannot be loaded ({error}); building it again.")
+                path.unlink(missing_ok=True)
         build_int8_model(model, path, float_layers, progress)
-        return OnnxInt8Encoder(path, model.embeddings.word_embeddings, threads)
+        return OnnxInt8Encoder(path, words, threads)
 
     @property
     def features(self) -> str:

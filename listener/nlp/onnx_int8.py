@@ -23,8 +23,6 @@ import numpy as np
 import torch
 from transformers import BertModel
 
-from listener.nlp.encoder import encoder_dir
-
 log = logging.getLogger(__name__)
 # Raise when the recipe below changes: files built by an older one are then rebuilt, not reused.
 RECIPE = 2
@@ -34,8 +32,8 @@ FEATURES = f"int8 (ONNX Runtime, recipe {RECIPE})"
 INPUTS = ("inputs_embeds", "attention_mask")
 
 
-def int8_model_path(adapter_digest: str | None, float_layers: int) -> Path:
-    encoder = encoder_dir()
+def int8_model_path(encoder: Path, adapter_digest: str | None, float_layers: int) -> Path:
+    """Beside the `encoder` folder it is built from, named by all that shapes it."""
     name = (
         f"{encoder.name}-int8-{adapter_digest or 'no-adapter'}-fp32x{float_layers}-r{RECIPE}.onnx"
     )
@@ -165,7 +163,7 @@ class OnnxInt8Encoder:
     @torch.inference_mode()
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         feeds = {
-            "inputs_embeds": self.word_embeddings(input_ids).float().numpy(),
-            "attention_mask": attention_mask.numpy().astype(np.int64),
+            "inputs_embeds": self.word_embeddings(input_ids).numpy(),
+            "attention_mask": attention_mask.numpy().astype(np.int64, copy=False),
         }
         return torch.from_numpy(self.session.run(None, feeds)[0])
