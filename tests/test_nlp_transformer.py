@@ -273,6 +273,43 @@ def test_model_prepare_builds_the_int8_model_where_int8_will_run(encoder_dir):
     assert "precision must be one of auto, bf16, int8, fp32" in wrong.output
 
 
+def test_model_prepare_removes_int8_models_of_earlier_adapters_only(encoder_dir):
+    from listener.nlp.embedder import FLOAT_LAYERS, Embedder
+    from listener.nlp.onnx_int8 import int8_model_path
+
+    adapter = Embedder(encoder_dir, precision="fp32").adapter
+    assert adapter is not None
+    current = int8_model_path(encoder_dir, adapter.digest, FLOAT_LAYERS)
+    earlier = int8_model_path(encoder_dir, "0123456789ab", FLOAT_LAYERS)
+    earlier.write_bytes(b"an int8 model of an earlier adapter")
+    other_encoder = encoder_dir.parent / "another-encoder-int8-0123456789ab-fp32x2-r2.onnx"
+    other_encoder.write_bytes(b"not ours to remove")
+
+    result = runner.invoke(app, ["model", "prepare", "--precision", "int8"])
+
+    assert result.exit_code == 0, result.output
+    assert f"Removed {earlier.name}" in result.output
+    assert not earlier.exists()
+    assert current.is_file()
+    assert other_encoder.exists()
+    other_encoder.unlink()
+
+
+def test_model_prepare_takes_the_configured_precision_unless_told_another(tmp_path, encoder_dir):
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data["model"]["precision"] = "fp32"
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+    configured = runner.invoke(app, ["model", "prepare", "-c", str(config)])
+    told = runner.invoke(app, ["model", "prepare", "-c", str(config), "--precision", "auto"])
+
+    assert configured.exit_code == 0, configured.output
+    assert "model.precision auto" not in configured.output  # fp32: nothing to build or pick
+    assert told.exit_code == 0, told.output
+    assert "model.precision auto runs" in told.output
+
+
 @pytest.fixture(scope="module")
 def fp32_classifier(encoder_dir):
     """One model load for the tests that only call its rules."""

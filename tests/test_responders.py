@@ -11,7 +11,7 @@ from listener.models import Classification, Mention
 from responders.catalog import ORDER_INTENTS, catalogs
 from responders.drafter import ReplyDrafter, x_weighted_length
 
-SHIPPED = {"en", "de", "fr", "it", "es", "pt-BR", "pt-PT", "hr", "ja"}
+SHIPPED = {"en", "de", "fr", "it", "es", "pt-BR", "pt-PT", "hr", "ja", "ar", "hi"}
 
 
 def _mention(text: str, **kw) -> Mention:
@@ -83,6 +83,8 @@ def test_catalog_placeholders_are_only_the_known_ones():
         ("pt", "pt-BR", "informal"),
         ("ja", "ja", "formal"),
         ("hr", "hr", "formal"),
+        ("ar", "ar", "formal"),
+        ("hi", "hi", "formal"),
     ],
 )
 def test_reply_in_the_mentions_language_and_the_markets_register(
@@ -122,7 +124,9 @@ def test_sensitive_intents_move_to_private_channel(settings):
         assert draft.channel == "dm"
 
 
-@pytest.mark.parametrize("locale_language", ["en", "de", "fr", "it", "es", "pt", "hr", "ja"])
+@pytest.mark.parametrize(
+    "locale_language", ["en", "de", "fr", "it", "es", "pt", "hr", "ja", "ar", "hi"]
+)
 def test_x_replies_fit_280_weighted_characters(settings, locale_language):
     long_name = "Maximilian-Alexander von Hohenzollern-Sigmaringen"
     for intent in Intent:

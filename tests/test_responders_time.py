@@ -17,6 +17,7 @@ from tests.test_responders import _classification, _mention
 
 BERLIN = ZoneInfo("Europe/Berlin")
 TOKYO = ZoneInfo("Asia/Tokyo")
+RIYADH = ZoneInfo("Asia/Riyadh")
 
 
 def _at(settings, when: datetime, language: str = "de", intent: Intent = Intent.DELIVERY):
@@ -63,6 +64,12 @@ def test_japanese_holiday_is_skipped_and_the_date_written_in_japanese(settings):
     assert "11月24日（火曜日）" in draft.text
 
 
+def test_the_saudi_weekend_is_friday_and_saturday_and_the_date_is_written_in_arabic(settings):
+    # Thu 26 Nov 2026, 17:30 in Riyadh: Friday and Saturday are the weekend, Sunday 29 Nov works.
+    draft = _at(settings, datetime(2026, 11, 26, 17, 30, tzinfo=RIYADH), language="ar")
+    assert "يوم الأحد، 29 نوفمبر" in draft.text
+
+
 def test_praise_gets_no_promise(settings):
     draft = _at(settings, datetime(2026, 11, 26, 10, 0, tzinfo=BERLIN), intent=Intent.PRAISE)
     assert "heute" not in draft.text
@@ -76,7 +83,7 @@ def test_help_article_linked_only_in_the_replys_own_language(settings):
     assert "https://" not in croatian.text
 
 
-@pytest.mark.parametrize("language", ["en", "de", "fr", "it", "es", "pt", "hr", "ja"])
+@pytest.mark.parametrize("language", ["en", "de", "fr", "it", "es", "pt", "hr", "ja", "ar", "hi"])
 def test_promise_and_link_still_fit_on_x(settings, language):
     drafter = ReplyDrafter(settings, clock=lambda: datetime(2026, 12, 24, 17, 30, tzinfo=BERLIN))
     for intent in Intent:

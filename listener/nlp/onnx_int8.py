@@ -40,6 +40,18 @@ def int8_model_path(encoder: Path, adapter_digest: str | None, float_layers: int
     return encoder.parent / name
 
 
+def stale_int8_models(current: Path) -> list[Path]:
+    """The int8 models (and lock files) beside `current` built from the same encoder for another
+    adapter, recipe or number of float layers: left behind by earlier releases, 32 MB each."""
+    prefix = current.name.split("-int8-")[0] + "-int8-"
+    keep = {current.name, current.name + ".lock"}
+    return sorted(
+        path
+        for path in current.parent.iterdir()
+        if path.name.startswith(prefix) and path.name not in keep and path.is_file()
+    )
+
+
 class _LastHiddenState(torch.nn.Module):
     """The encoder as ONNX sees it: word vectors and mask in, token states out.
 
@@ -159,6 +171,7 @@ class OnnxInt8Encoder:
             str(path), options, providers=["CPUExecutionProvider"]
         )
         self.word_embeddings = word_embeddings
+        self.path = path
 
     @torch.inference_mode()
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

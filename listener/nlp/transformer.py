@@ -148,16 +148,19 @@ class TransformerClassifier:
         for row, item in enumerate(items):
             scores = sentiment_scores(sentiment[row], item.rating, item.text)
             read = has_text(item.text)  # what the heads answer for a blank text is noise
+            intent_read = intents is not None and read
             intent = self._intent(
                 item,
-                intents[row] if intents is not None and read else None,
+                intents[row] if intent_read else None,
                 scores[Sentiment.NEGATIVE],
                 scores[Sentiment.POSITIVE],
             )
             model_urgency = (
                 self._urgency_levels(urgencies[row]) if urgencies is not None and read else None
             )
-            predictions.append(self.rules.prediction(item, scores, intent, model_urgency))
+            predictions.append(
+                self.rules.prediction(item, scores, intent, model_urgency, intent_read)
+            )
         return predictions
 
 

@@ -17,7 +17,10 @@ reach, engagement, keyword hits), so the levels mean the same thing whichever mo
   medium when it is a worry ("will it arrive before Friday?") or a mild gripe ("3 stars,
   always 20 min late"), as the labelling guide says; never lower, and never a churn threat;
 - low: praise, chatter, nothing to do; a 4-5 star review with a positive text, unless it names
-  a critical matter.
+  a critical matter. A service intent in a positive text is low when keywords named it ("arrived
+  a day early, love it"), but medium when an intent head read it there: the head saw the
+  failure through the praise words, as in sarcasm ("love that my next-day delivery is now on
+  day 6 👏").
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ class TeamRules:
         scores: dict[Sentiment, float],
         intent: Intent,
         model_urgency: dict[Urgency, float] | None = None,
+        intent_by_model: bool = False,
     ) -> Prediction:
         """A model's sentiment scores and intent, with the urgency these rules give them."""
         level, score, reasons = score_urgency(
@@ -87,6 +91,7 @@ class TeamRules:
                 engagement=item.engagement,
                 churn_threat=self.lexicon.churn_threat(item.text, item.language),
                 model_urgency=model_urgency,
+                intent_by_model=intent_by_model,
             ),
             self.virality,
         )
@@ -141,6 +146,8 @@ class Signals:
     churn_threat: bool = False
     # A trained urgency head's probabilities, where the classifier has one.
     model_urgency: dict[Urgency, float] | None = None
+    # Whether a trained intent head read the intent (not keywords).
+    intent_by_model: bool = False
 
 
 def level_for(score: float) -> Urgency:
@@ -184,6 +191,12 @@ def _blend_model(
 
 
 HAPPY_REVIEW_CEILING = 0.3
+# Keywords find "delivery" in "fast delivery, love it"; an intent head trained on sarcastic
+# complaints and on sincere thanks that resemble them reads a delivery problem in a positive text
+# mostly where there is one. On the held-out split and the probes (946 mentions), medium
+# instead of low there took 1 (bf16; int8: 3) of the serious complaints left low out of low,
+# and a sarcastic medium, for 1 (2) praise mentions made medium.
+PRAISE_AROUND_A_FAILURE = "positive wording around the problem: possibly sarcastic"
 
 
 def is_happy_review(rating: int | None, positive: float) -> bool:
@@ -226,6 +239,9 @@ def score_urgency(
     score = base
     if signals.intent in SERVICE_FAILURES and positive > 0.6:
         score -= 0.3  # "arrived a day early, love it" mentions delivery but needs nothing
+        if signals.intent_by_model:
+            score = max(score, LEVEL_FLOORS[-1][1])
+            reasons.append(PRAISE_AROUND_A_FAILURE)
     if negative > 0.5:
         score += 0.15 * negative
         reasons.append(f"negative sentiment ({negative:.0%})")
