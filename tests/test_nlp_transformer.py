@@ -236,6 +236,25 @@ def test_int8_heads_trained_on_other_int8_embeddings_are_refused(encoder_dir, tm
         TransformerClassifier(precision="int8", weights=weights)
 
 
+def test_a_saved_int8_head_is_the_one_int8_loads(tmp_path):
+    """`listener train` saves what the classifier then loads, whatever the features' wording."""
+    from listener.nlp.heads import Head, HeadSpec, head_features
+    from listener.nlp.onnx_int8 import FEATURES
+
+    spec = HeadSpec("sentiment", ["negative", "neutral", "positive"], 384, features=FEATURES)
+    Head(spec).save(tmp_path)
+    Head(HeadSpec("sentiment", ["negative", "neutral", "positive"], 384)).save(tmp_path)
+
+    assert Head.load("sentiment", tmp_path, head_features("int8")).spec.features == FEATURES
+    assert Head.load("sentiment", tmp_path, head_features("bf16")).spec.features == "fp32"
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "sentiment.int8.json",
+        "sentiment.int8.safetensors",
+        "sentiment.json",
+        "sentiment.safetensors",
+    ]
+
+
 def test_a_weights_folder_without_int8_heads_serves_int8_with_the_fp32_ones(tmp_path):
     import shutil
 

@@ -41,7 +41,9 @@ def head_features(precision: str) -> str:
 
 
 def _stem(task: str, features: str) -> str:
-    return task if features == "fp32" else f"{task}.{features}"
+    """`<task>` for fp32 heads, `<task>.int8` for heads of any int8 embeddings: the spec's
+    `features` ("int8 (ONNX Runtime, recipe 2)") says which, and is checked at load."""
+    return task if features == "fp32" else f"{task}.int8"
 
 
 class Head(torch.nn.Module):
