@@ -193,9 +193,9 @@ def _blend_model(
 HAPPY_REVIEW_CEILING = 0.3
 # Keywords find "delivery" in "fast delivery, love it"; an intent head trained on sarcastic
 # complaints and on sincere thanks that resemble them reads a delivery problem in a positive text
-# mostly where there is one. On the held-out split and the probes (946 mentions), medium
-# instead of low there took 1 (bf16; int8: 3) of the serious complaints left low out of low,
-# and a sarcastic medium, for 1 (2) praise mentions made medium.
+# mostly where there is one. With the shipped weights, over the held-out split and six probes
+# (1,188 mentions), medium instead of low there leaves 7 serious complaints low instead of 10
+# (int8: 8 instead of 12), for 3 (2) lows made medium.
 PRAISE_AROUND_A_FAILURE = "positive wording around the problem: possibly sarcastic"
 
 
