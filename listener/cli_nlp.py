@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -59,6 +59,7 @@ def model_prepare(
     the int8 encoder where it will run, so that the first classification starts at once."""
     from listener.nlp.embedder import Embedder
     from listener.nlp.encoder import prepare_encoder, verify
+    from listener.nlp.onnx_int8 import remove_stale_int8_models
     from listener.nlp.precision import native_bf16, resolve_precision
 
     say = lambda message: console.print(message, markup=False)  # noqa: E731
@@ -74,7 +75,7 @@ def model_prepare(
     if resolved == "int8":
         int8 = Embedder(directory, precision="int8", progress=say).int8
         assert int8 is not None
-        _remove_stale_int8_models(int8.path, say)
+        remove_stale_int8_models(directory, int8.path, say)
     say(f"Model ready: {directory}")
     if precision == "auto":
         say(
@@ -83,14 +84,6 @@ def model_prepare(
             else "This CPU has no bf16 in hardware: model.precision auto runs int8"
             " (fp32 is exact but ~2x slower)."
         )
-
-
-def _remove_stale_int8_models(current: Path, say: Callable[[str], None]) -> None:
-    from listener.nlp.onnx_int8 import stale_int8_models
-
-    for stale in stale_int8_models(current):
-        stale.unlink(missing_ok=True)
-        say(f"Removed {stale.name}: an int8 model of an earlier adapter or recipe.")
 
 
 def _fail(message: str) -> NoReturn:

@@ -12,6 +12,7 @@ from responders.catalog import ORDER_INTENTS, catalogs
 from responders.drafter import ReplyDrafter, x_weighted_length
 
 SHIPPED = {"en", "de", "fr", "it", "es", "pt-BR", "pt-PT", "hr", "ja", "ar", "hi"}
+REPLY_LANGUAGES = ["en", "de", "fr", "it", "es", "pt", "hr", "ja", "ar", "hi"]
 
 
 def _mention(text: str, **kw) -> Mention:
@@ -124,9 +125,7 @@ def test_sensitive_intents_move_to_private_channel(settings):
         assert draft.channel == "dm"
 
 
-@pytest.mark.parametrize(
-    "locale_language", ["en", "de", "fr", "it", "es", "pt", "hr", "ja", "ar", "hi"]
-)
+@pytest.mark.parametrize("locale_language", REPLY_LANGUAGES)
 def test_x_replies_fit_280_weighted_characters(settings, locale_language):
     long_name = "Maximilian-Alexander von Hohenzollern-Sigmaringen"
     for intent in Intent:

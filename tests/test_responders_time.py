@@ -13,7 +13,7 @@ from listener.cli import app
 from listener.enums import Intent
 from responders.availability import Promise, next_contact
 from responders.drafter import ReplyDrafter, x_weighted_length
-from tests.test_responders import _classification, _mention
+from tests.test_responders import REPLY_LANGUAGES, _classification, _mention
 
 BERLIN = ZoneInfo("Europe/Berlin")
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -83,7 +83,7 @@ def test_help_article_linked_only_in_the_replys_own_language(settings):
     assert "https://" not in croatian.text
 
 
-@pytest.mark.parametrize("language", ["en", "de", "fr", "it", "es", "pt", "hr", "ja", "ar", "hi"])
+@pytest.mark.parametrize("language", REPLY_LANGUAGES)
 def test_promise_and_link_still_fit_on_x(settings, language):
     drafter = ReplyDrafter(settings, clock=lambda: datetime(2026, 12, 24, 17, 30, tzinfo=BERLIN))
     for intent in Intent:

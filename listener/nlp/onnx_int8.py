@@ -32,24 +32,26 @@ FEATURES = f"int8 (ONNX Runtime, recipe {RECIPE})"
 INPUTS = ("inputs_embeds", "attention_mask")
 
 
+def _int8_prefix(encoder: Path) -> str:
+    return f"{encoder.name}-int8-"
+
+
 def int8_model_path(encoder: Path, adapter_digest: str | None, float_layers: int) -> Path:
     """Beside the `encoder` folder it is built from, named by all that shapes it."""
-    name = (
-        f"{encoder.name}-int8-{adapter_digest or 'no-adapter'}-fp32x{float_layers}-r{RECIPE}.onnx"
-    )
-    return encoder.parent / name
+    shaped_by = f"{adapter_digest or 'no-adapter'}-fp32x{float_layers}-r{RECIPE}"
+    return encoder.parent / f"{_int8_prefix(encoder)}{shaped_by}.onnx"
 
 
-def stale_int8_models(current: Path) -> list[Path]:
-    """The int8 models (and lock files) beside `current` built from the same encoder for another
-    adapter, recipe or number of float layers: left behind by earlier releases, 32 MB each."""
-    prefix = current.name.split("-int8-")[0] + "-int8-"
+def remove_stale_int8_models(
+    encoder: Path, current: Path, progress: Callable[[str], None] = log.info
+) -> None:
+    """Remove the int8 models (and lock files) of `encoder` other than `current`: built for
+    another adapter, recipe or number of float layers by earlier releases, 32 MB each."""
     keep = {current.name, current.name + ".lock"}
-    return sorted(
-        path
-        for path in current.parent.iterdir()
-        if path.name.startswith(prefix) and path.name not in keep and path.is_file()
-    )
+    for path in sorted(encoder.parent.iterdir()):
+        if path.name.startswith(_int8_prefix(encoder)) and path.name not in keep and path.is_file():
+            path.unlink(missing_ok=True)
+            progress(f"Removed {path.name}: an int8 model of an earlier adapter or recipe.")
 
 
 class _LastHiddenState(torch.nn.Module):
