@@ -7,8 +7,10 @@ same fp32 encoder, (b) listener's embedder at batch 1, (c) listener's embedder i
 batches of 64 at each precision: fp32, torch's dynamic int8 (what int8 was before ONNX Runtime),
 bf16 (where the CPU has it in hardware; `auto`, the default, picks it); and int8 in ONNX Runtime,
 the fallback where the CPU lacks hardware bf16, which embeds one text per call
-(`embedder.INT8_BATCH`); plus the cold start and peak memory of `listener classify` (after
-`listener model prepare`) with the default precision and with int8.
+(`embedder.INT8_BATCH`); (d) the whole classifier at the default precision (embedder, heads, the
+lexical sentiment model, the scoring rules) in batches of 64; plus the cold start and peak
+memory of `listener classify` (after `listener model prepare`) with the default precision and
+with int8.
 Texts: UMSAB val from ../shared when present, else the demo feed.
 """
 
@@ -139,6 +141,16 @@ def main() -> None:
             rate(lambda ts: bf16.embed(ts, 64), texts),
         ),
     ]
+    from listener.nlp import TextInput
+    from listener.nlp.transformer import TransformerClassifier
+
+    classifier = TransformerClassifier(threads=args.threads, precision=default)
+    rows.append(
+        (
+            f"listener classifier: embedder + heads + lexical model ({default})",
+            rate(lambda ts: classifier.classify([TextInput(t, "und") for t in ts]), texts),
+        )
+    )
     baseline = rows[0][1]
     print(f"{len(texts)} texts from {origin}; {args.threads} threads; torch {torch.__version__}")
     print(f"default precision on this machine (auto): {default}")

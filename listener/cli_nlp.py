@@ -159,7 +159,7 @@ def eval_sentiment(
     config: ConfigOption = None,
 ) -> None:
     """Macro-F1 per language, their average, and accuracy."""
-    from listener.nlp.training import DataError, load_umsab
+    from listener.nlp.training import DataError, load_umsab, sentiment_report
 
     settings = _config(config)
     with exits_on(DataError):
@@ -168,32 +168,25 @@ def eval_sentiment(
         _check_output(json_file, "--json")
     classifier = load_model(settings.model)
     labels = ["negative", "neutral", "positive"]
-    report: dict = {
-        "languages": {},
-        "model": f"{classifier.name} {classifier.version}",
-        "split": split,
-    }
     import numpy as np
 
-    from listener.nlp.heads import macro_f1
-
+    predicted: dict[str, np.ndarray] = {}
     with Progress(console=console, transient=True, disable=not sys.stderr.isatty()) as progress:
         task = progress.add_task("classifying", total=sum(len(s.texts) for s in splits.values()))
         for language, part in splits.items():
-            predicted = []
+            guesses = []
             for start in range(0, len(part.texts), 256):
                 chunk = part.texts[start : start + 256]
                 predictions = classifier.classify([TextInput(t, "und") for t in chunk])
-                predicted += [labels.index(p.sentiment.value) for p in predictions]
+                guesses += [labels.index(p.sentiment.value) for p in predictions]
                 progress.advance(task, len(chunk))
-            guess = np.array(predicted)
-            report["languages"][language] = {
-                "macro_f1": round(macro_f1(part.labels, guess, 3), 4),
-                "accuracy": round(float((guess == part.labels).mean()), 4),
-                "n": len(part.labels),
-            }
+            predicted[language] = np.array(guesses)
+    report = {
+        **sentiment_report(predicted, splits),
+        "model": f"{classifier.name} {classifier.version}",
+        "split": split,
+    }
     values = report["languages"].values()
-    report["average_macro_f1"] = round(float(np.mean([v["macro_f1"] for v in values])), 4)
     report["accuracy"] = round(
         sum(v["accuracy"] * v["n"] for v in values) / sum(v["n"] for v in values), 4
     )
@@ -214,22 +207,27 @@ def train_sentiment_command(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     output: Annotated[Path | None, typer.Option("--output", help="Weights folder")] = None,
 ) -> None:
-    """Train the sentiment head on UMSAB train, select and calibrate on val.
+    """Train the sentiment head on UMSAB train (and the CS training split), select and calibrate
+    on val, mixed with a lexical n-gram model fitted on the same data (its weight chosen on val).
 
-    Twice: on fp32 embeddings (the head bf16 and fp32 use) and on int8 ones (the int8 head).
+    The head twice: on fp32 embeddings (the head bf16 and fp32 use) and on int8 ones (the int8
+    head); the lexical model, which reads no embeddings, once for both.
     """
     from listener.nlp.heads import WEIGHTS_DIR
-    from listener.nlp.training import DataError, Umsab, train_sentiment
+    from listener.nlp.training import DataError, Umsab, train_lexical, train_sentiment
 
     with exits_on(DataError):  # before minutes of embedding
         umsab = Umsab.read(data)
     weights = output or WEIGHTS_DIR
+    weights.mkdir(parents=True, exist_ok=True)
+    lexical = train_lexical(umsab, seed=seed, progress=console.print)
+    console.print(f"Saved {lexical.save(weights)}", markup=False)
     for embedder in _embedders_for_heads(weights):
-        head, report = train_sentiment(umsab, embedder, seed=seed, progress=console.print)
+        head, report = train_sentiment(umsab, embedder, lexical, seed=seed, progress=console.print)
         path = head.save(weights)
         console.print(
-            f"{embedder.precision}: val average macro-F1 {report['average_macro_f1']:.4f};"
-            f" saved {path}",
+            f"{embedder.precision}: val average macro-F1 {report['average_macro_f1']:.4f}"
+            f" (lexical weight {head.spec.lexical_weight}); saved {path}",
             markup=False,
         )
 

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from listener.nlp.lexical import mix
+
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 INPUT_SCALE = 10.0  # embeddings are unit vectors; scaling them speeds up training
 
@@ -33,6 +35,9 @@ class HeadSpec:
     trained_with: str = ""
     encoder: str = ""
     features: str = "fp32"  # the encoder precision whose embeddings it learnt from
+    # The share of the lexical model's log-probabilities mixed into this head's (sentiment only;
+    # `listener.nlp.lexical`); its temperature calibrates the mixture.
+    lexical_weight: float = 0.0
 
 
 def head_features(precision: str) -> str:
@@ -65,10 +70,22 @@ class Head(torch.nn.Module):
         return self.net(embeddings * INPUT_SCALE)
 
     @torch.inference_mode()
-    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
+    def logits(self, embeddings: np.ndarray, lexical: np.ndarray | None = None) -> np.ndarray:
+        """Uncalibrated scores: the head's own, or its mixture with the lexical model's
+        log-probabilities `lexical` where the head was trained to take them."""
         self.eval()
-        logits = self(torch.from_numpy(embeddings)) / self.spec.temperature
-        return torch.softmax(logits, dim=-1).numpy()
+        own = self(torch.from_numpy(embeddings))
+        if not self.spec.lexical_weight:
+            return own.numpy()
+        if lexical is None:
+            raise ValueError(f"the {self.spec.task} head mixes in the lexical model's answers")
+        return mix(torch.log_softmax(own, dim=-1).numpy(), lexical, self.spec.lexical_weight)
+
+    def probabilities(
+        self, embeddings: np.ndarray, lexical: np.ndarray | None = None
+    ) -> np.ndarray:
+        scaled = torch.from_numpy(self.logits(embeddings, lexical)) / self.spec.temperature
+        return torch.softmax(scaled, dim=-1).numpy()
 
     def save(self, directory: Path = WEIGHTS_DIR) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
@@ -129,14 +146,13 @@ def train_head(
     return head.eval()
 
 
-def fit_temperature(head: Head, x: np.ndarray, y: np.ndarray) -> float:
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     """The softmax temperature that minimises negative log-likelihood on held-out data."""
-    with torch.no_grad():
-        logits = head(torch.from_numpy(x))
+    scores = torch.from_numpy(logits)
     targets = torch.from_numpy(y).long()
     candidates = np.linspace(0.5, 5.0, 46)
     losses = [
-        torch.nn.functional.cross_entropy(logits / float(t), targets).item() for t in candidates
+        torch.nn.functional.cross_entropy(scores / float(t), targets).item() for t in candidates
     ]
     return float(candidates[int(np.argmin(losses))])
 

@@ -22,6 +22,7 @@ from listener.nlp.heads import (
     per_class_report,
     train_head,
 )
+from listener.nlp.lexical import LexicalModel, LexicalSpec
 
 SENTIMENT_LABELS = ["negative", "neutral", "positive"]
 LABEL_VALUES = {str(index) for index in range(len(SENTIMENT_LABELS))}  # UMSAB's: "0" "1" "2"
@@ -49,6 +50,8 @@ SENTIMENT_GRID = [
     {"hidden": 512, "epochs": 8, "weight_decay": 0.05, "lr": 1e-3},
     {"hidden": 512, "epochs": 15, "weight_decay": 0.05, "lr": 1e-3},
 ]
+# Shares of the lexical model in the sentiment mixture that val chooses from (0: the head alone).
+LEXICAL_WEIGHTS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
 Progress = Callable[[str], None]
 
 
@@ -103,17 +106,29 @@ def _embed_all(embedder: Embedder, splits: dict[str, SplitData]) -> dict[str, np
 
 
 def evaluate_sentiment(
-    head: Head, embeddings: dict[str, np.ndarray], splits: dict[str, SplitData]
+    head: Head,
+    embeddings: dict[str, np.ndarray],
+    splits: dict[str, SplitData],
+    lexical: dict[str, np.ndarray] | None = None,
 ) -> dict:
-    """Macro-F1 and accuracy per language and their average (fractions)."""
-    languages = {}
-    for language, data in splits.items():
-        predicted = head.probabilities(embeddings[language]).argmax(1)
-        languages[language] = {
-            "macro_f1": round(macro_f1(data.labels, predicted, 3), 4),
-            "accuracy": round(float((predicted == data.labels).mean()), 4),
-            "n": len(data.labels),
+    """Macro-F1 and accuracy per language and their average (fractions); `lexical`: the lexical
+    model's log-probabilities per language, for a head that mixes them in."""
+    mixed_in = lexical or dict.fromkeys(splits)
+    return sentiment_report(
+        {lang: head.logits(embeddings[lang], mixed_in[lang]).argmax(1) for lang in splits}, splits
+    )
+
+
+def sentiment_report(predicted: dict[str, np.ndarray], splits: dict[str, SplitData]) -> dict:
+    """`listener eval sentiment`'s figures for labels `predicted` per language."""
+    languages = {
+        language: {
+            "macro_f1": round(macro_f1(splits[language].labels, guess, 3), 4),
+            "accuracy": round(float((guess == splits[language].labels).mean()), 4),
+            "n": len(guess),
         }
+        for language, guess in predicted.items()
+    }
     average = float(np.mean([v["macro_f1"] for v in languages.values()]))
     return {"languages": languages, "average_macro_f1": round(average, 4)}
 
@@ -130,22 +145,46 @@ class Umsab:
     def read(cls, data_dir: Path) -> Umsab:
         return cls(data_dir, load_umsab(data_dir, "train"), load_umsab(data_dir, "val"))
 
+    def training_set(self) -> tuple[list[str], np.ndarray]:
+        """UMSAB train and the customer-service training split: what sentiment learns from.
+
+        Tweets alone teach little about customer-service mail and reviews: the training split of
+        the project's own set is added (its test split stays unseen, for
+        benchmarks/cs_accuracy.py)."""
+        cs_train = load_cs_mentions()["train"]
+        texts = [text for part in self.train.values() for text in part.texts]
+        texts += [r["text"] for r in cs_train]
+        labels = [part.labels for part in self.train.values()]
+        labels.append(np.array([SENTIMENT_LABELS.index(r["sentiment"]) for r in cs_train]))
+        return texts, np.concatenate(labels).astype(np.int64)
+
+
+def train_lexical(umsab: Umsab, seed: int = 0, progress: Progress = print) -> LexicalModel:
+    """The lexical sentiment model (`listener.nlp.lexical`) on the sentiment head's data."""
+    texts, labels = umsab.training_set()
+    progress(f"Fitting the lexical model on {len(texts)} texts (n-gram counts, ~1 min) …")
+    model = LexicalModel.fit(texts, labels, LexicalSpec(SENTIMENT_LABELS))
+    val = {lang: model.log_probabilities(part.texts).argmax(1) for lang, part in umsab.val.items()}
+    report = sentiment_report(val, umsab.val)
+    model.spec.metrics = {"val": report}
+    model.spec.trained_with = f"listener train sentiment --data {umsab.data_dir} --seed {seed}"
+    progress(f"  lexical model alone: val macro-F1 {report['average_macro_f1']:.4f}")
+    return model
+
 
 def train_sentiment(
-    umsab: Umsab, embedder: Embedder, seed: int = 0, progress: Progress = print
+    umsab: Umsab,
+    embedder: Embedder,
+    lexical: LexicalModel | None = None,
+    seed: int = 0,
+    progress: Progress = print,
 ) -> tuple[Head, dict]:
-    data_dir, train, val = umsab.data_dir, umsab.train, umsab.val
-    progress(f"Embedding UMSAB train and val from {data_dir} …")
-    train_x, val_x = _embed_all(embedder, train), _embed_all(embedder, val)
-    x = np.concatenate([train_x[lang] for lang in train])
-    y = np.concatenate([train[lang].labels for lang in train])
-    # Tweets alone teach little about customer-service mail and reviews: add the training split of
-    # the project's own set (its test split stays unseen, for benchmarks/cs_accuracy.py).
-    cs_train = load_cs_mentions()["train"]
-    if cs_train:
-        progress(f"Adding {len(cs_train)} customer-service mentions from {DATASET_DIR} …")
-        x = np.concatenate([x, embedder.embed([r["text"] for r in cs_train])])
-        y = np.concatenate([y, [SENTIMENT_LABELS.index(r["sentiment"]) for r in cs_train]])
+    """The best head of `SENTIMENT_GRID` on val, mixed with `lexical` at the weight of
+    `LEXICAL_WEIGHTS` that val prefers, and calibrated there."""
+    data_dir, val = umsab.data_dir, umsab.val
+    progress(f"Embedding UMSAB train and val from {data_dir} and the CS training split …")
+    texts, y = umsab.training_set()
+    x, val_x = embedder.embed(texts), _embed_all(embedder, val)
     best: tuple[float, Head, dict] | None = None
     for params in SENTIMENT_GRID:
         spec = _head_spec("sentiment", SENTIMENT_LABELS, embedder, hidden=params["hidden"])
@@ -164,13 +203,43 @@ def train_sentiment(
             best = (report["average_macro_f1"], head, {**params, "val": report})
     assert best is not None
     _, head, chosen = best
-    val_all = np.concatenate([val_x[lang] for lang in val])
+    val_lexical = None
+    if lexical is not None:
+        val_lexical = {language: lexical.log_probabilities(p.texts) for language, p in val.items()}
+        chosen = _choose_lexical_weight(
+            head, val_x, val, val_lexical, chosen=chosen, progress=progress
+        )
+    mixed_in = val_lexical or dict.fromkeys(val)
     head.spec.temperature = fit_temperature(
-        head, val_all, np.concatenate([v.labels for v in val.values()])
+        np.concatenate([head.logits(val_x[lang], mixed_in[lang]) for lang in val]),
+        np.concatenate([part.labels for part in val.values()]),
     )
     head.spec.metrics = {"selected": chosen, "temperature_fitted_on": "val", "seed": seed}
     head.spec.trained_with = f"listener train sentiment --data {data_dir} --seed {seed}"
     return head, chosen["val"]
+
+
+def _choose_lexical_weight(
+    head: Head,
+    val_x: dict[str, np.ndarray],
+    val: dict[str, SplitData],
+    val_lexical: dict[str, np.ndarray],
+    *,
+    chosen: dict,
+    progress: Progress,
+) -> dict:
+    """Set the head's `lexical_weight` to the val-best of `LEXICAL_WEIGHTS` (0: the head alone)."""
+    results = []
+    for weight in LEXICAL_WEIGHTS:
+        head.spec.lexical_weight = weight
+        report = evaluate_sentiment(head, val_x, val, val_lexical)
+        progress(
+            f"  mixed with the lexical model at {weight}: val macro-F1"
+            f" {report['average_macro_f1']:.4f}"
+        )
+        results.append((report["average_macro_f1"], weight, report))
+    _, head.spec.lexical_weight, report = max(results, key=lambda r: r[0])
+    return {**chosen, "lexical_weight": head.spec.lexical_weight, "val": report}
 
 
 def _head_spec(task: str, labels: list[str], embedder: Embedder, hidden: int) -> HeadSpec:
@@ -245,7 +314,7 @@ def train_cs_heads(
         y_test = np.array([labels.index(r[task]) for r in splits["test"]])
         spec = _head_spec(task, labels, embedder, hidden=256)
         held_back = _train_cs_head(spec, train_x[~dev], y_train[~dev], seed)
-        temperature = fit_temperature(held_back, train_x[dev], y_train[dev])
+        temperature = fit_temperature(held_back.logits(train_x[dev]), y_train[dev])
         head = _train_cs_head(spec, train_x, y_train, seed)
         head.spec.temperature = temperature
         probabilities = head.probabilities(test_x)

@@ -1,7 +1,8 @@
 """`e5-heads`: the multilingual transformer classifier (the default model).
 
 One encoder pass per mention (mean-pooled multilingual-e5-small, bf16 or int8 on CPU) feeds every
-task head: sentiment, intent and urgency. Intent and urgency evidence then go through the shared
+task head: sentiment (mixed with a word and character n-gram model's answer, `lexical`), intent
+and urgency. Intent and urgency evidence then go through the shared
 scoring function (`listener.nlp.urgency`), together with the review rating, author reach and the
 per-language churn keywords, so the levels mean what the labelling guide says.
 """
@@ -20,6 +21,7 @@ from listener.nlp.embedder import Embedder
 from listener.nlp.encoder import prepare_encoder
 from listener.nlp.heads import WEIGHTS_DIR, Head, head_features
 from listener.nlp.keywords import LEXICON, KeywordEvidence
+from listener.nlp.lexical import LexicalModel
 from listener.nlp.ratings import has_text, sentiment_scores
 from listener.nlp.urgency import (
     CRITICAL_INTENTS,
@@ -72,6 +74,8 @@ class TransformerClassifier:
         self.batch_size = batch_size
         features = head_features(self.embedder.precision)
         self.sentiment = Head.load("sentiment", weights, features)
+        # The sentiment head's answers mix in those of the n-gram model it was trained with.
+        self.lexical = LexicalModel.load(weights) if self.sentiment.spec.lexical_weight else None
         self.intent = _optional_head("intent", weights, features)
         self.urgency = _optional_head("urgency", weights, features)
         heads = [h.spec for h in (self.sentiment, self.intent, self.urgency) if h is not None]
@@ -141,7 +145,8 @@ class TransformerClassifier:
         }
 
     def predict(self, items: Sequence[TextInput], embeddings: np.ndarray) -> list[Prediction]:
-        sentiment = self.sentiment.probabilities(embeddings)
+        lexical = self.lexical.log_probabilities([i.text for i in items]) if self.lexical else None
+        sentiment = self.sentiment.probabilities(embeddings, lexical)
         intents = self.intent.probabilities(embeddings) if self.intent else None
         urgencies = self.urgency.probabilities(embeddings) if self.urgency else None
         predictions = []
