@@ -5,8 +5,9 @@ trained on the same data as the sentiment head. It errs on other tweets than the
 spellings, emoji runs and slang the small encoder's pieces blur), so mixing the two's
 log-probabilities lifts UMSAB val macro-F1 by ~0.015 (bf16 and int8) and the customer-service
 sets' sentiment accuracy from .878 to .891, where the encoder head alone has plateaued
-(benchmarks/results/adapter_sweep.md, "A lexical second opinion"). Hashing keeps the shipped weights a fixed size, with
-no vocabulary to store: `sentiment.lexical.safetensors` (fp16) plus a JSON spec beside the heads.
+(benchmarks/results/adapter_sweep.md, "A lexical second opinion"). Hashing keeps the shipped
+weights a fixed size, with no vocabulary to store: `sentiment.lexical.safetensors` (fp16) plus a
+JSON spec beside the heads.
 """
 
 from __future__ import annotations
