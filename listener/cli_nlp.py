@@ -219,17 +219,20 @@ def train_sentiment_command(
     with exits_on(DataError):  # before minutes of embedding
         umsab = Umsab.read(data)
     weights = output or WEIGHTS_DIR
-    weights.mkdir(parents=True, exist_ok=True)
     lexical = train_lexical(umsab, seed=seed, progress=console.print)
-    console.print(f"Saved {lexical.save(weights)}", markup=False)
+    heads = []
     for embedder in _embedders_for_heads(weights):
         head, report = train_sentiment(umsab, embedder, lexical, seed=seed, progress=console.print)
-        path = head.save(weights)
+        heads.append(head)
         console.print(
             f"{embedder.precision}: val average macro-F1 {report['average_macro_f1']:.4f}"
-            f" (lexical weight {head.spec.lexical_weight}); saved {path}",
+            f" (lexical weight {head.spec.lexical_weight})",
             markup=False,
         )
+    # Saved together at the end: a run stopped halfway leaves the previous set whole.
+    weights.mkdir(parents=True, exist_ok=True)
+    for path in [lexical.save(weights), *(head.save(weights) for head in heads)]:
+        console.print(f"Saved {path}", markup=False)
 
 
 def _embedders_for_heads(weights: Path) -> Iterator[Embedder]:

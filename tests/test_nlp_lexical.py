@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from listener.nlp.heads import WEIGHTS_DIR, Head, HeadSpec
-from listener.nlp.lexical import LexicalModel, LexicalSpec, tf_idf
+from listener.nlp.lexical import LexicalModel, LexicalSpec, mix, normalise, tf_idf
 
 LABELS = ["negative", "neutral", "positive"]
 TEXTS = [
@@ -60,6 +61,24 @@ def test_serving_weights_features_as_scikit_learn_does(small_model):
     assert np.allclose(ours, reference.transform(counts).toarray(), atol=1e-6)
 
 
+def test_links_are_left_out_and_handles_read_as_the_tweets_it_learnt_from_wrote_them(small_model):
+    link = "https://kettlo.example/o/88?ref=tw"
+    text = f"Thanks @Kettlo_UK! {link} www.kettlo.hr http"
+    assert normalise(text).split() == ["thanks", "@user!"]
+    plain = "love it, best purchase ever 😍"
+    with_link = "love it, best purchase ever 😍 https://shop.example.com/o/88129?ref=tw"
+    answers = small_model.log_probabilities([plain, with_link])
+    assert np.array_equal(answers[0], answers[1])
+
+
+def test_no_texts_no_answers_and_a_label_without_examples_is_refused(small_model):
+    assert small_model.log_probabilities([]).shape == (0, 3)
+    with pytest.raises(ValueError, match=r"needs examples of every label"):
+        LexicalModel.fit(["good", "bad"], np.array([0, 2]), LexicalSpec(LABELS, hash_bits=8))
+    with pytest.raises(ValueError, match="one row per text"):
+        mix(np.zeros((2, 3)), np.zeros((1, 3)), 0.5)
+
+
 def test_a_missing_model_names_the_command_that_trains_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="run `listener train sentiment`"):
         LexicalModel.load(tmp_path)
@@ -89,14 +108,16 @@ def test_the_shipped_sentiment_heads_mix_in_the_shipped_lexical_model():
     for features in ("fp32", "int8"):
         head = Head.load("sentiment", WEIGHTS_DIR, features)
         assert 0 < head.spec.lexical_weight < 1
+        assert head.spec.lexical_digest == lexical.digest()
         assert head.spec.metrics["selected"]["lexical_weight"] == head.spec.lexical_weight
 
 
 def test_train_sentiment_mixes_in_the_lexical_model_at_the_weight_val_prefers(
-    encoder_dir, small_model
+    encoder_dir, small_model, monkeypatch
 ):
     from pathlib import Path
 
+    from listener.nlp import training
     from listener.nlp.embedder import Embedder
     from listener.nlp.training import (
         LEXICAL_WEIGHTS,
@@ -106,20 +127,66 @@ def test_train_sentiment_mixes_in_the_lexical_model_at_the_weight_val_prefers(
         train_sentiment,
     )
 
+    monkeypatch.setattr(training, "load_cs_mentions", lambda: {"train": [], "test": []})
     texts, labels = zip(*TEXTS, strict=True)
-    part = SplitData(list(texts), np.array(labels))
-    umsab = Umsab(Path("tiny"), train={"mixed": part}, val={"mixed": part})
+    train = SplitData(list(texts), np.array(labels))
+    val = SplitData(
+        ["broken again, horrible 😡", "arriva martedì", "fantastico, j'adore 😍", "mai più"],
+        np.array([0, 1, 2, 0]),
+    )
+    umsab = Umsab(Path("tiny"), train={"mixed": train}, val={"mixed": val})
     embedder = Embedder(encoder_dir, precision="fp32")
 
     head, report = train_sentiment(umsab, embedder, small_model, progress=lambda _: None)
 
-    val_x = {"mixed": embedder.embed(part.texts)}
-    val_lexical = {"mixed": small_model.log_probabilities(part.texts)}
+    val_x = {"mixed": embedder.embed(val.texts)}
+    val_lexical = {"mixed": small_model.log_probabilities(val.texts)}
     chosen = head.spec.lexical_weight
     assert chosen in LEXICAL_WEIGHTS
+    assert head.spec.lexical_digest == small_model.digest()
     assert head.spec.metrics["selected"]["lexical_weight"] == chosen
     assert report == evaluate_sentiment(head, val_x, umsab.val, val_lexical)
     for weight in LEXICAL_WEIGHTS:
         head.spec.lexical_weight = weight
         other = evaluate_sentiment(head, val_x, umsab.val, val_lexical)
         assert other["average_macro_f1"] <= report["average_macro_f1"]
+
+
+def test_the_lexical_weight_is_the_smallest_that_val_likes_best():
+    from listener.nlp.training import SplitData, _choose_lexical_weight
+
+    head = Head(HeadSpec("sentiment", LABELS, 4))
+    with torch.no_grad():
+        head.net.weight.zero_()  # alone it cannot tell the labels apart: "negative" every time
+        head.net.bias.zero_()
+    val = {"xx": SplitData(["a", "b", "c"], np.array([0, 1, 2]))}
+    right = np.log(np.full((3, 3), 0.1) + 0.7 * np.eye(3)).astype(np.float32)
+
+    chosen = _choose_lexical_weight(
+        head,
+        {"xx": np.zeros((3, 4), dtype=np.float32)},
+        val,
+        {"xx": right},
+        chosen={"hidden": 0},
+        progress=lambda _: None,
+    )
+
+    assert head.spec.lexical_weight == chosen["lexical_weight"] == 0.1
+    assert chosen["val"]["average_macro_f1"] == 1.0
+
+
+def test_a_lexical_model_other_than_the_heads_is_refused(encoder_dir, tmp_path):
+    import json
+    import shutil
+
+    from listener.nlp.transformer import TransformerClassifier
+
+    weights = tmp_path / "weights"
+    shutil.copytree(WEIGHTS_DIR, weights)
+    texts, labels = zip(*TEXTS, strict=True)
+    LexicalModel.fit(list(texts), np.array(labels), LexicalSpec(LABELS)).save(weights)
+
+    with pytest.raises(RuntimeError, match=r"trained with another lexical model"):
+        TransformerClassifier(precision="fp32", weights=weights)
+    spec = json.loads((weights / "sentiment.json").read_text())
+    assert spec["lexical_digest"]  # the shipped head names the model it was fitted with

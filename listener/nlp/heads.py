@@ -38,6 +38,7 @@ class HeadSpec:
     # The share of the lexical model's log-probabilities mixed into this head's (sentiment only;
     # `listener.nlp.lexical`); its temperature calibrates the mixture.
     lexical_weight: float = 0.0
+    lexical_digest: str = ""  # the lexical model's `digest()` the weight and temperature fit
 
 
 def head_features(precision: str) -> str:

@@ -163,6 +163,7 @@ def train_lexical(umsab: Umsab, seed: int = 0, progress: Progress = print) -> Le
     """The lexical sentiment model (`listener.nlp.lexical`) on the sentiment head's data."""
     texts, labels = umsab.training_set()
     progress(f"Fitting the lexical model on {len(texts)} texts (n-gram counts, ~1 min) …")
+    # Deterministic (L-BFGS from zeros): `seed` only goes into the command that reproduces it.
     model = LexicalModel.fit(texts, labels, LexicalSpec(SENTIMENT_LABELS))
     val = {lang: model.log_probabilities(part.texts).argmax(1) for lang, part in umsab.val.items()}
     report = sentiment_report(val, umsab.val)
@@ -206,6 +207,7 @@ def train_sentiment(
     val_lexical = None
     if lexical is not None:
         val_lexical = {language: lexical.log_probabilities(p.texts) for language, p in val.items()}
+        head.spec.lexical_digest = lexical.digest()
         chosen = _choose_lexical_weight(
             head, val_x, val, val_lexical, chosen=chosen, progress=progress
         )

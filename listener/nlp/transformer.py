@@ -21,6 +21,7 @@ from listener.nlp.embedder import Embedder
 from listener.nlp.encoder import prepare_encoder
 from listener.nlp.heads import WEIGHTS_DIR, Head, head_features
 from listener.nlp.keywords import LEXICON, KeywordEvidence
+from listener.nlp.lexical import STEM as LEXICAL_STEM
 from listener.nlp.lexical import LexicalModel
 from listener.nlp.ratings import has_text, sentiment_scores
 from listener.nlp.urgency import (
@@ -74,8 +75,7 @@ class TransformerClassifier:
         self.batch_size = batch_size
         features = head_features(self.embedder.precision)
         self.sentiment = Head.load("sentiment", weights, features)
-        # The sentiment head's answers mix in those of the n-gram model it was trained with.
-        self.lexical = LexicalModel.load(weights) if self.sentiment.spec.lexical_weight else None
+        self.lexical = _lexical_model(self.sentiment, weights)
         self.intent = _optional_head("intent", weights, features)
         self.urgency = _optional_head("urgency", weights, features)
         heads = [h.spec for h in (self.sentiment, self.intent, self.urgency) if h is not None]
@@ -176,6 +176,23 @@ def _keywords_stand(found: KeywordEvidence, support: float, negative: float) -> 
             support >= KEYWORD_SUPPORT or negative > 0.5 or found.keywords >= CORROBORATING_KEYWORDS
         )
     return support >= AMBIGUOUS_SUPPORT
+
+
+def _lexical_model(sentiment: Head, weights: Path) -> LexicalModel | None:
+    """The n-gram model whose answers the sentiment head mixes into its own, if it does: the one
+    it was trained with, or an error saying how to make them match again."""
+    if not sentiment.spec.lexical_weight:
+        return None
+    lexical = LexicalModel.load(weights)
+    if lexical.digest() != sentiment.spec.lexical_digest or (
+        lexical.spec.labels != sentiment.spec.labels
+    ):
+        raise RuntimeError(
+            f"the sentiment head in {weights} was trained with another lexical model than"
+            f" {LEXICAL_STEM}.safetensors beside it; retrain them together"
+            " (listener train sentiment)"
+        )
+    return lexical
 
 
 def _optional_head(task: str, weights: Path, features: str) -> Head | None:
