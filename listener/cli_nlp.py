@@ -159,7 +159,7 @@ def eval_sentiment(
     config: ConfigOption = None,
 ) -> None:
     """Macro-F1 per language, their average, and accuracy."""
-    from listener.nlp.training import DataError, load_umsab, sentiment_report
+    from listener.nlp.training import SENTIMENT_LABELS, DataError, load_umsab, sentiment_report
 
     settings = _config(config)
     with exits_on(DataError):
@@ -167,7 +167,6 @@ def eval_sentiment(
     if json_file is not None:
         _check_output(json_file, "--json")
     classifier = load_model(settings.model)
-    labels = ["negative", "neutral", "positive"]
     import numpy as np
 
     predicted: dict[str, np.ndarray] = {}
@@ -178,7 +177,7 @@ def eval_sentiment(
             for start in range(0, len(part.texts), 256):
                 chunk = part.texts[start : start + 256]
                 predictions = classifier.classify([TextInput(t, "und") for t in chunk])
-                guesses += [labels.index(p.sentiment.value) for p in predictions]
+                guesses += [SENTIMENT_LABELS.index(p.sentiment.value) for p in predictions]
                 progress.advance(task, len(chunk))
             predicted[language] = np.array(guesses)
     report = {
@@ -230,7 +229,6 @@ def train_sentiment_command(
             markup=False,
         )
     # Saved together at the end: a run stopped halfway leaves the previous set whole.
-    weights.mkdir(parents=True, exist_ok=True)
     for path in [lexical.save(weights), *(head.save(weights) for head in heads)]:
         console.print(f"Saved {path}", markup=False)
 

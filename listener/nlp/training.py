@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -113,10 +114,15 @@ def evaluate_sentiment(
 ) -> dict:
     """Macro-F1 and accuracy per language and their average (fractions); `lexical`: the lexical
     model's log-probabilities per language, for a head that mixes them in."""
-    mixed_in = lexical or dict.fromkeys(splits)
-    return sentiment_report(
-        {lang: head.logits(embeddings[lang], mixed_in[lang]).argmax(1) for lang in splits}, splits
-    )
+    logits = _logits_by_language(head, embeddings, lexical)
+    return sentiment_report({lang: scores.argmax(1) for lang, scores in logits.items()}, splits)
+
+
+def _logits_by_language(
+    head: Head, embeddings: dict[str, np.ndarray], lexical: dict[str, np.ndarray] | None
+) -> dict[str, np.ndarray]:
+    mixed_in = lexical or dict.fromkeys(embeddings)
+    return {lang: head.logits(x, mixed_in[lang]) for lang, x in embeddings.items()}
 
 
 def sentiment_report(predicted: dict[str, np.ndarray], splits: dict[str, SplitData]) -> dict:
@@ -145,6 +151,7 @@ class Umsab:
     def read(cls, data_dir: Path) -> Umsab:
         return cls(data_dir, load_umsab(data_dir, "train"), load_umsab(data_dir, "val"))
 
+    @cached_property
     def training_set(self) -> tuple[list[str], np.ndarray]:
         """UMSAB train and the customer-service training split: what sentiment learns from.
 
@@ -161,7 +168,7 @@ class Umsab:
 
 def train_lexical(umsab: Umsab, seed: int = 0, progress: Progress = print) -> LexicalModel:
     """The lexical sentiment model (`listener.nlp.lexical`) on the sentiment head's data."""
-    texts, labels = umsab.training_set()
+    texts, labels = umsab.training_set
     progress(f"Fitting the lexical model on {len(texts)} texts (n-gram counts, ~1 min) …")
     # Deterministic (L-BFGS from zeros): `seed` only goes into the command that reproduces it.
     model = LexicalModel.fit(texts, labels, LexicalSpec(SENTIMENT_LABELS))
@@ -176,7 +183,7 @@ def train_lexical(umsab: Umsab, seed: int = 0, progress: Progress = print) -> Le
 def train_sentiment(
     umsab: Umsab,
     embedder: Embedder,
-    lexical: LexicalModel | None = None,
+    lexical: LexicalModel,
     seed: int = 0,
     progress: Progress = print,
 ) -> tuple[Head, dict]:
@@ -184,7 +191,7 @@ def train_sentiment(
     `LEXICAL_WEIGHTS` that val prefers, and calibrated there."""
     data_dir, val = umsab.data_dir, umsab.val
     progress(f"Embedding UMSAB train and val from {data_dir} and the CS training split …")
-    texts, y = umsab.training_set()
+    texts, y = umsab.training_set
     x, val_x = embedder.embed(texts), _embed_all(embedder, val)
     best: tuple[float, Head, dict] | None = None
     for params in SENTIMENT_GRID:
@@ -204,16 +211,11 @@ def train_sentiment(
             best = (report["average_macro_f1"], head, {**params, "val": report})
     assert best is not None
     _, head, chosen = best
-    val_lexical = None
-    if lexical is not None:
-        val_lexical = {language: lexical.log_probabilities(p.texts) for language, p in val.items()}
-        head.spec.lexical_digest = lexical.digest()
-        chosen = _choose_lexical_weight(
-            head, val_x, val, val_lexical, chosen=chosen, progress=progress
-        )
-    mixed_in = val_lexical or dict.fromkeys(val)
+    val_lexical = {language: lexical.log_probabilities(p.texts) for language, p in val.items()}
+    head.spec.lexical_digest = lexical.digest()
+    chosen = _choose_lexical_weight(head, val_x, val, val_lexical, chosen=chosen, progress=progress)
     head.spec.temperature = fit_temperature(
-        np.concatenate([head.logits(val_x[lang], mixed_in[lang]) for lang in val]),
+        np.concatenate(list(_logits_by_language(head, val_x, val_lexical).values())),
         np.concatenate([part.labels for part in val.values()]),
     )
     head.spec.metrics = {"selected": chosen, "temperature_fitted_on": "val", "seed": seed}
