@@ -127,3 +127,23 @@ def test_a_happy_review_stays_low_whatever_the_intent_head_read():
         Signals(intent=Intent.DELIVERY, scores=PRAISING, rating=5, intent_by_model=True)
     )
     assert level is Urgency.LOW
+
+
+def test_praise_the_urgency_head_doubts_is_medium_not_low():
+    """'Love the free light show 🔥 sparks shot out the base': praise words, but the urgency head
+    gives a service failure a real chance, so the mention reaches the reply queue."""
+
+    def praise(head: dict[Urgency, float], rating: int | None = None):
+        return score_urgency(
+            Signals(intent=Intent.PRAISE, scores=PRAISING, rating=rating, model_urgency=head)
+        )
+
+    assert praise(_head(low=0.9, high=0.05, critical=0.01))[0] is Urgency.LOW
+    level, _score, reasons = praise(_head(low=0.78, medium=0.02, high=0.15))
+    assert level is Urgency.MEDIUM
+    assert reasons == ["the model finds it possibly high or worse (20%)"]  # high + critical
+    assert praise(_head(low=0.8, medium=0.2))[0] is Urgency.LOW  # a possible medium is no doubt
+    # The customer's own 5 stars outweigh the doubt, as they outweigh a sure head.
+    level, _score, reasons = praise(_head(low=0.7, high=0.25), rating=5)
+    assert level is Urgency.LOW
+    assert reasons[-1] == "5-star positive review"
