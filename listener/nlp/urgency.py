@@ -180,6 +180,11 @@ class ModelReading:
         return f"the model rates it {self.level.label} ({self.confidence:.0%})"
 
 
+def _at_least(probabilities: dict[Urgency, float], level: Urgency) -> float:
+    """The urgency head's probability that a mention is `level` or more urgent."""
+    return sum(p for u, p in probabilities.items() if u >= level)
+
+
 def _blend_model(
     score: float, probabilities: dict[Urgency, float], highest: Urgency
 ) -> tuple[float, ModelReading | None]:
@@ -189,7 +194,7 @@ def _blend_model(
     level = max(probabilities, key=probabilities.__getitem__)
     confidence = probabilities[level]
     if confidence >= MODEL_CONFIDENT and level > highest:
-        level, confidence = highest, sum(p for u, p in probabilities.items() if u >= highest)
+        level, confidence = highest, _at_least(probabilities, highest)
     if confidence >= MODEL_CONFIDENT and LEVEL_MIDPOINTS[level] > score:
         return LEVEL_MIDPOINTS[level], ModelReading(level, confidence)
     return score, None
@@ -241,7 +246,7 @@ def _model_doubts(
     """Keep a mention the rules rate low at medium when the urgency head gives high or critical
     `MODEL_DOUBT` or more: mostly sarcasm, a failure told in praise words ("sparks shot out
     the base, love the light show")."""
-    doubt = sum(p for level, p in probabilities.items() if level >= Urgency.HIGH)
+    doubt = _at_least(probabilities, Urgency.HIGH)
     if level_for(score) is Urgency.LOW and doubt >= MODEL_DOUBT:
         return LEVEL_FLOORS[-1][1], ModelReading(Urgency.HIGH, doubt, possible=True)
     return score, None
