@@ -18,6 +18,7 @@ from rich.table import Table
 from listener.nlp import Classifier, ModelLoadError, TextInput, load_classifier
 from listener.nlp.language import LanguageIdentifier
 from listener.records import RecordError, record_counts
+from listener.textfiles import TextFileError, read_lines
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -128,7 +129,9 @@ def _read_jsonl(path: Path) -> list[dict]:
     if not path.is_file():
         _fail(f"{path} is not a file; --input names a JSONL file, one mention per line")
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    with exits_on(TextFileError):
+        lines = read_lines(path)
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:

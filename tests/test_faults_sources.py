@@ -211,6 +211,18 @@ def test_a_replay_feed_is_read_in_steps_and_a_line_separator_in_a_text_is_no_lin
     assert source.fetch(third.cursor).mentions == []
 
 
+@pytest.mark.parametrize("name", ["feed.jsonl", "feed.json"])
+def test_a_replay_feed_saved_with_a_byte_order_mark_reads_its_first_mention(tmp_path, name):
+    record = {"id": "x0", "text": "Saved from Excel"}
+    body = json.dumps(record) if name.endswith("l") else json.dumps([record])
+    path = tmp_path / name
+    path.write_bytes(b"\xef\xbb\xbf" + body.encode() + b"\r\n")
+
+    batch = ReplaySource("feed", [path], max_items=10).fetch(None)
+
+    assert ([m.text for m in batch.mentions], batch.rejected) == (["Saved from Excel"], [])
+
+
 def test_replay_counts_must_be_whole_and_reactions_not_negative(tmp_path):
     records = [
         {"id": "a", "text": "fine", "engagement": 12},

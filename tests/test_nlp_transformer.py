@@ -70,6 +70,27 @@ def test_classify_rejects_lines_without_text(tmp_path, e5_config):
     assert "line 1: needs 'id' and 'text'" in result.output
 
 
+def test_classify_keeps_a_mention_whole_whatever_separators_its_text_holds(tmp_path):
+    # A spreadsheet export with a byte-order mark and CRLF, and a text with a raw U+2028 (which
+    # json.dumps(..., ensure_ascii=False) writes as is): two mentions in, two out.
+    records = [
+        {"id": "sep", "text": "Paket nicht da.\u2028Bitte melden!", "lang": "de"},
+        {"id": "nel", "text": "Colis jamais reçu\x85remboursez-moi", "lang": "fr"},
+    ]
+    source = tmp_path / "in.jsonl"
+    lines = "\r\n".join(json.dumps(r, ensure_ascii=False) for r in records)
+    source.write_bytes(b"\xef\xbb\xbf" + lines.encode())
+    target = tmp_path / "out.jsonl"
+
+    result = runner.invoke(app, ["classify", "--input", str(source), "--output", str(target)])
+
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["id"] for line in target.read_text().split("\n") if line] == [
+        "sep",
+        "nel",
+    ]
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [

@@ -24,6 +24,7 @@ from listener.nlp.heads import (
     train_head,
 )
 from listener.nlp.lexical import LexicalModel, LexicalSpec
+from listener.textfiles import TextFileError, read_lines
 
 SENTIMENT_LABELS = ["negative", "neutral", "positive"]
 LABEL_VALUES = {str(index) for index in range(len(SENTIMENT_LABELS))}  # UMSAB's: "0" "1" "2"
@@ -87,8 +88,11 @@ def load_umsab(data_dir: Path, split: str) -> dict[str, SplitData]:
 def _read_split(text_file: Path, label_file: Path) -> SplitData:
     if not label_file.is_file():
         raise DataError(f"{text_file} has no {label_file.name} beside it")
-    texts = text_file.read_text(encoding="utf-8").splitlines()
-    values = label_file.read_text(encoding="utf-8").split()
+    try:
+        texts = read_lines(text_file)
+        values = " ".join(read_lines(label_file)).split()
+    except TextFileError as error:
+        raise DataError(str(error)) from None
     wrong = next((v for v in values if v not in LABEL_VALUES), None)
     if wrong is not None:
         raise DataError(
@@ -270,7 +274,7 @@ def _split_of(example_id: str) -> str:
 def load_cs_mentions(directory: Path = DATASET_DIR) -> dict[str, list[dict]]:
     splits: dict[str, list[dict]] = {"train": [], "test": []}
     for path in sorted(directory.glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in read_lines(path):
             if line.strip():
                 record = json.loads(line)
                 splits[_split_of(record["id"])].append(record)
@@ -280,7 +284,7 @@ def load_cs_mentions(directory: Path = DATASET_DIR) -> dict[str, list[dict]]:
 def load_cs_probes(directory: Path = PROBES_DIR) -> dict[str, list[dict]]:
     """Each probe set by its file name; the CS training code never reads them."""
     return {
-        path.stem: [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        path.stem: [json.loads(line) for line in read_lines(path) if line.strip()]
         for path in sorted(directory.glob("*.jsonl"))
     }
 

@@ -105,13 +105,13 @@ def _records(path: Path, start: int) -> Iterator[tuple[int, int, Any]]:
     a U+2028 inside a text (json.dumps with ensure_ascii=False writes it raw) is not a break.
     """
     if path.suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+        data = json.loads(path.read_text(encoding="utf-8-sig", errors="replace"))
         if not isinstance(data, list):
             raise RecordError(f"{path}: a .json feed must hold a list of mentions")
         yield from ((index, index + 1, data[index]) for index in range(start, len(data)))
         return
     index = 0
-    with path.open(encoding="utf-8", errors="replace") as lines:
+    with path.open(encoding="utf-8-sig", errors="replace") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
