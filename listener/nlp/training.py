@@ -63,16 +63,24 @@ class SplitData:
     labels: np.ndarray
 
 
+ALL_LANGUAGES_FOLDER = "all"  # XLM-T's copy of UMSAB: every language's tweets together
+
+
 class DataError(ValueError):
     """A data set that cannot be read as documented; the message names the file and the fix."""
 
 
 def load_umsab(data_dir: Path, split: str) -> dict[str, SplitData]:
-    """`<language>/<split>_text.txt` + `<language>/<split>_labels.txt` (labels 0/1/2)."""
+    """`<language>/<split>_text.txt` + `<language>/<split>_labels.txt` (labels 0/1/2).
+
+    XLM-T's own copy also holds every language together in `all/`: no language of its own,
+    whose tweets read with the others' would count twice, so it is left out."""
     if not data_dir.is_dir():
         raise DataError(f"{data_dir} is not a folder; --data names the UMSAB folder")
     found = {}
     for language_dir in sorted(p for p in data_dir.iterdir() if p.is_dir()):
+        if language_dir.name == ALL_LANGUAGES_FOLDER:
+            continue
         text_file = language_dir / f"{split}_text.txt"
         if text_file.is_file():
             found[language_dir.name] = _read_split(text_file, language_dir / f"{split}_labels.txt")

@@ -1,4 +1,4 @@
-"""Line-per-record files read as their writers meant: records end at a line end only."""
+"""Files read as their writers meant: records end at line ends only; UMSAB as XLM-T ships it."""
 
 from __future__ import annotations
 
@@ -50,3 +50,12 @@ def test_umsab_files_that_are_not_utf8_are_a_data_error(tmp_path):
     (language / "test_labels.txt").write_text("2\n")
     with pytest.raises(DataError, match="not UTF-8 text"):
         load_umsab(tmp_path, "test")
+
+
+def test_umsab_read_from_xlm_t_leaves_out_its_folder_of_all_languages_together(tmp_path):
+    for folder, texts in {"english": ["good", "bad"], "all": ["good", "bad", "bueno"]}.items():
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "test_text.txt").write_text("\n".join(texts) + "\n")
+        (tmp_path / folder / "test_labels.txt").write_text("2\n0\n2\n"[: 2 * len(texts)])
+
+    assert list(load_umsab(tmp_path, "test")) == ["english"]
