@@ -17,7 +17,7 @@ from rich.table import Table
 
 from listener.nlp import Classifier, ModelLoadError, TextInput, load_classifier
 from listener.nlp.language import LanguageIdentifier
-from listener.records import RecordError, record_counts
+from listener.records import RecordError, check_tags, record_counts
 from listener.textfiles import TextFileError, read_lines
 
 if TYPE_CHECKING:
@@ -145,6 +145,7 @@ def _read_jsonl(path: Path) -> list[dict]:
         ):
             _fail(f"{path} line {number}: needs 'id' and 'text' (a string); fix or remove the line")
         try:
+            check_tags(record)
             record.update(record_counts(record))
         except RecordError as error:
             _fail(f"{path} line {number}: {error}; fix or remove the line")

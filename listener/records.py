@@ -1,5 +1,5 @@
-"""The optional numbers a mention record carries, read one way by everything that takes records
-from files: `listener classify` and `listener draft` (JSONL in), and the replay source.
+"""The optional numbers and tags a mention record carries, read one way by everything that takes
+records from files: `listener classify` and `listener draft` (JSONL in), and the replay source.
 
 Exports from spreadsheets and other tools write counts as strings ("1200") or as floats (4.0);
 both are accepted where they hold a whole number. Anything else is refused with the field named.
@@ -11,6 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 COUNT_FIELDS = ("rating", "author_followers", "engagement")
+TAG_FIELDS = {
+    "lang": 'a language tag such as "en" or "pt-BR"',
+    "source": 'a platform such as "twitter"',
+}
 
 
 class RecordError(ValueError):
@@ -47,3 +51,11 @@ def record_counts(record: Mapping[str, Any]) -> dict[str, int | None]:
                 f"{key!r} counts people or reactions, so it cannot be negative: {value}"
             )
     return counts
+
+
+def check_tags(record: Mapping[str, Any]) -> None:
+    """The record's `lang` and `source` are text or null."""
+    for key, meaning in TAG_FIELDS.items():
+        value = record.get(key)
+        if value is not None and not isinstance(value, str):
+            raise RecordError(f"{key!r} must be {meaning} or null, got {value!r}")

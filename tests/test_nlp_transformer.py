@@ -99,9 +99,11 @@ def test_classify_keeps_a_mention_whole_whatever_separators_its_text_holds(tmp_p
         ("rating", 6, "'rating' must be 1-5, got 6"),
         ("rating", "6", "'rating' must be 1-5, got 6"),
         ("engagement", -3, "'engagement' counts people or reactions, so it cannot be negative"),
+        ("lang", 5, """'lang' must be a language tag such as "en" or "pt-BR" or null, got 5"""),
+        ("source", ["x"], """'source' must be a platform such as "twitter" or null, got ['x']"""),
     ],
 )
-def test_classify_rejects_counts_that_are_not_whole_numbers(tmp_path, field, value, message):
+def test_classify_rejects_counts_and_tags_it_cannot_read(tmp_path, field, value, message):
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"id": "1", "text": "hi", field: value}) + "\n")
     result = runner.invoke(
