@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 COUNT_FIELDS = ("rating", "author_followers", "engagement")
+# Language tags that name no language: "und", and X's own for posts of mentions, cashtags,
+# hashtags, media, very short text or no linguistic content.
+NO_LANGUAGE_TAGS = frozenset({"und", "qam", "qct", "qht", "qme", "qst", "zxx", "art"})
 TAG_FIELDS = {
     "lang": 'a language tag such as "en" or "pt-BR"',
     "source": 'a platform such as "twitter"',

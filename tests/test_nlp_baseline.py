@@ -45,6 +45,17 @@ def test_text_without_letters_keeps_the_tag_or_is_undetermined(identifier):
     assert identifier.identify("🔥🔥🔥 👍") == "und"
 
 
+def test_tags_that_name_no_language_are_no_prior(identifier):
+    # X's "qme" (media only), "qst" (very short) and "zxx" (no linguistic content), as raw
+    # exports carry them: never a mention's language, and no weight against the text.
+    assert identifier.identify("🔥🔥🔥 👍", "qme") == "und"
+    assert identifier.identify("Lumora Glow super", "qst") != "qst"
+    assert (
+        identifier.identify("Wo bleibt meine Bestellung? Ich warte seit zwei Wochen.", "zxx")
+        == "de"
+    )
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -1,6 +1,7 @@
 """Language identification with lingua, restricted to the configured languages plus guards.
 
-The platform's own tag is a prior: it wins unless the text clearly says otherwise. Links and
+The platform's own tag is a prior: it wins unless the text clearly says otherwise; a tag that
+names no language (X's "qme", "zxx", …: `listener.records.NO_LANGUAGE_TAGS`) is none. Links and
 @handles are no language and are left out; text with no letters besides them (emoji only, a bare
 link) keeps the platform's tag, or gets "und" (undetermined). Hindi and Arabic in Latin letters,
 which lingua does not know, are recognised by their function words (Arabic also by the digits
@@ -17,6 +18,7 @@ from functools import cached_property
 from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
 
 from listener.links import HANDLE, LINK
+from listener.records import NO_LANGUAGE_TAGS
 
 UNDETERMINED = "und"
 # The platform's tag is kept unless lingua is at least this sure of another language; short texts
@@ -132,6 +134,8 @@ class LanguageIdentifier:
 
     def identify(self, text: str, platform_tag: str | None = None) -> str:
         tag = (platform_tag or "").split("-")[0].lower() or None
+        if tag in NO_LANGUAGE_TAGS:  # X's "qme" (media only) and the like: no prior at all
+            tag = None
         # Links and @handles: "https://t.co/abc123" read as Portuguese, "@Lumora" as Italian.
         text = HANDLE.sub(" ", LINK.sub(" ", text))
         if not any(character.isalpha() for character in text):

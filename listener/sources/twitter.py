@@ -24,6 +24,7 @@ import tweepy
 from config.schema import Settings
 from config.schema import TwitterSource as TwitterConfig
 from listener.models import Mention, utcnow
+from listener.records import NO_LANGUAGE_TAGS
 from listener.sources import FetchResult, NotConfigured, Source, SourceError
 from listener.sources.common import BrandTerms, engagement, rejection_reason, secret, to_utc
 from listener.sources.httpjson import LONG_TIMEOUT
@@ -37,7 +38,6 @@ PLATFORM = "twitter"
 LIBRARY_HOSTS = ("https://api.twitter.com", "https://api.x.com")
 RECENT_WINDOW = timedelta(days=7) - timedelta(minutes=5)  # margin for clock skew
 TWITTER_EPOCH_MS = 1288834974657
-UNDETERMINED_LANGS = {"und", "qam", "qct", "qht", "qme", "qst", "zxx", "art"}
 PAGE_MIN, PAGE_MAX = 10, 100
 
 
@@ -331,7 +331,7 @@ class TwitterSource(Source):
             author_followers=followers if isinstance(followers, int) else None,
             engagement=_engagement(tweet.get("public_metrics")),
             text=text,
-            language=None if not lang or lang in UNDETERMINED_LANGS else str(lang).lower(),
+            language=None if not lang or lang in NO_LANGUAGE_TAGS else str(lang).lower(),
             created_at=to_utc(tweet["created_at"]),
             raw={"tweet": tweet, "author": user or None},
         )
