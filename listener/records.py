@@ -1,5 +1,6 @@
-"""The optional numbers and tags a mention record carries, read one way by everything that takes
-records from files: `listener classify` and `listener draft` (JSONL in), and the replay source.
+"""The optional numbers a mention record carries, read one way by everything that takes records
+from files: `listener classify` and `listener draft` (JSONL in), and the replay source; and the
+tags (`lang`, `source`) that classify and draft check, where replay reads any value as text.
 
 Exports from spreadsheets and other tools write counts as strings ("1200") or as floats (4.0);
 both are accepted where they hold a whole number. Anything else is refused with the field named.

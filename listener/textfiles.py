@@ -15,18 +15,22 @@ class TextFileError(ValueError):
     """A file that is not UTF-8 text, said with where and how to fix it."""
 
 
-def read_lines(path: Path) -> list[str]:
-    """The lines of the UTF-8 text file `path`, without their line ends; a final line end opens
-    no empty line."""
+def read_text(path: Path) -> str:
+    """The UTF-8 text of `path`, without a byte-order mark."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
         line = path.read_bytes()[: error.start].count(b"\n") + 1
         raise TextFileError(
             f"{path} line {line}: not UTF-8 text (byte 0x{error.object[error.start]:02x});"
             " save the file as UTF-8"
         ) from None
-    lines = text.split("\n")
+
+
+def read_lines(path: Path) -> list[str]:
+    """The lines of the UTF-8 text file `path`, without their line ends; a final line end opens
+    no empty line."""
+    lines = read_text(path).split("\n")
     if lines[-1] == "":
         lines.pop()
     return [line.removesuffix("\r") for line in lines]

@@ -24,7 +24,7 @@ from listener.nlp.heads import (
     train_head,
 )
 from listener.nlp.lexical import LexicalModel, LexicalSpec
-from listener.textfiles import TextFileError, read_lines
+from listener.textfiles import TextFileError, read_lines, read_text
 
 SENTIMENT_LABELS = ["negative", "neutral", "positive"]
 LABEL_VALUES = {str(index) for index in range(len(SENTIMENT_LABELS))}  # UMSAB's: "0" "1" "2"
@@ -98,7 +98,7 @@ def _read_split(text_file: Path, label_file: Path) -> SplitData:
         raise DataError(f"{text_file} has no {label_file.name} beside it")
     try:
         texts = read_lines(text_file)
-        values = " ".join(read_lines(label_file)).split()
+        values = read_text(label_file).split()
     except TextFileError as error:
         raise DataError(str(error)) from None
     wrong = next((v for v in values if v not in LABEL_VALUES), None)
