@@ -109,6 +109,7 @@ class TeamRules:
 # What a viral complaint scores: critical, below a named safety hazard (0.95).
 VIRAL_SCORE = 0.9
 LEVEL_FLOORS = ((Urgency.CRITICAL, 0.85), (Urgency.HIGH, 0.60), (Urgency.MEDIUM, 0.35))
+MEDIUM_FLOOR = dict(LEVEL_FLOORS)[Urgency.MEDIUM]  # the lowest score that needs a reply
 
 INTENT_BASE: dict[Intent, tuple[float, str]] = {
     Intent.SAFETY: (0.95, "safety hazard or injury mentioned"),
@@ -248,7 +249,7 @@ def _model_doubts(
     the base, love the light show")."""
     doubt = _at_least(probabilities, Urgency.HIGH)
     if level_for(score) is Urgency.LOW and doubt >= MODEL_DOUBT:
-        return LEVEL_FLOORS[-1][1], ModelReading(Urgency.HIGH, doubt, possible=True)
+        return MEDIUM_FLOOR, ModelReading(Urgency.HIGH, doubt, possible=True)
     return score, None
 
 
@@ -270,7 +271,7 @@ def score_urgency(
     if signals.intent in SERVICE_FAILURES and positive > 0.6:
         score -= 0.3  # "arrived a day early, love it" mentions delivery but needs nothing
         if signals.intent_by_model:
-            score = max(score, LEVEL_FLOORS[-1][1])
+            score = max(score, MEDIUM_FLOOR)
             reasons.append(PRAISE_AROUND_A_FAILURE)
     if negative > 0.5:
         score += 0.15 * negative
@@ -298,7 +299,7 @@ def score_urgency(
     if negative > 0.5:
         # An unhappy customer always needs a reply, even when nothing else is recognised; "praise"
         # read in an unhappy text is most often sarcasm ("great job, 90 minutes for a ramen 👏").
-        score = max(score, LEVEL_FLOORS[-1][1])
+        score = max(score, MEDIUM_FLOOR)
     if not critical_intent:
         score = min(score, NON_CRITICAL_CEILING)
     # A post whose sentiment label is negative is a complaint, however the rest of the
