@@ -1,10 +1,15 @@
-"""Rules around the models: language guards and the urgency scoring's review-star verdict."""
+"""Rules around the models: language guards, a repeated charge, and the urgency scoring's
+review-star verdict."""
 
 from __future__ import annotations
 
+import pytest
+
 from listener.enums import Intent, Sentiment, Urgency
+from listener.nlp import TextInput
+from listener.nlp.charges import amounts, repeated_charge
 from listener.nlp.language import LanguageIdentifier
-from listener.nlp.urgency import Signals, score_urgency
+from listener.nlp.urgency import Signals, TeamRules, score_urgency
 
 CONFIGURED = ["en", "de", "fr", "it", "es", "pt", "hr", "ja"]
 
@@ -147,3 +152,77 @@ def test_praise_the_urgency_head_doubts_is_medium_not_low():
     level, _score, reasons = praise(_head(low=0.7, high=0.25), rating=5)
     assert level is Urgency.LOW
     assert reasons[-1] == "5-star positive review"
+
+
+@pytest.mark.parametrize(
+    ("text", "charged"),
+    [
+        ("Kontoauszug:\n03.11. KAFFEEHAUS 12,40\n03.11. KAFFEEHAUS 12,40\nEin Kaffee.", "12,40"),
+        ("took £18.50 on Monday and £18.50 again on Tuesday", "18.50"),
+        ("明細に¥2,980と¥2,980。注文は1回です", "2,980"),
+        ("extrato: R$ 59,90 e R$ 59,90 no mesmo dia", "59,90"),
+        ("خصموا ١٢٠ ر.س ثم 120 ر.س", "120"),  # Arabic-Indic digits too
+        ("USD 1,240.50 / USD 1,240.50", "1,240.50"),
+    ],
+)
+def test_an_amount_written_twice_is_a_repeated_charge(text, charged):
+    assert repeated_charge(text) == charged
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Lieferung um 10.30 angekündigt, um 10.30 war niemand da",  # times, not money
+        "bestellt am 14.05.2026, geliefert am 14.05.2026",  # dates
+        "12 kraljeva i 12 kraljica",  # "kr" starts a word: no currency
+        "paid €20 for shipping and €25 for the box",  # two different amounts
+        "version 2.10 crashes, 2.10 again",  # without a currency "2.10" may be a time
+    ],
+)
+def test_times_dates_and_different_amounts_are_no_repeated_charge(text):
+    assert repeated_charge(text) is None
+
+
+def test_amounts_keep_thousands_and_read_spaces_inside_a_number_as_one():
+    assert amounts("$ 12 000 y $\u00a012\u00a0000") == ["12 000", "12 000"]
+    assert amounts("1.240,50 € und 9,99") == ["1.240,50", "9,99"]
+
+
+NEUTRAL = {Sentiment.NEGATIVE: 0.1, Sentiment.NEUTRAL: 0.8, Sentiment.POSITIVE: 0.1}
+
+
+def test_a_statement_pasted_twice_is_a_high_billing_problem_even_in_praise_words():
+    """'so generous, you took £63.20 twice 🙃': no word says "charged twice", the amount does."""
+    rules = TeamRules()
+    statement = "Kontoauszug:\n03.11. KAFFEEHAUS 12,40\n03.11. KAFFEEHAUS 12,40\nEin Kaffee."
+    for scores in (NEUTRAL, PRAISING):
+        found = rules.prediction(TextInput(statement, "de"), scores, Intent.OTHER)
+        assert (found.intent, found.urgency) == (Intent.BILLING_PAYMENT, Urgency.HIGH)
+        assert "the same amount (12,40) twice: a double charge?" in found.reasons
+    # A sure "medium" from the urgency head does not talk it down, as with a churn threat.
+    head = {Urgency.LOW: 0.02, Urgency.MEDIUM: 0.9, Urgency.HIGH: 0.06, Urgency.CRITICAL: 0.02}
+    found = rules.prediction(TextInput(statement, "de"), NEUTRAL, Intent.OTHER, head)
+    assert found.urgency is Urgency.HIGH
+    # A critical intent stays; a happy 5-star review stays praise.
+    fraud = rules.prediction(TextInput(statement, "de"), NEUTRAL, Intent.ACCOUNT_SECURITY)
+    assert (fraud.intent, fraud.urgency) == (Intent.ACCOUNT_SECURITY, Urgency.CRITICAL)
+    review = TextInput("2 Tassen, 9,99 + 9,99, super Qualität", "de", rating=5)
+    happy = rules.prediction(review, PRAISING, Intent.PRAISE)
+    assert (happy.intent, happy.urgency) == (Intent.PRAISE, Urgency.LOW)
+
+
+def test_a_critical_matter_named_in_kind_words_is_medium_not_low():
+    """'Impeccable security ✨ someone got into my account last night': praise words, and the
+    intent head reads praise, but a takeover named is never "nothing to do"."""
+    rules = TeamRules()
+    text = "Bravissimi, sicurezza impeccabile ✨ stanotte qualcuno è entrato nel mio account"
+    found = rules.prediction(TextInput(text, "it"), PRAISING, Intent.PRAISE)
+    assert found.urgency is Urgency.MEDIUM
+    assert found.intent is Intent.PRAISE  # a reply, not a page: the keywords did not stand
+    assert "account takeover or fraud mentioned in calm or kind words" in found.reasons
+    plain = rules.prediction(
+        TextInput("Bravissimi, consegna impeccabile ✨", "it"), PRAISING, Intent.PRAISE
+    )
+    assert plain.urgency is Urgency.LOW
+    review = TextInput(text, "it", rating=5)
+    assert rules.prediction(review, PRAISING, Intent.PRAISE).urgency is Urgency.LOW

@@ -501,3 +501,23 @@ def test_the_longest_version_a_team_can_configure_fits_its_column(encoder_dir):
     assert "+keywords:" in version
     assert "+viral:2000000000/2000000000" in version
     assert len(version) <= Classification.__table__.c.model_version.type.length
+
+
+def test_a_double_charge_shown_in_a_pasted_statement_is_a_high_billing_problem(fp32_classifier):
+    """No word says "charged twice"; the heads read chatter. The repeated amount decides."""
+    from listener.enums import Intent, Urgency
+    from listener.nlp import TextInput
+
+    statement = (
+        "Izvod s kartice:\n21.11. KNJIZARA SLOVO 18,90 EUR\n21.11. KNJIZARA SLOVO 18,90 EUR\n"
+        "Kupila sam jednu knjigu. @KnjizaraSlovo"
+    )
+    kind_takeover = "Complimenti per la sicurezza ✨ stanotte qualcuno è entrato nel mio account"
+
+    bill, takeover = fp32_classifier.classify(
+        [TextInput(statement, "hr"), TextInput(kind_takeover, "it")]
+    )
+
+    assert (bill.intent, bill.urgency) == (Intent.BILLING_PAYMENT, Urgency.HIGH)
+    assert "the same amount (18,90) twice: a double charge?" in bill.reasons
+    assert takeover.urgency >= Urgency.MEDIUM

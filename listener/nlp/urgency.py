@@ -10,7 +10,8 @@ reach, engagement, keyword hits), so the levels mean the same thing whichever mo
   `listener.recheck` watches it; both thresholds are in the config (`model.viral_*`). Only
   these: the urgency head can make a mention high, not critical;
 - high (>= 0.60): a concrete service failure needing action: billing, refund, damaged or lost
-  order, a churn threat;
+  order, a churn threat, the same amount twice in one text (a double charge shown, not named:
+  `listener.nlp.charges`);
 - medium (>= 0.35): a question or a mild problem that needs a reply; any clearly negative
   mention is at least medium. A delivery, refund, damage or billing intent scores high, but the
   urgency head, where it is sure (`MODEL_SURE`), takes a mention the rules rate high down to
@@ -21,7 +22,9 @@ reach, engagement, keyword hits), so the levels mean the same thing whichever mo
   a day early, love it"), but medium when an intent head read it there: the head saw the
   failure through the praise words, as in sarcasm ("love that my next-day delivery is now on
   day 6 👏"); and medium when the urgency head gives high or critical `MODEL_DOUBT` or more,
-  whatever the rules found: low is for mentions that surely need nothing.
+  or when the text names a critical matter in unambiguous keywords that did not stand against
+  the intent head (praise words around a takeover, sarcastic or already resolved), whatever the
+  rules found: low is for mentions that surely need nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from dataclasses import dataclass, field
 
 from listener.enums import Intent, Sentiment, Urgency
 from listener.nlp import Prediction, TextInput, sentiment_label
+from listener.nlp.charges import repeated_charge
 from listener.nlp.keywords import Lexicon, default_lexicon
 
 
@@ -83,6 +87,9 @@ class TeamRules:
         intent_by_model: bool = False,
     ) -> Prediction:
         """A model's sentiment scores and intent, with the urgency these rules give them."""
+        charge = _shown_double_charge(item, scores, intent)
+        if charge:
+            intent = Intent.BILLING_PAYMENT
         level, score, reasons = score_urgency(
             Signals(
                 intent=intent,
@@ -91,6 +98,8 @@ class TeamRules:
                 author_followers=item.author_followers,
                 engagement=item.engagement,
                 churn_threat=self.lexicon.churn_threat(item.text, item.language),
+                repeated_charge=charge,
+                critical_matter=self._critical_matter(item),
                 model_urgency=model_urgency,
                 intent_by_model=intent_by_model,
             ),
@@ -104,6 +113,29 @@ class TeamRules:
             intent=intent,
             reasons=reasons,
         )
+
+    def _critical_matter(self, item: TextInput) -> Intent | None:
+        """The most serious critical intent the text names in unambiguous keywords, if any."""
+        return next(
+            (
+                found.intent
+                for found in self.lexicon.evidence(item.text, item.language)
+                if found.intent in CRITICAL_INTENTS and found.unambiguous
+            ),
+            None,
+        )
+
+
+def _shown_double_charge(
+    item: TextInput, scores: dict[Sentiment, float], intent: Intent
+) -> str | None:
+    """The amount a text repeats, where that makes it a billing problem: not in a mention of a
+    critical intent, nor in a happy 4-5 star review ("two mugs, 9,99 + 9,99, lovely")."""
+    if intent in CRITICAL_INTENTS or is_happy_review(
+        item.rating, scores.get(Sentiment.POSITIVE, 0.0)
+    ):
+        return None
+    return repeated_charge(item.text)
 
 
 # What a viral complaint scores: critical, below a named safety hazard (0.95).
@@ -146,6 +178,10 @@ class Signals:
     author_followers: int | None = None
     engagement: int | None = None
     churn_threat: bool = False
+    # An amount the text repeats ("£249.00" on two statement lines): `listener.nlp.charges`.
+    repeated_charge: str | None = None
+    # A critical intent whose unambiguous keywords the text names, whatever its intent.
+    critical_matter: Intent | None = None
     # A trained urgency head's probabilities, where the classifier has one.
     model_urgency: dict[Urgency, float] | None = None
     # Whether a trained intent head read the intent (not keywords).
@@ -257,6 +293,21 @@ def _happy_review(signals: Signals, positive: float) -> bool:
     return is_happy_review(signals.rating, positive) and signals.intent not in CRITICAL_INTENTS
 
 
+def _read_model(score: float, signals: Signals) -> tuple[float, list[ModelReading]]:
+    """The urgency head's say on the rules' score (none without a head), and where it moved it."""
+    if not signals.model_urgency:
+        return score, []
+    # The head reaches no further than `score_urgency`'s ceiling lets the score go.
+    critical_intent = signals.intent in CRITICAL_INTENTS
+    highest = Urgency.CRITICAL if critical_intent else level_for(NON_CRITICAL_CEILING)
+    score, raised = _blend_model(score, signals.model_urgency, highest)
+    calmed = None
+    if not (signals.churn_threat or signals.repeated_charge):
+        score, calmed = _model_calms(score, signals.model_urgency)
+    score, doubted = _model_doubts(score, signals.model_urgency)
+    return score, [reading for reading in (raised, calmed, doubted) if reading]
+
+
 def score_urgency(
     signals: Signals, virality: Virality | None = None
 ) -> tuple[Urgency, float, list[str]]:
@@ -279,20 +330,17 @@ def score_urgency(
     if signals.churn_threat:
         score = max(score, 0.65)
         reasons.append("cancellation or churn threat")
+    if signals.repeated_charge:
+        score = max(score, 0.65)
+        reasons.append(f"the same amount ({signals.repeated_charge}) twice: a double charge?")
     if signals.rating is not None and signals.rating <= 2:
         score = max(score + 0.1, 0.4)
         reasons.append(f"{signals.rating}-star review")
-    readings: list[ModelReading] = []
-    if signals.model_urgency:
-        # The head reaches no further than the ceiling below lets the score go.
-        highest = Urgency.CRITICAL if critical_intent else level_for(NON_CRITICAL_CEILING)
-        score, raised = _blend_model(score, signals.model_urgency, highest)
-        calmed = None
-        if not signals.churn_threat:
-            score, calmed = _model_calms(score, signals.model_urgency)
-        score, doubted = _model_doubts(score, signals.model_urgency)
-        readings = [reading for reading in (raised, calmed, doubted) if reading]
-        reasons += [reading.reason for reading in readings]
+    score, readings = _read_model(score, signals)
+    reasons += [reading.reason for reading in readings]
+    if signals.critical_matter and not critical_intent and level_for(score) is Urgency.LOW:
+        score = MEDIUM_FLOOR
+        reasons.append(f"{INTENT_BASE[signals.critical_matter][1]} in calm or kind words")
     if _happy_review(signals, positive):
         score = min(score, HAPPY_REVIEW_CEILING)
         reasons.append(f"{signals.rating}-star positive review")
