@@ -163,6 +163,7 @@ def test_praise_the_urgency_head_doubts_is_medium_not_low():
         ("extrato: R$ 59,90 e R$ 59,90 no mesmo dia", "59,90"),
         ("خصموا ١٢٠ ر.س ثم 120 ر.س", "120"),  # Arabic-Indic digits too
         ("USD 1,240.50 / USD 1,240.50", "1,240.50"),
+        ("cobraron US$ 12.50 y otra vez US$12.50", "12.50"),  # with a currency, not a time
     ],
 )
 def test_an_amount_written_twice_is_a_repeated_charge(text, charged):

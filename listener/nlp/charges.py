@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections import Counter
 
-_SYMBOLS = r"€|\$|£|¥|₹|₩|円|元|R\$|ر\.س|ج\.م|د\.إ|د\.م"
+_SYMBOLS = r"(?:US|[ACR])\$|€|\$|£|¥|₹|₩|円|元|ر\.س|ج\.م|د\.إ|د\.م"
 _CODES = r"EUR|USD|GBP|JPY|INR|BRL|MXN|ARS|COP|CLP|CHF|HRK|SAR|AED|EGP|zł|kn|kr|Kč|Ft|lei|Rs\.?"
 _CURRENCY = rf"(?:{_SYMBOLS}|(?:{_CODES})(?![A-Za-z]))"
 # 1,240 / 12 000 / 1.240,50 (thousands), 9,99 / 63.20 (cents), 199 (whole units).
