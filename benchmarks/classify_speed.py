@@ -27,6 +27,8 @@ from pathlib import Path
 import torch
 import yaml
 
+from listener.textfiles import read_lines
+
 ROOT = Path(__file__).resolve().parent.parent
 UMSAB = ROOT.parent / "shared" / "data" / "umsab"
 
@@ -35,11 +37,11 @@ def load_texts(limit: int) -> tuple[list[str], str]:
     if UMSAB.is_dir():
         texts = []
         for language in sorted(p for p in UMSAB.iterdir() if p.is_dir()):
-            texts += (language / "val_text.txt").read_text(encoding="utf-8").splitlines()
+            texts += read_lines(language / "val_text.txt")
         step = max(len(texts) // limit, 1)
         return texts[::step][:limit], f"UMSAB val (every {step}th of {len(texts)})"
     feed = ROOT / "listener" / "data" / "demo_feed.jsonl"
-    texts = [json.loads(line)["text"] for line in feed.read_text(encoding="utf-8").splitlines()]
+    texts = [json.loads(line)["text"] for line in read_lines(feed)]
     return (texts * (limit // len(texts) + 1))[:limit], "the demo feed (repeated)"
 
 

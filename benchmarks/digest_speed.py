@@ -25,6 +25,7 @@ from alerts.digest.render import render_html, render_text
 from config.schema import load_settings
 from listener.models import Alert, Classification, Mention, ReplyDraft
 from listener.storage import open_database
+from listener.textfiles import read_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 FEED = ROOT / "listener" / "data" / "demo_feed.jsonl"
@@ -114,7 +115,7 @@ def _week_rows(
 
 def fill(engine, week: Week, mentions: int) -> int:  # type: ignore[no-untyped-def]
     rng = random.Random(47)  # noqa: S311 (synthetic data, seeded)
-    feed = [json.loads(line) for line in FEED.read_text(encoding="utf-8").splitlines()]
+    feed = [json.loads(line) for line in read_lines(FEED)]
     plan = [(week, mentions), (week.previous(), mentions * 8 // 10)]
     earlier = week.previous()
     for _ in range(4):

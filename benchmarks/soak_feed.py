@@ -14,6 +14,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from listener.textfiles import read_lines
+
 FEED = Path(__file__).resolve().parent.parent / "listener" / "data" / "demo_feed.jsonl"
 LANGUAGES = ("en", "de", "fr", "it", "es", "pt", "hr", "ja")
 PRODUCTS = ("Lumora Glow", "Lumora PowerCube", "Lumora AirPure", "Lumora SmartPlug")
@@ -126,7 +128,7 @@ HOSTILE = (
 
 def demo_texts() -> list[tuple[str, str | None]]:
     """(text, language) of the bundled demo feed."""
-    records = [json.loads(line) for line in FEED.read_text(encoding="utf-8").splitlines() if line]
+    records = [json.loads(line) for line in read_lines(FEED) if line]
     return [(r["text"], r.get("lang")) for r in records if r.get("lang") in (None, *LANGUAGES)]
 
 
