@@ -9,7 +9,7 @@ from listener.enums import Intent, Sentiment, Urgency
 from listener.nlp import TextInput
 from listener.nlp.charges import amounts, repeated_charge
 from listener.nlp.language import LanguageIdentifier
-from listener.nlp.urgency import Signals, TeamRules, score_urgency
+from listener.nlp.urgency import Signals, TeamRules, named_critical_matter, score_urgency
 
 CONFIGURED = ["en", "de", "fr", "it", "es", "pt", "hr", "ja"]
 
@@ -217,13 +217,17 @@ def test_a_critical_matter_named_in_kind_words_is_medium_not_low():
     intent head reads praise, but a takeover named is never "nothing to do"."""
     rules = TeamRules()
     text = "Bravissimi, sicurezza impeccabile ✨ stanotte qualcuno è entrato nel mio account"
-    found = rules.prediction(TextInput(text, "it"), PRAISING, Intent.PRAISE)
+    named = named_critical_matter(rules.lexicon.evidence(text, "it"))
+    assert named is Intent.ACCOUNT_SECURITY
+    found = rules.prediction(TextInput(text, "it"), PRAISING, Intent.PRAISE, critical_matter=named)
     assert found.urgency is Urgency.MEDIUM
     assert found.intent is Intent.PRAISE  # a reply, not a page: the keywords did not stand
     assert "account takeover or fraud mentioned in calm or kind words" in found.reasons
-    plain = rules.prediction(
-        TextInput("Bravissimi, consegna impeccabile ✨", "it"), PRAISING, Intent.PRAISE
-    )
-    assert plain.urgency is Urgency.LOW
+    plain = "Bravissimi, consegna impeccabile ✨"
+    assert named_critical_matter(rules.lexicon.evidence(plain, "it")) is None
+    assert rules.prediction(TextInput(plain, "it"), PRAISING, Intent.PRAISE).urgency is Urgency.LOW
     review = TextInput(text, "it", rating=5)
-    assert rules.prediction(review, PRAISING, Intent.PRAISE).urgency is Urgency.LOW
+    happy = rules.prediction(review, PRAISING, Intent.PRAISE, critical_matter=named)
+    assert happy.urgency is Urgency.LOW
+    # An ambiguous keyword alone ("password") names no critical matter.
+    assert named_critical_matter(rules.lexicon.evidence("ho perso la password", "it")) is None

@@ -29,6 +29,7 @@ from listener.nlp.urgency import (
     SERVICE_FAILURES,
     TeamRules,
     is_happy_review,
+    named_critical_matter,
 )
 
 KEYWORD_SUPPORT = 0.05
@@ -108,7 +109,12 @@ class TransformerClassifier:
         return self.predict(items, embeddings)
 
     def _intent(
-        self, item: TextInput, probabilities: np.ndarray | None, negative: float, positive: float
+        self,
+        item: TextInput,
+        probabilities: np.ndarray | None,
+        negative: float,
+        positive: float,
+        evidence: Sequence[KeywordEvidence] | None = None,
     ) -> Intent:
         """The intent head's answer, reconciled with the per-language keywords.
 
@@ -121,7 +127,8 @@ class TransformerClassifier:
           `HEAD_ALONE_CRITICAL` probability; otherwise its best other answer stands.
         - A happy 4-5 star review is praise, whatever service it mentions.
         """
-        evidence = self.rules.lexicon.evidence(item.text, item.language)
+        if evidence is None:
+            evidence = self.rules.lexicon.evidence(item.text, item.language)
         if probabilities is None or self.intent is None:
             return evidence[0].intent if evidence else Intent.OTHER
         labels = self.intent.spec.labels
@@ -154,17 +161,26 @@ class TransformerClassifier:
             scores = sentiment_scores(sentiment[row], item.rating, item.text)
             read = has_text(item.text)  # what the heads answer for a blank text is noise
             intent_read = intents is not None and read
+            evidence = self.rules.lexicon.evidence(item.text, item.language)
             intent = self._intent(
                 item,
                 intents[row] if intent_read else None,
                 scores[Sentiment.NEGATIVE],
                 scores[Sentiment.POSITIVE],
+                evidence,
             )
             model_urgency = (
                 self._urgency_levels(urgencies[row]) if urgencies is not None and read else None
             )
             predictions.append(
-                self.rules.prediction(item, scores, intent, model_urgency, intent_read)
+                self.rules.prediction(
+                    item,
+                    scores,
+                    intent,
+                    model_urgency,
+                    intent_read,
+                    critical_matter=named_critical_matter(evidence),
+                )
             )
         return predictions
 

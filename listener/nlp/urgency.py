@@ -29,12 +29,13 @@ reach, engagement, keyword hits), so the levels mean the same thing whichever mo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from listener.enums import Intent, Sentiment, Urgency
 from listener.nlp import Prediction, TextInput, sentiment_label
 from listener.nlp.charges import repeated_charge
-from listener.nlp.keywords import Lexicon, default_lexicon
+from listener.nlp.keywords import KeywordEvidence, Lexicon, default_lexicon
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,13 @@ class TeamRules:
         intent: Intent,
         model_urgency: dict[Urgency, float] | None = None,
         intent_by_model: bool = False,
+        *,
+        critical_matter: Intent | None = None,
     ) -> Prediction:
-        """A model's sentiment scores and intent, with the urgency these rules give them."""
+        """A model's sentiment scores and intent, with the urgency these rules give them.
+
+        `critical_matter`: a critical intent the text names (`named_critical_matter`) where a
+        model chose another intent; classifiers whose intent is the keywords' need not say."""
         charge = _shown_double_charge(item, scores, intent)
         if charge:
             intent = Intent.BILLING_PAYMENT
@@ -99,7 +105,7 @@ class TeamRules:
                 engagement=item.engagement,
                 churn_threat=self.lexicon.churn_threat(item.text, item.language),
                 repeated_charge=charge,
-                critical_matter=self._critical_matter(item),
+                critical_matter=critical_matter,
                 model_urgency=model_urgency,
                 intent_by_model=intent_by_model,
             ),
@@ -114,16 +120,17 @@ class TeamRules:
             reasons=reasons,
         )
 
-    def _critical_matter(self, item: TextInput) -> Intent | None:
-        """The most serious critical intent the text names in unambiguous keywords, if any."""
-        return next(
-            (
-                found.intent
-                for found in self.lexicon.evidence(item.text, item.language)
-                if found.intent in CRITICAL_INTENTS and found.unambiguous
-            ),
-            None,
-        )
+
+def named_critical_matter(evidence: Sequence[KeywordEvidence]) -> Intent | None:
+    """The most serious critical intent a text names in unambiguous keywords, if any."""
+    return next(
+        (
+            found.intent
+            for found in evidence
+            if found.intent in CRITICAL_INTENTS and found.unambiguous
+        ),
+        None,
+    )
 
 
 def _shown_double_charge(
