@@ -169,6 +169,9 @@ class OnnxInt8Encoder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
+        # Intra-op threads spin between calls (ORT's default). The int8 model embeds one text per
+        # call, so they stay hot: 512 UMSAB val texts on 2 cores at 130-139 texts/s, against
+        # 89-90 with `session.intra_op.allow_spinning` 0, for the same CPU time (7.3-7.9 s).
         self.session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
         )
