@@ -164,6 +164,8 @@ def test_praise_the_urgency_head_doubts_is_medium_not_low():
         ("خصموا ١٢٠ ر.س ثم 120 ر.س", "120"),  # Arabic-Indic digits too
         ("USD 1,240.50 / USD 1,240.50", "1,240.50"),
         ("cobraron US$ 12.50 y otra vez US$12.50", "12.50"),  # with a currency, not a time
+        ("naplatili 12 eura, pa opet 12 eura", "12"),  # the currency written out
+        ("642 रुपये कटे, फिर से 642 रुपये", "642"),
     ],
 )
 def test_an_amount_written_twice_is_a_repeated_charge(text, charged):
@@ -177,6 +179,7 @@ def test_an_amount_written_twice_is_a_repeated_charge(text, charged):
         "bestellt am 14.05.2026, geliefert am 14.05.2026",  # dates
         "12 kraljeva i 12 kraljica",  # "kr" starts a word: no currency
         "paid €20 for shipping and €25 for the box",  # two different amounts
+        "3 realmente buenos, 3 realmente malos",  # a word that starts like a currency
         "version 2.10 crashes, 2.10 again",  # without a currency "2.10" may be a time
     ],
 )

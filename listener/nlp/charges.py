@@ -4,7 +4,7 @@ Customers paste their statement ("NOOK&CRANNY HOME £249.00" on two lines) or wr
 9,99" and leave the reader to see the problem, often in praise words ("so generous, took £63.20
 twice 🙃"). Neither the keywords nor the heads read that reliably; the repeated amount does. In
 the project's customer-service data and probes (3,400 mentions) every mention with a repeated
-amount is a double charge; among UMSAB's 14,712 tweets two repeat one ("pay $900 to be in a
+amount is a double charge; among UMSAB's 14,712 tweets three repeat one ("pay $900 to be in a
 pageant? $900").
 """
 
@@ -16,11 +16,17 @@ from collections import Counter
 
 _SYMBOLS = r"(?:US|[ACR])\$|€|\$|£|¥|₹|₩|円|元|ر\.س|ج\.م|د\.إ|د\.م"
 _CODES = r"EUR|USD|GBP|JPY|INR|BRL|MXN|ARS|COP|CLP|CHF|HRK|SAR|AED|EGP|zł|kn|kr|Kč|Ft|lei|Rs\.?"
+# Written out after the number ("12 eura", "199 ريال"), in the project's languages.
+_WORDS = (
+    r"euros?|eura|evra|dollars?|dólar(?:es)?|pounds?|pesos?|reais|real|francs?|kun[ae]?|yen"
+    r"|rupees?|rupay[ae]?|रुपये|रुपए|रु\.?|ريال|جنيه|درهم|دينار|ليرة|ユーロ|ドル"
+)
 _CURRENCY = rf"(?:{_SYMBOLS}|(?:{_CODES})(?![A-Za-z]))"
+_AFTER_NUMBER = rf"(?:{_CURRENCY}|(?:{_WORDS})(?![^\W\d_]))"
 # 1,240 / 12 000 / 1.240,50 (thousands), 9,99 / 63.20 (cents), 199 (whole units).
 _NUMBER = r"\d{1,3}(?:[.,\u00a0\u202f ]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?"
 _AMOUNT = re.compile(
-    rf"(?<![\d.,])(?:(?P<before>{_NUMBER})\s?{_CURRENCY}"
+    rf"(?<![\d.,])(?:(?P<before>{_NUMBER})\s?{_AFTER_NUMBER}"
     rf"|(?<![A-Za-z]){_CURRENCY}\s?-?(?P<after>{_NUMBER})"
     # Without a currency only cents say it is money; "14.05.2026" and "3.14.1" are not.
     r"|(?P<bare>\d+[.,]\d{2}))(?![.,]?\d)"
