@@ -234,3 +234,11 @@ def test_a_critical_matter_named_in_kind_words_is_medium_not_low():
     assert happy.urgency is Urgency.LOW
     # An ambiguous keyword alone ("password") names no critical matter.
     assert named_critical_matter(rules.lexicon.evidence("ho perso la password", "it")) is None
+
+
+def test_a_long_run_of_digit_groups_is_read_in_one_pass():
+    """'1 111 111 …' over 20,000 characters: each group could start a number with thousands, and
+    with unbounded groups the scan took 5 s (quadratic); four groups at most keep it linear."""
+    run = "1" + " 111" * 5000
+    assert amounts(run) == []
+    assert amounts(f"{run} €") == ["111 111 111 111 111"]  # the last groups before the €

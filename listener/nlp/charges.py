@@ -23,8 +23,9 @@ _WORDS = (
 )
 _CURRENCY = rf"(?:{_SYMBOLS}|(?:{_CODES})(?![A-Za-z]))"
 _AFTER_NUMBER = rf"(?:{_CURRENCY}|(?:{_WORDS})(?![^\W\d_]))"
-# 1,240 / 12 000 / 1.240,50 (thousands), 9,99 / 63.20 (cents), 199 (whole units).
-_NUMBER = r"\d{1,3}(?:[.,\u00a0\u202f ]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?"
+# 1,240 / 12 000 / 1.240,50 (thousands), 9,99 / 63.20 (cents), 199 (whole units). At most four
+# groups of thousands: unbounded, a long run of "1 111 111 …" took quadratic time.
+_NUMBER = r"\d{1,3}(?:[.,\u00a0\u202f ]\d{3}){1,4}(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?"
 _AMOUNT = re.compile(
     rf"(?<![\d.,])(?:(?P<before>{_NUMBER})\s?{_AFTER_NUMBER}"
     rf"|(?<![A-Za-z]){_CURRENCY}\s?-?(?P<after>{_NUMBER})"
