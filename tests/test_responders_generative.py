@@ -62,6 +62,7 @@ def test_a_rewrite_that_passes_the_guardrails_is_used(drafter, chat):
         GOOD_GERMAN + " Details: https://evil.example/x",  # new link
         GOOD_GERMAN + " Wir erstatten Ihnen 100 Euro.",  # new number and refund
         GOOD_GERMAN + " <!channel>",  # Slack control sequence
+        GOOD_GERMAN + " <!x<!here>",  # one inside an unclosed one
         "Hello Maria, so sorry! Please DM us your order number and we will check right away.",
         "",
     ],
@@ -89,3 +90,19 @@ def test_enabled_without_its_api_key_fails_at_start(settings, monkeypatch):
     )
     with pytest.raises(RuntimeError, match="MISSING_LLM_KEY"):
         ReplyDrafter(settings)
+
+
+def test_the_guardrails_read_a_long_hostile_rewrite_in_one_pass():
+    """A rewrite of "<!<!<!…" with no ">" was scanned to its end from every "<" (quadratic: a
+    megabyte from a broken endpoint would have taken minutes); it is refused, and quickly."""
+    from responders.guardrails import problems
+
+    found = problems(
+        GOOD_GERMAN,
+        "<!" * 200_000,
+        language="de",
+        limit=None,
+        measure=len,
+        detect_language=lambda _text: "de",
+    )
+    assert "more than twice as long as the template" in found
