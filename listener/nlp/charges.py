@@ -33,7 +33,7 @@ _AMOUNT = re.compile(
     r"|(?P<bare>\d+[.,]\d{2}))(?![.,]?\d)"
 )
 _CLOCK = re.compile(r"([01]?\d|2[0-3])\.[0-5]\d")  # "um 10.30": a time, not an amount
-_SPACES = re.compile(r"\s+")
+_NO_BREAK_SPACES = str.maketrans("\u00a0\u202f", "  ")
 
 
 def amounts(text: str) -> list[str]:
@@ -49,9 +49,9 @@ def amounts(text: str) -> list[str]:
 
 
 def _plain(amount: str) -> str:
-    """ASCII digits ("١٢٠" is 120) and one plain space wherever a number holds spaces."""
-    digits = "".join(str(unicodedata.digit(c)) if c.isdigit() else c for c in amount)
-    return _SPACES.sub(" ", digits)
+    """ASCII digits ("١٢٠" is 120) and plain spaces (a number's only other characters)."""
+    ascii_digits = "".join(str(unicodedata.digit(c)) if c.isdigit() else c for c in amount)
+    return ascii_digits.translate(_NO_BREAK_SPACES)
 
 
 def repeated_charge(text: str) -> str | None:

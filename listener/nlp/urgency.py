@@ -300,6 +300,19 @@ def _happy_review(signals: Signals, positive: float) -> bool:
     return is_happy_review(signals.rating, positive) and signals.intent not in CRITICAL_INTENTS
 
 
+# What the text itself shows to need action, however it is worded: high, and a sure "medium"
+# from the urgency head does not take it down.
+FIRM_HIGH = 0.65
+
+
+def _firm_high_reasons(signals: Signals) -> list[str]:
+    """Why the rules hold a mention high whatever the heads read (churn threat, double charge)."""
+    reasons = ["cancellation or churn threat"] if signals.churn_threat else []
+    if signals.repeated_charge:
+        reasons.append(f"the same amount ({signals.repeated_charge}) twice: a double charge?")
+    return reasons
+
+
 def _read_model(score: float, signals: Signals) -> tuple[float, list[ModelReading]]:
     """The urgency head's say on the rules' score (none without a head), and where it moved it."""
     if not signals.model_urgency:
@@ -309,7 +322,7 @@ def _read_model(score: float, signals: Signals) -> tuple[float, list[ModelReadin
     highest = Urgency.CRITICAL if critical_intent else level_for(NON_CRITICAL_CEILING)
     score, raised = _blend_model(score, signals.model_urgency, highest)
     calmed = None
-    if not (signals.churn_threat or signals.repeated_charge):
+    if not _firm_high_reasons(signals):
         score, calmed = _model_calms(score, signals.model_urgency)
     score, doubted = _model_doubts(score, signals.model_urgency)
     return score, [reading for reading in (raised, calmed, doubted) if reading]
@@ -334,12 +347,10 @@ def score_urgency(
     if negative > 0.5:
         score += 0.15 * negative
         reasons.append(f"negative sentiment ({negative:.0%})")
-    if signals.churn_threat:
-        score = max(score, 0.65)
-        reasons.append("cancellation or churn threat")
-    if signals.repeated_charge:
-        score = max(score, 0.65)
-        reasons.append(f"the same amount ({signals.repeated_charge}) twice: a double charge?")
+    firm = _firm_high_reasons(signals)
+    if firm:
+        score = max(score, FIRM_HIGH)
+        reasons += firm
     if signals.rating is not None and signals.rating <= 2:
         score = max(score + 0.1, 0.4)
         reasons.append(f"{signals.rating}-star review")
