@@ -319,3 +319,28 @@ def test_an_edit_of_the_built_in_lexicon_is_a_new_baseline_version(tmp_path, mon
         assert BaselineClassifier().version != shipped
     finally:
         builtin_fingerprint.cache_clear()
+
+
+def test_an_edit_of_the_rule_code_is_a_new_baseline_version(tmp_path, monkeypatch):
+    """A release that changes how levels are scored (a new rule in urgency.py) stores results
+    under a new version, though no weight and no keyword changed."""
+    import shutil
+
+    from listener.nlp import keywords
+    from listener.nlp.baseline import BaselineClassifier
+
+    shipped = BaselineClassifier().version
+    code = tmp_path / "nlp"
+    code.mkdir()
+    for module in keywords.RULES_CODE.glob("*.py"):
+        shutil.copy(module, code)
+    monkeypatch.setattr(keywords, "RULES_CODE", code)
+    builtin_fingerprint.cache_clear()
+    try:
+        assert BaselineClassifier().version == shipped  # the same code, copied
+        rules = code / "urgency.py"
+        rules.write_text(rules.read_text(encoding="utf-8") + "\nMODEL_DOUBT = 0.1\n")
+        builtin_fingerprint.cache_clear()
+        assert BaselineClassifier().version != shipped
+    finally:
+        builtin_fingerprint.cache_clear()

@@ -23,6 +23,7 @@ import yaml
 from listener.enums import Intent
 
 LEXICON = Path(__file__).with_name("lexicon.yaml")
+RULES_CODE = Path(__file__).parent
 CHURN = "churn"
 # The most serious reading wins when a text matches several intents.
 INTENT_PRIORITY = [
@@ -74,8 +75,16 @@ def builtin_lexicon() -> dict:
 
 @cache
 def builtin_fingerprint() -> str:
-    """The built-in lexicon's digest: a stored result that depends on it names it."""
-    return hashlib.sha256(LEXICON.read_bytes()).hexdigest()[:8]
+    """A digest of the built-in rules: the lexicon and the code that reads texts and model
+    outputs into labels (this package's modules). Stored with each result in the model version,
+    so that results of an upgrade that changed a rule tell themselves apart from older ones.
+    Every module counts, not a hand-kept list that a new rule could miss; an edit that changes
+    no result only starts a new version."""
+    digest = hashlib.sha256()
+    for path in [LEXICON, *sorted(RULES_CODE.glob("*.py"))]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:8]
 
 
 def fold(text: str, language: str) -> str:

@@ -20,7 +20,7 @@ from listener.nlp import Prediction, TextInput
 from listener.nlp.embedder import Embedder
 from listener.nlp.encoder import prepare_encoder
 from listener.nlp.heads import WEIGHTS_DIR, Head, head_features
-from listener.nlp.keywords import LEXICON, KeywordEvidence
+from listener.nlp.keywords import KeywordEvidence, builtin_fingerprint
 from listener.nlp.lexical import STEM as LEXICAL_STEM
 from listener.nlp.lexical import LexicalModel
 from listener.nlp.ratings import has_text, sentiment_scores
@@ -49,11 +49,12 @@ AMBIGUOUS_SUPPORT = 0.2
 
 def _fingerprint(weights: Path) -> str:
     """A digest of the weights, their specs (a new temperature changes the outputs too) and the
-    built-in keywords, which decide intents as well."""
+    built-in rules (keywords and code), which decide intents and levels as well."""
     digest = hashlib.sha256()
-    for path in [*sorted([*weights.glob("*.safetensors"), *weights.glob("*.json")]), LEXICON]:
+    for path in sorted([*weights.glob("*.safetensors"), *weights.glob("*.json")]):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
+    digest.update(builtin_fingerprint().encode())
     return digest.hexdigest()[:8]
 
 
