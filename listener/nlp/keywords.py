@@ -23,6 +23,7 @@ import yaml
 from listener.enums import Intent
 
 LEXICON = Path(__file__).with_name("lexicon.yaml")
+# The code that turns texts and model outputs into labels: every module of this package.
 RULES_CODE = Path(__file__).parent
 CHURN = "churn"
 # The most serious reading wins when a text matches several intents.
