@@ -88,7 +88,37 @@ def test_a_sure_medium_never_lowers_a_critical_intent_or_a_viral_complaint():
 
     assert level(intent=Intent.BILLING_PAYMENT) is Urgency.MEDIUM
     assert level(intent=Intent.BILLING_PAYMENT, author_followers=120_000) is Urgency.CRITICAL
-    assert level(intent=Intent.LEGAL) is Urgency.CRITICAL
+    # A legal threat its keywords name ("lawsuit"): the head's "medium" does not lower it.
+    assert level(intent=Intent.LEGAL, critical_matter=Intent.LEGAL) is Urgency.CRITICAL
+
+
+def test_a_critical_intent_no_keyword_names_pages_only_when_the_urgency_head_backs_it():
+    """'The app asks for my password at every start': the intent head (or the ambiguous word
+    "password") reads account security, but the urgency head, which learnt that login trouble
+    is no takeover, finds critical unlikely: high, not a page."""
+    annoyed = {Sentiment.NEGATIVE: 0.9, Sentiment.NEUTRAL: 0.08, Sentiment.POSITIVE: 0.02}
+
+    def scored(**signals) -> tuple[Urgency, list[str]]:
+        base = {"intent": Intent.ACCOUNT_SECURITY, "scores": annoyed}
+        level, _score, reasons = score_urgency(Signals(**(base | signals)))
+        return level, reasons
+
+    level, reasons = scored(model_urgency=_head(critical=0.21, medium=0.7))
+    assert level is Urgency.HIGH
+    assert "the model finds it unlikely to be critical (21%)" in reasons
+    # Backed: by the urgency head, or by an unambiguous keyword ("hacked"), whatever the head.
+    assert scored(model_urgency=_head(critical=0.6))[0] is Urgency.CRITICAL
+    takeover = {"critical_matter": Intent.ACCOUNT_SECURITY}
+    assert scored(model_urgency=_head(critical=0.1), **takeover)[0] is Urgency.CRITICAL
+    # Classifiers without an urgency head: their critical intents come from keywords.
+    assert scored()[0] is Urgency.CRITICAL
+    # Doubted, but a negative post by a big account is still a viral risk.
+    viral = scored(model_urgency=_head(critical=0.2), author_followers=200_000)
+    assert viral[0] is Urgency.CRITICAL
+    # A calm doubted one the head is sure is medium ("reset code never arrives, what now?").
+    calm = {Sentiment.NEGATIVE: 0.3, Sentiment.NEUTRAL: 0.6, Sentiment.POSITIVE: 0.1}
+    worry = scored(scores=calm, model_urgency=_head(critical=0.05, medium=0.9))
+    assert worry[0] is Urgency.MEDIUM
 
 
 def test_the_urgency_head_alone_never_makes_a_mention_critical():

@@ -521,3 +521,33 @@ def test_a_double_charge_shown_in_a_pasted_statement_is_a_high_billing_problem(f
     assert (bill.intent, bill.urgency) == (Intent.BILLING_PAYMENT, Urgency.HIGH)
     assert "the same amount (18,90) twice: a double charge?" in bill.reasons
     assert takeover.urgency >= Urgency.MEDIUM
+
+
+def test_login_trouble_the_urgency_head_finds_no_takeover_is_not_a_page(fp32_classifier):
+    """The intent head reads account security in a password that stopped working; no word
+    names a takeover and the urgency head finds critical unlikely: high, not critical. A
+    takeover told as plainly still pages."""
+    from listener.enums import Intent, Urgency
+    from listener.nlp import TextInput
+
+    login = (
+        "Hallo, ich habe mein Passwort bei Lieferfix geändert und jetzt klappt die Anmeldung"
+        " nicht mehr. Was kann ich tun?"
+    )
+    asks_again = (
+        "コリマのアプリ、開くたびにパスワードを聞かれる。顔認証オンにしてるのに。めんどくさい。"
+    )
+    takeover = (
+        "someone logged into my Parcelio account and changed my password, 2 orders I never placed"
+    )
+
+    found = fp32_classifier.classify(
+        [TextInput(login, "de"), TextInput(asks_again, "ja"), TextInput(takeover, "en")]
+    )
+
+    assert [(p.intent, p.urgency) for p in found] == [
+        (Intent.ACCOUNT_SECURITY, Urgency.HIGH),
+        (Intent.ACCOUNT_SECURITY, Urgency.HIGH),
+        (Intent.ACCOUNT_SECURITY, Urgency.CRITICAL),
+    ]
+    assert any(reason.startswith("the model finds it unlikely") for reason in found[0].reasons)

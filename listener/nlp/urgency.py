@@ -8,7 +8,10 @@ reach, engagement, keyword hits), so the levels mean the same thing whichever mo
   `Virality.followers` followers, or one that drew `Virality.reactions` reactions (likes,
   reposts, replies) by collection time or, on X, Reddit, Bluesky and Mastodon, while
   `listener.recheck` watches it; both thresholds are in the config (`model.viral_*`). Only
-  these: the urgency head can make a mention high, not critical;
+  these: the urgency head can make a mention high, not critical. A critical intent that no
+  unambiguous keyword names (read by the intent head, or from ambiguous words such as
+  "password") pages only when the urgency head finds critical more likely than not
+  (`HEAD_BACKS_CRITICAL`); otherwise it is rated as a service problem: high at most;
 - high (>= 0.60): a concrete service failure needing action: billing, refund, damaged or lost
   order, a churn threat, the same amount twice in one text (a double charge shown, not named:
   `listener.nlp.charges`);
@@ -91,8 +94,10 @@ class TeamRules:
     ) -> Prediction:
         """A model's sentiment scores and intent, with the urgency these rules give them.
 
-        `critical_matter`: a critical intent the text names (`named_critical_matter`) where a
-        model chose another intent; classifiers whose intent is the keywords' need not say."""
+        `critical_matter`: the critical intent the text names in unambiguous keywords
+        (`named_critical_matter`), if any. A classifier with an urgency head must say: a
+        critical intent that no such keyword names pages only when that head backs it.
+        Classifiers whose intent is the keywords' and that have no urgency head need not."""
         charge = _shown_double_charge(item, scores, intent)
         if charge:
             intent = Intent.BILLING_PAYMENT
@@ -313,12 +318,37 @@ def _firm_high_reasons(signals: Signals) -> list[str]:
     return reasons
 
 
-def _read_model(score: float, signals: Signals) -> tuple[float, list[ModelReading]]:
+# A critical intent pages people. Where no unambiguous keyword names one ("hacked", "lawsuit",
+# "caught fire"), the intent head read it alone or from ambiguous words ("password", "burnt"),
+# and login trouble, melted candles and slang were paged that way. Such a reading pages only when
+# the urgency head, trained on the guide's levels, finds critical more likely than not: with
+# calibrated probabilities, even odds, as `transformer.HEAD_ALONE_CRITICAL`. Not tuned: on the CS
+# dev part (heads trained without it) it changes none of the 28 such mentions; over the held-out
+# split and the probes it takes 7 of their 22 false pages (int8: 3 of 17) off critical, to high,
+# and one of their 317 critical mentions (a sarcastic takeover) to high (int8: none).
+HEAD_BACKS_CRITICAL = 0.5
+
+
+def _doubted_critical(signals: Signals) -> float | None:
+    """The urgency head's P(critical) where it does not back a critical intent that no
+    unambiguous keyword names; None where the intent pages (or is not critical)."""
+    if (
+        signals.intent not in CRITICAL_INTENTS
+        or signals.critical_matter
+        or not signals.model_urgency
+    ):
+        return None
+    critical = signals.model_urgency.get(Urgency.CRITICAL, 0.0)
+    return critical if critical < HEAD_BACKS_CRITICAL else None
+
+
+def _read_model(
+    score: float, signals: Signals, critical_intent: bool
+) -> tuple[float, list[ModelReading]]:
     """The urgency head's say on the rules' score (none without a head), and where it moved it."""
     if not signals.model_urgency:
         return score, []
     # The head reaches no further than `score_urgency`'s ceiling lets the score go.
-    critical_intent = signals.intent in CRITICAL_INTENTS
     highest = Urgency.CRITICAL if critical_intent else level_for(NON_CRITICAL_CEILING)
     score, raised = _blend_model(score, signals.model_urgency, highest)
     calmed = None
@@ -338,6 +368,11 @@ def score_urgency(
     positive = signals.scores.get(Sentiment.POSITIVE, 0.0)
     reasons = [reason] if reason else []
     critical_intent = signals.intent in CRITICAL_INTENTS
+    doubted = _doubted_critical(signals)
+    if doubted is not None:
+        critical_intent = False
+        base = min(base, NON_CRITICAL_CEILING)  # a service problem, which the head may calm
+        reasons.append(f"the model finds it unlikely to be critical ({doubted:.0%})")
     score = base
     if signals.intent in SERVICE_FAILURES and positive > 0.6:
         score -= 0.3  # "arrived a day early, love it" mentions delivery but needs nothing
@@ -354,7 +389,7 @@ def score_urgency(
     if signals.rating is not None and signals.rating <= 2:
         score = max(score + 0.1, 0.4)
         reasons.append(f"{signals.rating}-star review")
-    score, readings = _read_model(score, signals)
+    score, readings = _read_model(score, signals, critical_intent)
     reasons += [reading.reason for reading in readings]
     if signals.critical_matter and not critical_intent and level_for(score) is Urgency.LOW:
         score = MEDIUM_FLOOR
