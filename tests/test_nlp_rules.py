@@ -8,6 +8,7 @@ import pytest
 from listener.enums import Intent, Sentiment, Urgency
 from listener.nlp import TextInput
 from listener.nlp.charges import amounts, repeated_charge
+from listener.nlp.keywords import Lexicon
 from listener.nlp.language import LanguageIdentifier
 from listener.nlp.urgency import Signals, TeamRules, named_critical_matter, score_urgency
 
@@ -112,6 +113,11 @@ def test_a_critical_intent_no_keyword_names_pages_only_when_the_urgency_head_bac
     assert scored(model_urgency=_head(critical=0.1), **takeover)[0] is Urgency.CRITICAL
     # Classifiers without an urgency head: their critical intents come from keywords.
     assert scored()[0] is Urgency.CRITICAL
+    # A team's own keyword is never ambiguous: it names the matter, and the mention pages.
+    team = Lexicon({"account_security": {"en": ["sim swap"]}})
+    named = named_critical_matter(team.evidence("they did a sim swap on my number", "en"))
+    assert named is Intent.ACCOUNT_SECURITY
+    assert scored(model_urgency=_head(critical=0.1), critical_matter=named)[0] is Urgency.CRITICAL
     # Doubted, but a negative post by a big account is still a viral risk.
     viral = scored(model_urgency=_head(critical=0.2), author_followers=200_000)
     assert viral[0] is Urgency.CRITICAL
