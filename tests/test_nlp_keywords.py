@@ -342,6 +342,9 @@ def test_an_edit_of_the_rule_code_is_a_new_baseline_version(tmp_path, monkeypatc
     try:
         assert BaselineClassifier().version == shipped  # the same code, copied
         rules = code / "urgency.py"
+        rules.write_bytes(rules.read_bytes().replace(b"\n", b"\r\n"))
+        builtin_fingerprint.cache_clear()
+        assert BaselineClassifier().version == shipped  # the same code, checked out with CRLF
         rules.write_text(rules.read_text(encoding="utf-8") + "\nMODEL_DOUBT = 0.1\n")
         builtin_fingerprint.cache_clear()
         assert BaselineClassifier().version != shipped

@@ -80,7 +80,7 @@ def test_a_sure_urgency_head_takes_a_delivery_worry_down_to_medium_and_no_furthe
     assert _delivery(_head(medium=0.9), churn_threat=True)[0] is Urgency.HIGH
 
 
-def test_a_sure_medium_never_lowers_a_critical_intent_or_a_viral_complaint():
+def test_a_sure_medium_never_lowers_a_keyword_named_critical_intent_or_a_viral_complaint():
     calm_negative = {Sentiment.NEGATIVE: 0.6, Sentiment.NEUTRAL: 0.3, Sentiment.POSITIVE: 0.1}
 
     def level(**signals) -> Urgency:
@@ -118,13 +118,33 @@ def test_a_critical_intent_no_keyword_names_pages_only_when_the_urgency_head_bac
     named = named_critical_matter(team.evidence("they did a sim swap on my number", "en"))
     assert named is Intent.ACCOUNT_SECURITY
     assert scored(model_urgency=_head(critical=0.1), critical_matter=named)[0] is Urgency.CRITICAL
-    # Doubted, but a negative post by a big account is still a viral risk.
+    # Doubted, but a negative post by a big account is still a viral risk; the doubt is moot.
     viral = scored(model_urgency=_head(critical=0.2), author_followers=200_000)
     assert viral[0] is Urgency.CRITICAL
-    # A calm doubted one the head is sure is medium ("reset code never arrives, what now?").
+    assert not any(reason.startswith("the model finds it unlikely") for reason in viral[1])
+    # Scored as a service problem: a head sure of "medium" calms it, angry or not ...
+    sure_medium = _head(critical=0.02, medium=0.95)
+    assert scored(model_urgency=sure_medium)[0] is Urgency.MEDIUM
     calm = {Sentiment.NEGATIVE: 0.3, Sentiment.NEUTRAL: 0.6, Sentiment.POSITIVE: 0.1}
-    worry = scored(scores=calm, model_urgency=_head(critical=0.05, medium=0.9))
-    assert worry[0] is Urgency.MEDIUM
+    assert scored(scores=calm, model_urgency=sure_medium)[0] is Urgency.MEDIUM
+    # ... and a happy 5-star review stays low, as one with a delivery intent does.
+    happy = {Sentiment.NEGATIVE: 0.02, Sentiment.NEUTRAL: 0.08, Sentiment.POSITIVE: 0.9}
+    assert scored(scores=happy, rating=5, model_urgency=_head(low=0.9))[0] is Urgency.LOW
+
+
+def test_rules_given_an_urgency_head_read_the_critical_matter_themselves_if_not_told():
+    """A caller with an urgency head that does not pass what the keywords named loses no
+    keyword-named threat: the rules look the keywords up."""
+    rules = TeamRules()
+    angry = {Sentiment.NEGATIVE: 0.9, Sentiment.NEUTRAL: 0.08, Sentiment.POSITIVE: 0.02}
+    doubting = _head(critical=0.1, high=0.6)
+
+    def level(text: str) -> Urgency:
+        item = TextInput(text, "en")
+        return rules.prediction(item, angry, Intent.ACCOUNT_SECURITY, doubting).urgency
+
+    assert level("someone hacked my account and ordered 3 phones") is Urgency.CRITICAL
+    assert level("the app asks for my password every single time") is Urgency.HIGH
 
 
 def test_the_urgency_head_alone_never_makes_a_mention_critical():

@@ -84,7 +84,7 @@ def builtin_fingerprint() -> str:
     digest = hashlib.sha256()
     for path in [LEXICON, *sorted(RULES_CODE.glob("*.py"))]:
         digest.update(path.name.encode())
-        digest.update(path.read_bytes())
+        digest.update(path.read_bytes().replace(b"\r\n", b"\n"))  # a CRLF checkout: the same
     return digest.hexdigest()[:8]
 
 

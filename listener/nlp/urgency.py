@@ -10,8 +10,9 @@ reach, engagement, keyword hits), so the levels mean the same thing whichever mo
   `listener.recheck` watches it; both thresholds are in the config (`model.viral_*`). Only
   these: the urgency head can make a mention high, not critical. A critical intent that no
   unambiguous keyword names (read by the intent head, or from ambiguous words such as
-  "password") pages only when the urgency head finds critical more likely than not
-  (`HEAD_BACKS_CRITICAL`); otherwise it is rated as a service problem: high at most;
+  "password") pages only when the urgency head, where the classifier has one, gives critical
+  at least even odds (`HEAD_BACKS_CRITICAL`); otherwise it is scored as a service problem (the
+  base of a billing problem), high at most;
 - high (>= 0.60): a concrete service failure needing action: billing, refund, damaged or lost
   order, a churn threat, the same amount twice in one text (a double charge shown, not named:
   `listener.nlp.charges`);
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from types import EllipsisType
 
 from listener.enums import Intent, Sentiment, Urgency
 from listener.nlp import Prediction, TextInput, sentiment_label
@@ -90,14 +92,21 @@ class TeamRules:
         model_urgency: dict[Urgency, float] | None = None,
         intent_by_model: bool = False,
         *,
-        critical_matter: Intent | None = None,
+        critical_matter: Intent | EllipsisType | None = ...,
     ) -> Prediction:
         """A model's sentiment scores and intent, with the urgency these rules give them.
 
         `critical_matter`: the critical intent the text names in unambiguous keywords
-        (`named_critical_matter`), if any. A classifier with an urgency head must say: a
-        critical intent that no such keyword names pages only when that head backs it.
-        Classifiers whose intent is the keywords' and that have no urgency head need not."""
+        (`named_critical_matter`), or None. A critical intent that no such keyword names pages
+        only when the urgency head backs it. Left out, the rules read it from the text where an
+        urgency head is given (a classifier that has read the keywords passes what they named);
+        without a head it plays no part, since the intent is then the keywords' own."""
+        if critical_matter is ...:
+            critical_matter = (
+                named_critical_matter(self.lexicon.evidence(item.text, item.language))
+                if model_urgency
+                else None
+            )
         charge = _shown_double_charge(item, scores, intent)
         if charge:
             intent = Intent.BILLING_PAYMENT
@@ -301,8 +310,8 @@ def _model_doubts(
     return score, None
 
 
-def _happy_review(signals: Signals, positive: float) -> bool:
-    return is_happy_review(signals.rating, positive) and signals.intent not in CRITICAL_INTENTS
+def _happy_review(signals: Signals, positive: float, critical_intent: bool) -> bool:
+    return is_happy_review(signals.rating, positive) and not critical_intent
 
 
 # What the text itself shows to need action, however it is worded: high, and a sure "medium"
@@ -321,12 +330,15 @@ def _firm_high_reasons(signals: Signals) -> list[str]:
 # A critical intent pages people. Where no unambiguous keyword names one ("hacked", "lawsuit",
 # "caught fire"), the intent head read it alone or from ambiguous words ("password", "burnt"),
 # and login trouble, melted candles and slang were paged that way. Such a reading pages only when
-# the urgency head, trained on the guide's levels, finds critical more likely than not: with
-# calibrated probabilities, even odds, as `transformer.HEAD_ALONE_CRITICAL`. Not tuned: on the CS
+# the urgency head, trained on the guide's levels, gives critical at least even odds (calibrated
+# probabilities; as `transformer.HEAD_ALONE_CRITICAL`), and is otherwise scored as a service
+# problem: a billing problem's base, so that stars, sentiment and a sure "medium" from the head
+# move it as they move one (`DOUBTED_CRITICAL_BASE`). Not tuned: on the CS
 # dev part (heads trained without it) it changes none of the 28 such mentions; over the held-out
 # split and the probes it takes 7 of their 22 false pages (int8: 3 of 17) off critical, to high,
 # and one of their 317 critical mentions (a sarcastic takeover) to high (int8: none).
 HEAD_BACKS_CRITICAL = 0.5
+DOUBTED_CRITICAL_BASE = 0.70  # INTENT_BASE of a billing problem, the most serious service one
 
 
 def _doubted_critical(signals: Signals) -> float | None:
@@ -358,23 +370,34 @@ def _read_model(
     return score, [reading for reading in (raised, calmed, doubted) if reading]
 
 
-def score_urgency(
-    signals: Signals, virality: Virality | None = None
-) -> tuple[Urgency, float, list[str]]:
-    """Level, score in [0, 1] and the reasons a person can read."""
-    virality = virality or Virality()
+@dataclass(frozen=True)
+class _Start:
+    """Where a score starts from the intent: its base and reason, whether it may page, and
+    whether it counts as a service failure."""
+
+    score: float
+    reasons: list[str]
+    critical: bool
+    service_failure: bool
+    doubt: str | None = None  # why a critical intent does not page (`HEAD_BACKS_CRITICAL`)
+
+
+def _start(signals: Signals) -> _Start:
     base, reason = INTENT_BASE[signals.intent]
-    negative = signals.scores.get(Sentiment.NEGATIVE, 0.0)
-    positive = signals.scores.get(Sentiment.POSITIVE, 0.0)
     reasons = [reason] if reason else []
-    critical_intent = signals.intent in CRITICAL_INTENTS
     doubted = _doubted_critical(signals)
-    if doubted is not None:
-        critical_intent = False
-        base = min(base, NON_CRITICAL_CEILING)  # a service problem, which the head may calm
-        reasons.append(f"the model finds it unlikely to be critical ({doubted:.0%})")
-    score = base
-    if signals.intent in SERVICE_FAILURES and positive > 0.6:
+    if doubted is None:
+        critical = signals.intent in CRITICAL_INTENTS
+        return _Start(base, reasons, critical, signals.intent in SERVICE_FAILURES)
+    doubt = f"the model finds it unlikely to be critical ({doubted:.0%})"
+    return _Start(DOUBTED_CRITICAL_BASE, [*reasons, doubt], False, True, doubt)
+
+
+def _text_and_stars(score: float, signals: Signals, start: _Start, reasons: list[str]) -> float:
+    """The score moved by the wording (praise, anger), what it shows (a churn threat, a double
+    charge) and a 1-2 star rating; the reasons are appended to `reasons`."""
+    negative = signals.scores.get(Sentiment.NEGATIVE, 0.0)
+    if start.service_failure and signals.scores.get(Sentiment.POSITIVE, 0.0) > 0.6:
         score -= 0.3  # "arrived a day early, love it" mentions delivery but needs nothing
         if signals.intent_by_model:
             score = max(score, MEDIUM_FLOOR)
@@ -389,12 +412,26 @@ def score_urgency(
     if signals.rating is not None and signals.rating <= 2:
         score = max(score + 0.1, 0.4)
         reasons.append(f"{signals.rating}-star review")
+    return score
+
+
+def score_urgency(
+    signals: Signals, virality: Virality | None = None
+) -> tuple[Urgency, float, list[str]]:
+    """Level, score in [0, 1] and the reasons a person can read."""
+    virality = virality or Virality()
+    negative = signals.scores.get(Sentiment.NEGATIVE, 0.0)
+    positive = signals.scores.get(Sentiment.POSITIVE, 0.0)
+    start = _start(signals)
+    reasons = list(start.reasons)
+    critical_intent = start.critical
+    score = _text_and_stars(start.score, signals, start, reasons)
     score, readings = _read_model(score, signals, critical_intent)
     reasons += [reading.reason for reading in readings]
     if signals.critical_matter and not critical_intent and level_for(score) is Urgency.LOW:
         score = MEDIUM_FLOOR
         reasons.append(f"{INTENT_BASE[signals.critical_matter][1]} in calm or kind words")
-    if _happy_review(signals, positive):
+    if _happy_review(signals, positive, critical_intent):
         score = min(score, HAPPY_REVIEW_CEILING)
         reasons.append(f"{signals.rating}-star positive review")
     if negative > 0.5:
@@ -414,6 +451,8 @@ def score_urgency(
     level = level_for(score)
     # A reading below the final level explains nothing about it ("the model rates it low" on a
     # sarcastic complaint the negative floor made medium); one above it stays, followed by what
-    # overruled it (a happy review).
+    # overruled it (a happy review). A doubt about paging is moot on a viral complaint.
     below = {reading.reason for reading in readings if reading.level < level}
+    if start.doubt and level is Urgency.CRITICAL:
+        below.add(start.doubt)
     return level, round(score, 3), [reason for reason in reasons if reason not in below]
