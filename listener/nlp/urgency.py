@@ -332,11 +332,11 @@ def _firm_high_reasons(signals: Signals) -> list[str]:
 # and login trouble, melted candles and slang were paged that way. Such a reading pages only when
 # the urgency head, trained on the guide's levels, gives critical at least even odds (calibrated
 # probabilities; as `transformer.HEAD_ALONE_CRITICAL`), and is otherwise scored as a service
-# problem: a billing problem's base, so that stars, sentiment and a sure "medium" from the head
-# move it as they move one (`DOUBTED_CRITICAL_BASE`). Not tuned: on the CS
-# dev part (heads trained without it) it changes none of the 28 such mentions; over the held-out
-# split and the probes it takes 7 of their 22 false pages (int8: 3 of 17) off critical, to high,
-# and one of their 317 critical mentions (a sarcastic takeover) to high (int8: none).
+# problem from a billing problem's base, so that stars, sentiment and a sure "medium" from the
+# head move it as they move one. Not tuned: on the CS dev part (heads trained without it) it
+# changes none of the 28 such mentions; over the held-out split and the probes it takes 7 of
+# their 22 false pages (int8: 3 of 17) off critical, and one of their 317 critical mentions (a
+# sarcastic takeover) to high (int8: none).
 HEAD_BACKS_CRITICAL = 0.5
 DOUBTED_CRITICAL_BASE = 0.70  # INTENT_BASE of a billing problem, the most serious service one
 
@@ -376,7 +376,7 @@ class _Start:
     whether it counts as a service failure."""
 
     score: float
-    reasons: list[str]
+    reasons: tuple[str, ...]
     critical: bool
     service_failure: bool
     doubt: str | None = None  # why a critical intent does not page (`HEAD_BACKS_CRITICAL`)
@@ -384,13 +384,13 @@ class _Start:
 
 def _start(signals: Signals) -> _Start:
     base, reason = INTENT_BASE[signals.intent]
-    reasons = [reason] if reason else []
+    reasons = (reason,) if reason else ()
     doubted = _doubted_critical(signals)
     if doubted is None:
         critical = signals.intent in CRITICAL_INTENTS
         return _Start(base, reasons, critical, signals.intent in SERVICE_FAILURES)
     doubt = f"the model finds it unlikely to be critical ({doubted:.0%})"
-    return _Start(DOUBTED_CRITICAL_BASE, [*reasons, doubt], False, True, doubt)
+    return _Start(DOUBTED_CRITICAL_BASE, (*reasons, doubt), False, True, doubt)
 
 
 def _text_and_stars(score: float, signals: Signals, start: _Start, reasons: list[str]) -> float:
