@@ -339,6 +339,13 @@ def _firm_high_reasons(signals: Signals) -> list[str]:
 # sarcastic takeover) to high (int8: none).
 HEAD_BACKS_CRITICAL = 0.5
 DOUBTED_CRITICAL_BASE = 0.70  # INTENT_BASE of a billing problem, the most serious service one
+# What an agent reads first about such a mention: what it is about, not that a hazard, takeover
+# or threat was "mentioned", which no word did.
+DOUBTED_CRITICAL_REASONS = {
+    Intent.SAFETY: "possible product safety issue",
+    Intent.ACCOUNT_SECURITY: "account or login problem",
+    Intent.LEGAL: "possible legal matter",
+}
 
 
 def _doubted_critical(signals: Signals) -> float | None:
@@ -390,7 +397,8 @@ def _start(signals: Signals) -> _Start:
         critical = signals.intent in CRITICAL_INTENTS
         return _Start(base, reasons, critical, signals.intent in SERVICE_FAILURES)
     doubt = f"the model finds it unlikely to be critical ({doubted:.0%})"
-    return _Start(DOUBTED_CRITICAL_BASE, (*reasons, doubt), False, True, doubt)
+    about = DOUBTED_CRITICAL_REASONS[signals.intent]
+    return _Start(DOUBTED_CRITICAL_BASE, (about, doubt), False, True, doubt)
 
 
 def _text_and_stars(score: float, signals: Signals, start: _Start, reasons: list[str]) -> float:
