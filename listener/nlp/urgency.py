@@ -229,13 +229,19 @@ class ModelReading:
     level: Urgency
     confidence: float
     possible: bool = False  # the head finds the level possible, not likely (`_model_doubts`)
+    # The head finds anything above the level unlikely: `confidence` is that level's chance
+    # (a critical intent it does not back, `HEAD_BACKS_CRITICAL`).
+    at_most: bool = False
 
     @property
     def reason(self) -> str:
+        level = self.level.label
         if self.possible:
-            level = self.level.label
             return f"the model finds it possibly {level} or worse ({self.confidence:.0%})"
-        return f"the model rates it {self.level.label} ({self.confidence:.0%})"
+        if self.at_most:
+            above = Urgency(self.level + 1).label
+            return f"the model finds it unlikely to be {above} ({self.confidence:.0%})"
+        return f"the model rates it {level} ({self.confidence:.0%})"
 
 
 def _at_least(probabilities: dict[Urgency, float], level: Urgency) -> float:
@@ -310,10 +316,6 @@ def _model_doubts(
     return score, None
 
 
-def _happy_review(signals: Signals, positive: float, critical_intent: bool) -> bool:
-    return is_happy_review(signals.rating, positive) and not critical_intent
-
-
 # What the text itself shows to need action, however it is worded: high, and a sure "medium"
 # from the urgency head does not take it down.
 FIRM_HIGH = 0.65
@@ -338,7 +340,7 @@ def _firm_high_reasons(signals: Signals) -> list[str]:
 # their 22 false pages (int8: 3 of 17) off critical, and one of their 317 critical mentions (a
 # sarcastic takeover) to high (int8: none).
 HEAD_BACKS_CRITICAL = 0.5
-DOUBTED_CRITICAL_BASE = 0.70  # INTENT_BASE of a billing problem, the most serious service one
+DOUBTED_CRITICAL_BASE = INTENT_BASE[Intent.BILLING_PAYMENT][0]  # the most serious service one
 # What an agent reads first about such a mention: what it is about, not that a hazard, takeover
 # or threat was "mentioned", which no word did.
 DOUBTED_CRITICAL_REASONS = {
@@ -348,9 +350,9 @@ DOUBTED_CRITICAL_REASONS = {
 }
 
 
-def _doubted_critical(signals: Signals) -> float | None:
-    """The urgency head's P(critical) where it does not back a critical intent that no
-    unambiguous keyword names; None where the intent pages (or is not critical)."""
+def _doubted_critical(signals: Signals) -> ModelReading | None:
+    """The urgency head's reading where it does not back a critical intent that no unambiguous
+    keyword names; None where the intent pages (or is not critical)."""
     if (
         signals.intent not in CRITICAL_INTENTS
         or signals.critical_matter
@@ -358,7 +360,9 @@ def _doubted_critical(signals: Signals) -> float | None:
     ):
         return None
     critical = signals.model_urgency.get(Urgency.CRITICAL, 0.0)
-    return critical if critical < HEAD_BACKS_CRITICAL else None
+    if critical >= HEAD_BACKS_CRITICAL:
+        return None
+    return ModelReading(Urgency.HIGH, critical, at_most=True)
 
 
 def _read_model(
@@ -386,24 +390,24 @@ class _Start:
     reasons: tuple[str, ...]
     critical: bool
     service_failure: bool
-    doubt: str | None = None  # why a critical intent does not page (`HEAD_BACKS_CRITICAL`)
+    doubt: ModelReading | None = None  # why a critical intent does not page
 
 
 def _start(signals: Signals) -> _Start:
     base, reason = INTENT_BASE[signals.intent]
-    reasons = (reason,) if reason else ()
-    doubted = _doubted_critical(signals)
-    if doubted is None:
+    doubt = _doubted_critical(signals)
+    if doubt is None:
         critical = signals.intent in CRITICAL_INTENTS
+        reasons = (reason,) if reason else ()
         return _Start(base, reasons, critical, signals.intent in SERVICE_FAILURES)
-    doubt = f"the model finds it unlikely to be critical ({doubted:.0%})"
     about = DOUBTED_CRITICAL_REASONS[signals.intent]
-    return _Start(DOUBTED_CRITICAL_BASE, (about, doubt), False, True, doubt)
+    return _Start(DOUBTED_CRITICAL_BASE, (about, doubt.reason), False, True, doubt)
 
 
-def _text_and_stars(score: float, signals: Signals, start: _Start, reasons: list[str]) -> float:
-    """The score moved by the wording (praise, anger), what it shows (a churn threat, a double
-    charge) and a 1-2 star rating; the reasons are appended to `reasons`."""
+def _text_and_stars(signals: Signals, start: _Start, reasons: list[str]) -> float:
+    """The starting score moved by the wording (praise, anger), what it shows (a churn threat,
+    a double charge) and a 1-2 star rating; the reasons are appended to `reasons`."""
+    score = start.score
     negative = signals.scores.get(Sentiment.NEGATIVE, 0.0)
     if start.service_failure and signals.scores.get(Sentiment.POSITIVE, 0.0) > 0.6:
         score -= 0.3  # "arrived a day early, love it" mentions delivery but needs nothing
@@ -433,13 +437,15 @@ def score_urgency(
     start = _start(signals)
     reasons = list(start.reasons)
     critical_intent = start.critical
-    score = _text_and_stars(start.score, signals, start, reasons)
+    score = _text_and_stars(signals, start, reasons)
     score, readings = _read_model(score, signals, critical_intent)
     reasons += [reading.reason for reading in readings]
+    if start.doubt:
+        readings.append(start.doubt)  # its reason is already second, after the intent's
     if signals.critical_matter and not critical_intent and level_for(score) is Urgency.LOW:
         score = MEDIUM_FLOOR
         reasons.append(f"{INTENT_BASE[signals.critical_matter][1]} in calm or kind words")
-    if _happy_review(signals, positive, critical_intent):
+    if not critical_intent and is_happy_review(signals.rating, positive):
         score = min(score, HAPPY_REVIEW_CEILING)
         reasons.append(f"{signals.rating}-star positive review")
     if negative > 0.5:
@@ -458,9 +464,7 @@ def score_urgency(
     score = min(max(score, 0.0), 1.0)
     level = level_for(score)
     # A reading below the final level explains nothing about it ("the model rates it low" on a
-    # sarcastic complaint the negative floor made medium); one above it stays, followed by what
-    # overruled it (a happy review). A doubt about paging is moot on a viral complaint.
+    # sarcastic complaint the negative floor made medium, "unlikely to be critical" on one that
+    # virality made critical); one above it stays, followed by what overruled it (a happy review).
     below = {reading.reason for reading in readings if reading.level < level}
-    if start.doubt and level is Urgency.CRITICAL:
-        below.add(start.doubt)
     return level, round(score, 3), [reason for reason in reasons if reason not in below]
