@@ -279,9 +279,9 @@ def test_a_critical_matter_named_in_kind_words_is_medium_not_low():
     intent head reads praise, but a takeover named is never "nothing to do"."""
     rules = TeamRules()
     text = "Bravissimi, sicurezza impeccabile ✨ stanotte qualcuno è entrato nel mio account"
-    named = named_critical_matter(rules.lexicon.evidence(text, "it"))
-    assert named is Intent.ACCOUNT_SECURITY
-    found = rules.prediction(TextInput(text, "it"), PRAISING, Intent.PRAISE, critical_matter=named)
+    evidence = rules.lexicon.evidence(text, "it")
+    assert named_critical_matter(evidence) is Intent.ACCOUNT_SECURITY
+    found = rules.prediction(TextInput(text, "it"), PRAISING, Intent.PRAISE, evidence=evidence)
     assert found.urgency is Urgency.MEDIUM
     assert found.intent is Intent.PRAISE  # a reply, not a page: the keywords did not stand
     assert "account takeover or fraud mentioned in calm or kind words" in found.reasons
@@ -289,7 +289,7 @@ def test_a_critical_matter_named_in_kind_words_is_medium_not_low():
     assert named_critical_matter(rules.lexicon.evidence(plain, "it")) is None
     assert rules.prediction(TextInput(plain, "it"), PRAISING, Intent.PRAISE).urgency is Urgency.LOW
     review = TextInput(text, "it", rating=5)
-    happy = rules.prediction(review, PRAISING, Intent.PRAISE, critical_matter=named)
+    happy = rules.prediction(review, PRAISING, Intent.PRAISE, evidence=evidence)
     assert happy.urgency is Urgency.LOW
     # An ambiguous keyword alone ("password") names no critical matter.
     assert named_critical_matter(rules.lexicon.evidence("ho perso la password", "it")) is None

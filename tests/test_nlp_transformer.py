@@ -379,7 +379,9 @@ def test_two_hazard_keywords_outweigh_a_head_that_reads_praise(fp32_classifier, 
     probabilities = np.full(len(labels), 0.002)
     probabilities[labels.index("praise")] = 1 - 0.002 * (len(labels) - 1)
 
-    chosen = classifier._intent(TextInput(text, "en"), probabilities, negative=0.05, positive=0.9)
+    item = TextInput(text, "en")
+    evidence = classifier.rules.lexicon.evidence(text, "en")
+    chosen = classifier._intent(item, probabilities, negative=0.05, positive=0.9, evidence=evidence)
 
     assert chosen.value == intent
 
@@ -423,7 +425,8 @@ def test_an_ambiguous_keyword_pages_only_with_the_heads_support(
 
     probabilities = _head_reading(fp32_classifier, read_as, support)
 
-    chosen = fp32_classifier._intent(TextInput(text, "en"), probabilities, 0.95, 0.01)
+    evidence = fp32_classifier.rules.lexicon.evidence(text, "en")
+    chosen = fp32_classifier._intent(TextInput(text, "en"), probabilities, 0.95, 0.01, evidence)
 
     assert chosen.value == intent
 
@@ -435,7 +438,8 @@ def test_the_keywords_of_one_critical_intent_failing_leave_the_next_ones_standin
     probabilities = _head_reading(fp32_classifier, SAFETY, 0.02)
     item = TextInput("the toast came burnt, this goes to my lawyer", "en")
 
-    assert fp32_classifier._intent(item, probabilities, 0.95, 0.01).value == "legal"
+    evidence = fp32_classifier.rules.lexicon.evidence(item.text, "en")
+    assert fp32_classifier._intent(item, probabilities, 0.95, 0.01, evidence).value == "legal"
 
 
 @pytest.mark.parametrize(

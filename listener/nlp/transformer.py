@@ -29,7 +29,6 @@ from listener.nlp.urgency import (
     SERVICE_FAILURES,
     TeamRules,
     is_happy_review,
-    named_critical_matter,
 )
 
 KEYWORD_SUPPORT = 0.05
@@ -115,7 +114,7 @@ class TransformerClassifier:
         probabilities: np.ndarray | None,
         negative: float,
         positive: float,
-        evidence: Sequence[KeywordEvidence] | None = None,
+        evidence: Sequence[KeywordEvidence],
     ) -> Intent:
         """The intent head's answer, reconciled with the per-language keywords.
 
@@ -128,8 +127,6 @@ class TransformerClassifier:
           `HEAD_ALONE_CRITICAL` probability; otherwise its best other answer stands.
         - A happy 4-5 star review is praise, whatever service it mentions.
         """
-        if evidence is None:
-            evidence = self.rules.lexicon.evidence(item.text, item.language)
         if probabilities is None or self.intent is None:
             return evidence[0].intent if evidence else Intent.OTHER
         labels = self.intent.spec.labels
@@ -180,7 +177,7 @@ class TransformerClassifier:
                     intent,
                     model_urgency,
                     intent_read,
-                    critical_matter=named_critical_matter(evidence),
+                    evidence=evidence,
                 )
             )
         return predictions

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import EllipsisType
 
 from listener.enums import Intent, Sentiment, Urgency
 from listener.nlp import Prediction, TextInput, sentiment_label
@@ -92,21 +91,16 @@ class TeamRules:
         model_urgency: dict[Urgency, float] | None = None,
         intent_by_model: bool = False,
         *,
-        critical_matter: Intent | EllipsisType | None = ...,
+        evidence: Sequence[KeywordEvidence] | None = None,
     ) -> Prediction:
         """A model's sentiment scores and intent, with the urgency these rules give them.
 
-        `critical_matter`: the critical intent the text names in unambiguous keywords
-        (`named_critical_matter`), or None. A critical intent that no such keyword names pages
-        only when the urgency head backs it. Left out, the rules read it from the text where an
-        urgency head is given (a classifier that has read the keywords passes what they named);
-        without a head it plays no part, since the intent is then the keywords' own."""
-        if critical_matter is ...:
-            critical_matter = (
-                named_critical_matter(self.lexicon.evidence(item.text, item.language))
-                if model_urgency
-                else None
-            )
+        `evidence`: the text's keywords (`Lexicon.evidence`), where the caller has read them. The
+        critical matter they name keeps a critical intent paging whatever the urgency head reads,
+        and a mention in kind words from low; the rules read them where an urgency head is given
+        and the caller did not. Without a head they add nothing: the intent is the keywords'."""
+        if evidence is None and model_urgency:
+            evidence = self.lexicon.evidence(item.text, item.language)
         charge = _shown_double_charge(item, scores, intent)
         if charge:
             intent = Intent.BILLING_PAYMENT
@@ -119,7 +113,7 @@ class TeamRules:
                 engagement=item.engagement,
                 churn_threat=self.lexicon.churn_threat(item.text, item.language),
                 repeated_charge=charge,
-                critical_matter=critical_matter,
+                critical_matter=named_critical_matter(evidence or ()),
                 model_urgency=model_urgency,
                 intent_by_model=intent_by_model,
             ),
