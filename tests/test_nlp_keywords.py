@@ -143,6 +143,7 @@ def test_hindi_keywords_in_devanagari_and_mixed_with_english(text, intent):
         ("se non mi rimborsate faccio chargeback", "it", Intent.LEGAL),
         ("返金がなければカードのチャージバックを申請します", "ja", Intent.LEGAL),
         ("لو ما رجعتوا فلوسي هعمل chargeback من البنك", "ar", Intent.LEGAL),
+        ("Ich mache einen Chargeback bei der Bank", "de", Intent.LEGAL),  # lexicon.yaml's `any`
         # Flames in every language; a dish and "you call me" are not.
         ("the heater burst into flames", "en", Intent.SAFETY),
         ("der Akku stand plötzlich in Flammen", "de", Intent.SAFETY),

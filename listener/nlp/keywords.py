@@ -52,6 +52,7 @@ _CROATIAN_DIACRITICS = str.maketrans("čćšžđ", "ccszd")
 
 Words = Mapping[str, Sequence[str]]  # language -> keywords
 WORD_END = "$"  # written after a keyword that must not be read as a prefix
+ANY_LANGUAGE = "any"  # a list of lexicon.yaml whose words join every language's list
 
 
 # Languages whose mentions mix in English words freely ("mera phone overheat ho gaya"): their
@@ -67,6 +68,9 @@ def builtin_lexicon() -> dict:
     lexicon = yaml.safe_load(LEXICON.read_text(encoding="utf-8"))
     for sections in lexicon.values():
         for section in sections.values():
+            for word in section.pop(ANY_LANGUAGE, ()):  # a loanword every language writes
+                for words in section.values():
+                    words.append(word)
             for language in _CODE_MIXED:
                 if language in section:
                     mixed = section[language]
