@@ -22,6 +22,7 @@ from listener.enums import DeliveryState, DraftStatus
 from listener.models import Alert, Classification, Mention, ReplyDraft
 
 log = logging.getLogger(__name__)
+ALERT = "alert"
 DRAFT = "draft"
 RERAISE = "reraise"
 CRISIS = "crisis"
@@ -103,6 +104,21 @@ def reraise_due(session: Session, settings: Settings, now: datetime) -> int:
         count += 1
         log.info("alerts: re-raising unacknowledged critical alert #%s", alert.id)
     return count
+
+
+def earlier_alert(session: Session, alert: Alert) -> Alert | None:
+    """The first delivered alert about the same mention in the same channel, if `alert` follows
+    it up (a complaint escalated after it was routed); None for a first alert."""
+    if alert.kind != ALERT or alert.mention_id is None:
+        return None
+    query = select(Alert).where(
+        Alert.mention_id == alert.mention_id,
+        Alert.channel == alert.channel,
+        Alert.kind == ALERT,
+        Alert.state == DeliveryState.DELIVERED,
+        Alert.id != alert.id,
+    )
+    return session.exec(query.order_by(Alert.id)).first()  # type: ignore[arg-type]
 
 
 def _age(now: datetime, then: datetime) -> str:

@@ -51,11 +51,15 @@ class AlertSink(Protocol):
     # Only then are drafts posted for review and unacknowledged alerts re-raised.
     interactive: bool
 
-    def deliver(self, alert: Alert, blocks: list | None = None) -> str | None:
+    def deliver(
+        self, alert: Alert, blocks: list | None = None, earlier: Alert | None = None
+    ) -> str | None:
         """Send the alert (or `blocks` in its place); return the sink's message id.
 
-        Raises DeliveryError on failure. A sink that knows where the message landed records it
-        on `alert.external_channel`, for later updates in place.
+        `earlier` is the first alert about the same mention in the same channel, when this one
+        follows it up (a complaint escalated after it was routed): a sink that can answers in
+        its thread and marks it. Raises DeliveryError on failure. A sink that knows where the
+        message landed records it on `alert.external_channel`, for later updates in place.
         """
         ...
 
@@ -80,9 +84,13 @@ class ConsoleSink:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
 
-    def deliver(self, alert: Alert, blocks: list | None = None) -> str | None:
+    def deliver(
+        self, alert: Alert, blocks: list | None = None, earlier: Alert | None = None
+    ) -> str | None:
         notify = f" {alert.notify}" if alert.notify else ""
         lines = [printable(line) for line in alert.body.splitlines()]
+        if earlier is not None:
+            lines.append(f"(follows up alert #{earlier.id}: {printable(earlier.title)})")
         details = "\n    ".join(shorten(line, CONSOLE_LINE_CHARS) for line in lines)
         print(
             f"[ALERT → {alert.channel}]{notify} {printable(alert.title)}\n    {details}",
@@ -116,10 +124,11 @@ class SlackSink:
         return cls(client) if client else None
 
     @staticmethod
-    def blocks(alert: Alert, acknowledged: str | None = None) -> list:
+    def blocks(alert: Alert, acknowledged: str | None = None, note: str | None = None) -> list:
         """The alert as Block Kit; critical ones carry an Acknowledge button until acknowledged.
 
-        `acknowledged` is the status line shown instead of the button once someone has.
+        `acknowledged` is the status line shown instead of the button once someone has; `note`
+        a line of what happened since (an escalation in the thread).
         """
         notify = f"{alert.notify} " if alert.notify else ""
         title = f"{notify}*{escape_mrkdwn(alert.title)}*"
@@ -129,6 +138,8 @@ class SlackSink:
             SectionBlock(text=MarkdownTextObject(text=body)),
             ContextBlock(elements=[MarkdownTextObject(text=f"listener alert #{alert.id}")]),
         ]
+        if note:
+            blocks.append(ContextBlock(elements=[MarkdownTextObject(text=note)]))
         if acknowledged:
             blocks.append(ContextBlock(elements=[MarkdownTextObject(text=acknowledged)]))
         elif alert.level in ACK_LEVELS:
@@ -139,10 +150,25 @@ class SlackSink:
             blocks.append(ActionsBlock(block_id=f"alert:{root}", elements=[button]))
         return blocks
 
-    def deliver(self, alert: Alert, blocks: list | None = None) -> str | None:
+    def deliver(
+        self, alert: Alert, blocks: list | None = None, earlier: Alert | None = None
+    ) -> str | None:
+        """Post the alert; a follow-up goes into the earlier alert's thread, shown in the
+        channel too (so its `@here` still reaches people), and the earlier message says so."""
+        if earlier is not None and not (earlier.external_channel and earlier.external_id):
+            earlier = None  # delivered where no thread can be found (the console)
+        where: dict = (
+            {"channel": alert.channel}
+            if earlier is None
+            else {
+                "channel": earlier.external_channel,
+                "thread_ts": earlier.external_id,
+                "reply_broadcast": True,
+            }
+        )
         try:
             response = self.client.chat_postMessage(
-                channel=alert.channel,
+                **where,
                 text=escape_mrkdwn(alert.title),
                 blocks=blocks if blocks is not None else self.blocks(alert),
                 unfurl_links=False,
@@ -155,7 +181,25 @@ class SlackSink:
         except (SlackClientError, OSError) as error:
             raise DeliveryError(f"Slack unreachable: {type(error).__name__}: {error}") from error
         alert.external_channel = str(response.get("channel") or alert.channel)
+        if earlier is not None:
+            self._mark_followed_up(earlier, alert)
         return str(response.get("ts"))
+
+    def _mark_followed_up(self, earlier: Alert, alert: Alert) -> None:
+        """Add a line to the earlier message pointing to the follow-up in its thread.
+
+        Best effort: the follow-up itself was delivered, so a failed update is only logged.
+        """
+        note = f"⬆️ Now {alert.level.upper()}: see alert #{alert.id} in the thread"
+        try:
+            self.client.chat_update(
+                channel=earlier.external_channel,
+                ts=earlier.external_id,
+                text=escape_mrkdwn(earlier.title),
+                blocks=self.blocks(earlier, note=note),
+            )
+        except (SlackApiError, SlackClientError, OSError) as error:
+            log.warning("slack: could not mark alert #%s as followed up: %s", earlier.id, error)
 
 
 def retry_after(error: SlackApiError) -> float | None:

@@ -24,6 +24,7 @@ from alerts.outbox import (
     MAX_ERROR_CHARS,
     RATE_LIMITED,
     draft_blocks,
+    earlier_alert,
     queue_alerts,
     queue_reviews,
     rate_limited_until,
@@ -334,7 +335,8 @@ class Pipeline:
                 alert.sink = self.sink.name
                 try:
                     blocks = draft_blocks(session, alert) if alert.kind == DRAFT else None
-                    alert.external_id = self.sink.deliver(alert, blocks)
+                    earlier = earlier_alert(session, alert)
+                    alert.external_id = self.sink.deliver(alert, blocks, earlier)
                 except LookupError as error:  # its draft is gone: nothing left to review
                     alert.state, alert.last_error = DeliveryState.FAILED, str(error)
                     session.add(alert)

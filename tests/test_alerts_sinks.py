@@ -87,3 +87,23 @@ def test_unreachable_slack_is_a_delivery_error(settings, monkeypatch):
     monkeypatch.setenv("SLACK_BASE_URL", "http://127.0.0.1:9/api/")
     with pytest.raises(DeliveryError, match="Slack unreachable"):
         build_sink(settings).deliver(_alert())
+
+
+def test_a_follow_up_is_delivered_even_where_marking_the_earlier_message_fails(
+    settings, slack, caplog
+):
+    # The earlier message is gone (deleted in Slack): chat.update answers message_not_found.
+    earlier = _alert(id=3, level="high", external_channel="C0ALERTS", external_id="1.000001")
+    ts = build_sink(settings).deliver(_alert(), earlier=earlier)
+    [request] = slack.posted
+    assert request["payload"]["thread_ts"] == "1.000001"
+    assert ts == "1700000000.000001"  # delivered: the outbox must not post it again
+    assert "could not mark alert #3 as followed up" in caplog.text
+
+
+def test_the_console_names_the_alert_a_follow_up_escalates(settings, monkeypatch):
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    stream = io.StringIO()
+    earlier = _alert(id=3, level="high", title="HIGH delivery on twitter (en)")
+    build_sink(settings, stream).deliver(_alert(), earlier=earlier)
+    assert "(follows up alert #3: HIGH delivery on twitter (en))" in stream.getvalue()

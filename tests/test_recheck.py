@@ -15,8 +15,10 @@ from listener.pipeline import Pipeline
 from listener.sources import SourceSet
 from listener.status import collect_status
 from tests.fake_apis import Reply
+from tests.test_alerts_slack_review import slack
 from tests.test_sources_twitter import LOOKUP, FakeX, _make
 
+__all__ = ["slack"]  # the fixture: a local server answering like Slack's Web API
 COMPLAINT = "lumora order {n} never arrived, worst service ever, I want my money back"
 PRAISE = "lumora glow {n} is wonderful, thank you so much, love it"
 
@@ -192,3 +194,28 @@ def test_the_daemon_schedules_the_recheck_only_where_a_source_can(engine, build,
     assert "recheck" not in jobs(build(enabled=False))
     replay_only = Pipeline.build(load_settings(config_file), engine)
     assert "recheck" not in jobs(replay_only)
+
+
+def test_on_slack_the_escalation_answers_in_the_first_alerts_thread_and_marks_it(
+    engine, x, build, clock, slack
+):
+    pipeline = build()
+    viral, _ = _first_cycle(x, pipeline)
+    x.react(viral, 500)
+    clock.advance(timedelta(minutes=31))
+
+    pipeline.run_cycle()
+
+    mention, _ = _rows(engine)[viral]
+    with Session(engine) as session:
+        key = f"mention:{mention.id}:#social-alerts"
+        first = session.exec(select(Alert).where(Alert.key == key)).one()
+        escalation = session.exec(select(Alert).where(Alert.key == f"{key}:viral")).one()
+    post = next(p["payload"] for p in slack.posted if p["payload"].get("thread_ts"))
+    assert (post["channel"], post["thread_ts"]) == (first.external_channel, first.external_id)
+    assert post["reply_broadcast"] is True  # seen in the channel: its @here reaches people
+    assert post["text"].startswith("CRITICAL")
+    assert (escalation.external_channel, escalation.state) == (first.external_channel, "delivered")
+    marked = slack.messages[(first.external_channel, first.external_id)]
+    assert f"Now CRITICAL: see alert #{escalation.id} in the thread" in str(marked["blocks"])
+    assert marked["text"] == first.title  # the first alert's own title, now with the note
