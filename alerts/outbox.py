@@ -108,15 +108,19 @@ def reraise_due(session: Session, settings: Settings, now: datetime) -> int:
 
 def earlier_alert(session: Session, alert: Alert) -> Alert | None:
     """The first delivered alert about the same mention in the same channel, if `alert` follows
-    it up (a complaint escalated after it was routed); None for a first alert."""
-    if alert.kind != ALERT or alert.mention_id is None:
+    it up (a complaint escalated after it was routed); None for a first alert.
+
+    Only alerts queued before it count: a first alert that quiet hours held back until after
+    its escalation went out is not a follow-up of the escalation.
+    """
+    if alert.kind != ALERT or alert.mention_id is None or alert.id is None:
         return None
     query = select(Alert).where(
         Alert.mention_id == alert.mention_id,
         Alert.channel == alert.channel,
         Alert.kind == ALERT,
         Alert.state == DeliveryState.DELIVERED,
-        Alert.id != alert.id,
+        Alert.id < alert.id,
     )
     return session.exec(query.order_by(Alert.id)).first()  # type: ignore[arg-type]
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from sqlmodel import Session, select
 
-from alerts.outbox import quiet_until
+from alerts.outbox import earlier_alert, quiet_until
 from alerts.rules import alerts_for
 from alerts.sinks import ACK_ACTION
 from config.schema import EXAMPLE_CONFIG, ConfigError, parse_settings
@@ -291,3 +291,28 @@ def test_on_the_console_drafts_are_not_queued_and_alerts_not_re_raised(tmp_path,
     assert (first.reviews_queued, later.reraised) == (0, 0)
     assert {r.kind for r in _rows(engine)} == {"alert"}
     assert "[ALERT → #social-alerts]" in capsys.readouterr().out
+
+
+def test_an_escalation_follows_up_the_first_delivered_alert_never_a_later_one(engine):
+    def row(key: str, channel: str = "#social-alerts", **kw) -> Alert:
+        fields = {"mention_id": 1, "level": "high", "channel": channel, "title": key, "body": ""}
+        return Alert(key=key, **{**fields, **kw})
+
+    with Session(engine) as session:
+        session.add(
+            Mention(id=1, source="twitter", collector="x", native_id="1", text="t", created_at=NOW)
+        )
+        session.commit()
+        held = row("mention:1:#social-alerts")  # first, but held back by quiet hours
+        other = row("mention:1:#cs", channel="#cs", state="delivered")
+        viral = row("mention:1:#social-alerts:viral", level="critical", state="delivered")
+        session.add_all([held, other, viral])
+        session.commit()
+        assert earlier_alert(session, viral) is None  # the first one was not delivered yet
+        assert earlier_alert(session, held) is None  # nor does the first follow up its escalation
+        held.state = "delivered"
+        assert earlier_alert(session, viral) is held
+        review = row("draft:1", kind="draft")
+        session.add(review)
+        session.flush()
+        assert earlier_alert(session, review) is None  # review messages are not alerts
