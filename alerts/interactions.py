@@ -32,7 +32,14 @@ from alerts.review import (
     review_blocks,
     user_ref,
 )
-from alerts.sinks import ACK_ACTION, SlackSink, escape_mrkdwn, printable, web_client
+from alerts.sinks import (
+    ACK_ACTION,
+    SlackSink,
+    escape_mrkdwn,
+    printable,
+    update_message,
+    web_client,
+)
 from config.schema import Settings
 from listener.enums import DraftStatus
 from listener.models import Alert, ReplyDraft, utcnow
@@ -327,14 +334,8 @@ class InteractionHandler:
         blocks: list,
         text: str | None = None,
     ) -> None:
-        if not (channel and ts):
-            log.warning("slack: no message to update (channel or ts unknown)")
-            return
         fallback = text or (escape_mrkdwn(alert.title) if alert else "listener")
-        try:
-            self.client.chat_update(channel=channel, ts=ts, text=fallback, blocks=blocks)
-        except (SlackApiError, SlackClientError, OSError) as error:
-            log.error("slack: could not update message %s in %s: %s", ts, channel, error)
+        update_message(self.client, channel, ts, fallback, blocks)
 
     def _tell(self, user: str, channel: str | None, text: str) -> None:
         """An ephemeral note only the acting user sees."""

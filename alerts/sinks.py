@@ -186,20 +186,39 @@ class SlackSink:
         return str(response.get("ts"))
 
     def _mark_followed_up(self, earlier: Alert, alert: Alert) -> None:
-        """Add a line to the earlier message pointing to the follow-up in its thread.
-
-        Best effort: the follow-up itself was delivered, so a failed update is only logged.
-        """
+        """Add a line to the earlier message pointing to the follow-up in its thread."""
         note = f"⬆️ Now {alert.level.upper()}: see alert #{alert.id} in the thread"
-        try:
-            self.client.chat_update(
-                channel=earlier.external_channel,
-                ts=earlier.external_id,
-                text=escape_mrkdwn(earlier.title),
-                blocks=self.blocks(earlier, note=note),
-            )
-        except (SlackApiError, SlackClientError, OSError) as error:
-            log.warning("slack: could not mark alert #%s as followed up: %s", earlier.id, error)
+        update_message(
+            self.client,
+            earlier.external_channel,
+            earlier.external_id,
+            escape_mrkdwn(earlier.title),
+            self.blocks(earlier, note=note),
+            purpose=f"mark alert #{earlier.id} as followed up",
+        )
+
+
+def update_message(
+    client: WebClient,
+    channel: str | None,
+    ts: str | None,
+    text: str,
+    blocks: list,
+    *,
+    purpose: str = "update the message",
+) -> None:
+    """Replace a posted message's text and blocks in place.
+
+    Best effort: what the message shows was already delivered or recorded, so a failure (the
+    message deleted, Slack down) is logged, never raised.
+    """
+    if not (channel and ts):
+        log.warning("slack: could not %s: channel or ts unknown", purpose)
+        return
+    try:
+        client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+    except (SlackApiError, SlackClientError, OSError) as error:
+        log.error("slack: could not %s (%s in %s): %s", purpose, ts, channel, error)
 
 
 def retry_after(error: SlackApiError) -> float | None:
