@@ -2,7 +2,8 @@
 
 - Review messages: one row per pending draft (key `draft:<id>`), posted to the review channel.
 - Re-raises: an unacknowledged critical alert is posted again after `slack.reraise_after`.
-- Quiet hours: a non-critical alert for a market in its quiet hours waits until they end.
+- Quiet hours: a non-critical alert for a market in its quiet hours waits until they end; if
+  its mention's escalation went out meanwhile, it is superseded, never sent.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_
 from sqlmodel import Session, select
+from sqlmodel.sql.expression import SelectOfScalar
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from alerts.review import Review, review_blocks, review_text
@@ -111,18 +113,51 @@ def earlier_alert(session: Session, alert: Alert) -> Alert | None:
     it up (a complaint escalated after it was routed); None for a first alert.
 
     Only alerts queued before it count: a first alert that quiet hours held back until after
-    its escalation went out is not a follow-up of the escalation.
+    its escalation went out is not a follow-up of the escalation (see `later_alert`).
     """
+    query = _delivered_alerts_like(alert)
+    if query is None:
+        return None
+    return session.exec(query.where(Alert.id < alert.id).order_by(Alert.id)).first()  # type: ignore[arg-type]
+
+
+def later_alert(session: Session, alert: Alert) -> Alert | None:
+    """A delivered alert about the same mention in the same channel that was queued after
+    `alert`: its escalation, which went out while quiet hours still held `alert` back.
+
+    Such an `alert` is stale (it rates the mention below what the channel already saw), so it
+    is superseded instead of sent.
+    """
+    query = _delivered_alerts_like(alert)
+    if query is None:
+        return None
+    return session.exec(query.where(Alert.id > alert.id).order_by(Alert.id)).first()  # type: ignore[arg-type]
+
+
+def supersede_if_stale(session: Session, alert: Alert) -> bool:
+    """Mark `alert` superseded, never to be sent, if its escalation already went out to the same
+    channel (`later_alert`); the caller commits."""
+    later = later_alert(session, alert)
+    if later is None:
+        return False
+    alert.state = DeliveryState.SUPERSEDED
+    alert.last_error = f"superseded by alert #{later.id} ({later.level}), which went out first"
+    alert.next_attempt_at = None
+    session.add(alert)
+    log.info("alerts: alert #%s not sent: %s", alert.id, alert.last_error)
+    return True
+
+
+def _delivered_alerts_like(alert: Alert) -> SelectOfScalar[Alert] | None:
+    """Delivered per-mention alerts of `alert`'s mention and channel; None if it is not one."""
     if alert.kind != ALERT or alert.mention_id is None or alert.id is None:
         return None
-    query = select(Alert).where(
+    return select(Alert).where(
         Alert.mention_id == alert.mention_id,
         Alert.channel == alert.channel,
         Alert.kind == ALERT,
         Alert.state == DeliveryState.DELIVERED,
-        Alert.id < alert.id,
     )
-    return session.exec(query.order_by(Alert.id)).first()  # type: ignore[arg-type]
 
 
 def _age(now: datetime, then: datetime) -> str:

@@ -124,7 +124,9 @@ class Alert(SQLModel, table=True):
     notify: str | None = None
     state: str = Field(default=DeliveryState.PENDING, max_length=16, index=True)
     attempts: int = 0
-    last_error: str | None = None
+    last_error: str | None = Field(
+        default=None, description="Why it is not delivered: its last error, or what superseded it"
+    )
     sink: str | None = Field(default=None, max_length=32)
     external_id: str | None = None
     created_at: datetime = Field(default_factory=utcnow)

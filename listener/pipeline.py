@@ -30,6 +30,7 @@ from alerts.outbox import (
     rate_limited_until,
     ready,
     reraise_due,
+    supersede_if_stale,
 )
 from alerts.sinks import AlertSink, DeliveryError, build_sink
 from alerts.spikes import SpikeDetector
@@ -331,6 +332,9 @@ class Pipeline:
                 alert = session.exec(self._claiming(query.limit(1), Alert)).first()
                 if alert is None:
                     return delivered, []
+                if supersede_if_stale(session, alert):
+                    session.commit()
+                    continue
                 alert.attempts += 1
                 alert.sink = self.sink.name
                 try:

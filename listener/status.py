@@ -70,7 +70,7 @@ def _source_rows(session: Session, settings: Settings, now: datetime) -> dict[st
 
 
 def _outbox(session: Session) -> dict[str, Any]:
-    waiting = Alert.state != DeliveryState.DELIVERED
+    waiting = Alert.state.not_in((DeliveryState.DELIVERED, DeliveryState.SUPERSEDED))  # type: ignore[attr-defined]
     by_channel = dict(
         session.exec(
             select(Alert.channel, func.count()).where(waiting).group_by(Alert.channel)

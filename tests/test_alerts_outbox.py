@@ -10,7 +10,7 @@ import pytest
 import yaml
 from sqlmodel import Session, select
 
-from alerts.outbox import earlier_alert, quiet_until
+from alerts.outbox import earlier_alert, later_alert, quiet_until
 from alerts.rules import alerts_for
 from alerts.sinks import ACK_ACTION
 from config.schema import EXAMPLE_CONFIG, ConfigError, parse_settings
@@ -310,6 +310,8 @@ def test_an_escalation_follows_up_the_first_delivered_alert_never_a_later_one(en
         session.commit()
         assert earlier_alert(session, viral) is None  # the first one was not delivered yet
         assert earlier_alert(session, held) is None  # nor does the first follow up its escalation
+        assert later_alert(session, held) is viral  # which makes the first one stale
+        assert later_alert(session, viral) is None
         held.state = "delivered"
         assert earlier_alert(session, viral) is held
         review = row("draft:1", kind="draft")

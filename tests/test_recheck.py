@@ -4,15 +4,17 @@ v2), escalated to critical, alerted once, through the real pipeline and database
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import Session, select
 
+from config.schema import Market, ViralRecheck, load_settings
 from config.schema import TwitterSource as TwitterConfig
-from config.schema import ViralRecheck, load_settings
 from listener.models import Alert, Classification, Mention
 from listener.pipeline import Pipeline
 from listener.sources import SourceSet
+from listener.stats import collect_stats
 from listener.status import collect_status
 from tests.fake_apis import Reply
 from tests.test_alerts_slack_review import slack
@@ -48,7 +50,8 @@ def clock():
 def build(engine, api, monkeypatch, clock):
     """The real pipeline (example config, keyword baseline) around one X source."""
 
-    def build(**recheck) -> Pipeline:
+    def build(quiet_now: bool = False, **recheck) -> Pipeline:
+        """`quiet_now`: every market is in its quiet hours, from an hour ago to two hours on."""
         settings = load_settings()
         model = settings.model.model_copy(
             update={
@@ -57,12 +60,21 @@ def build(engine, api, monkeypatch, clock):
             }
         )
         x_config = TwitterConfig(type="twitter", name="x-main", base_url=f"{api.url}/2/")
-        settings = settings.model_copy(update={"model": model, "sources": [x_config]})
+        markets = [_quiet_now(m, clock.now) for m in settings.markets] if quiet_now else None
+        settings = settings.model_copy(
+            update={"model": model, "sources": [x_config], "markets": markets or settings.markets}
+        )
         source = _make(settings, api, monkeypatch)
         sources = SourceSet(enabled=[source], disabled={})
         return Pipeline.build(settings, engine, sources=sources, clock=clock)
 
     return build
+
+
+def _quiet_now(market: Market, now: datetime) -> Market:
+    local = now.astimezone(ZoneInfo(market.timezone))
+    hours = f"{local - timedelta(hours=1):%H:%M}-{local + timedelta(hours=2):%H:%M}"
+    return market.model_copy(update={"quiet_hours": hours})
 
 
 def _rows(engine) -> dict[str, tuple[Mention, Classification]]:
@@ -219,3 +231,38 @@ def test_on_slack_the_escalation_answers_in_the_first_alerts_thread_and_marks_it
     marked = slack.messages[(first.external_channel, first.external_id)]
     assert f"Now CRITICAL: see alert #{escalation.id} in the thread" in str(marked["blocks"])
     assert marked["text"] == first.title  # the first alert's own title, now with the note
+
+
+def test_a_first_alert_still_held_by_quiet_hours_when_its_escalation_went_out_is_never_sent(
+    engine, x, build, clock, slack
+):
+    def alerts_posted() -> list[dict]:
+        return [p["payload"] for p in slack.posted if p["payload"]["channel"] == "#social-alerts"]
+
+    pipeline = build(quiet_now=True)
+    viral, calm = _first_cycle(x, pipeline)
+    assert alerts_posted() == []  # the complaints are high at most: held until the morning
+    x.react(viral, 500)
+    clock.advance(timedelta(minutes=31))
+    pipeline.run_cycle()  # critical: not held
+    mention, _ = _rows(engine)[viral]
+    key = f"mention:{mention.id}:#social-alerts"
+    (escalation,) = alerts_posted()
+    assert escalation["text"].startswith("CRITICAL")
+    assert "thread_ts" not in escalation  # nothing was posted yet to answer in
+
+    clock.advance(timedelta(hours=3))  # the quiet hours are over
+    report = pipeline.run_cycle()
+
+    with Session(engine) as session:
+        first = session.exec(select(Alert).where(Alert.key == key)).one()
+        later = session.exec(select(Alert).where(Alert.key == f"{key}:viral")).one()
+    assert (first.state, first.attempts, first.external_id) == ("superseded", 0, None)
+    assert first.last_error == f"superseded by alert #{later.id} (critical), which went out first"
+    other, reraise = alerts_posted()[1:]  # as many as report.delivered
+    assert report.delivered == 2
+    assert _rows(engine)[calm][0].text in str(other["blocks"])  # the other complaint's, held
+    assert mention.text not in str(other["blocks"])
+    assert reraise["text"].startswith("Still unacknowledged")  # of the escalation
+    assert collect_status(engine, pipeline.settings)["outbox"]["alerts_waiting"] == 0
+    assert collect_stats(engine)["alerts"]["by_state"]["superseded"] == 1
