@@ -91,5 +91,7 @@ def digest(
         if not outcome.delivered:
             console.print(f"digest: not sent: {outcome.error}", markup=False, highlight=False)
             raise typer.Exit(code=1)
-        recipients = ", ".join(settings.digest.recipients)
+        recipients = ", ".join(r for r in settings.digest.recipients if r not in outcome.refused)
         console.print(f"Sent the {chosen.label} digest to {recipients}", markup=False)
+        if outcome.refused:
+            console.print(f"warning: {outcome.refusal}", markup=False, highlight=False)

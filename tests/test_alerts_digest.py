@@ -34,6 +34,7 @@ from alerts.digest import (
 )
 from alerts.digest.assemble import _spikes
 from alerts.digest.figures import HISTORY_DAYS
+from alerts.digest.outbox import deliver_waiting, queue_week
 from config.schema import EXAMPLE_CONFIG, Brand, DigestConfig, Settings, SmtpConfig
 from listener.cli import app
 from listener.models import Alert, Classification, Mention, ReplyDraft
@@ -185,6 +186,13 @@ class Inbox:
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)  # addresses answered "550 no such user"
+
+    async def handle_RCPT(self, _server, _session, envelope, address, _options) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, _server, _session, envelope) -> str:
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
@@ -454,6 +462,35 @@ def test_cli_send_mails_the_chosen_week(seeded, tmp_path, smtp_server):
     )
     assert resent.exit_code == 0, resent.output
     assert len(inbox.messages) == 2
+
+
+def test_a_refused_recipient_neither_holds_back_nor_repeats_the_digest(
+    seeded, settings, smtp_server, tmp_path
+):
+    inbox, smtp = smtp_server
+    inbox.refuse = {"left-the-company@example.com"}
+    recipients = ["cs-lead@example.com", "left-the-company@example.com"]
+    digest = DigestConfig(recipients=recipients, timezone="Europe/Berlin", smtp=smtp)
+    settings = settings.model_copy(update={"digest": digest})
+    weeks = [_week(), Week.parse("2026-W48", "Europe/Berlin")]
+    for week in weeks:
+        queue_week(seeded, week)
+
+    first = deliver_waiting(seeded, settings)
+    again = deliver_waiting(seeded, settings)  # the daemon's retry job, minutes later
+
+    assert [(o.week, o.delivered, o.refused) for o in first] == [
+        (w.label, True, ("left-the-company@example.com",)) for w in weeks
+    ]
+    assert "check those addresses in digest.recipients" in first[0].refusal
+    assert again == []
+    assert [to for _, to in inbox.envelopes] == [["cs-lead@example.com"]] * 2
+
+    config = _config_file(tmp_path, recipients=recipients, smtp=smtp.model_dump(exclude_none=True))
+    result = runner.invoke(app, ["digest", "--send", "--week", "2026-W46", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "Sent the 2026-W46 digest to cs-lead@example.com\n" in result.output
+    assert "warning: the SMTP server refused left-the-company@example.com" in result.output
 
 
 def test_cli_errors_name_the_problem_and_the_fix(seeded, tmp_path):

@@ -32,6 +32,17 @@ class DeliveryOutcome:
     week: str
     delivered: bool
     error: str | None = None
+    refused: tuple[str, ...] = ()  # recipients the server refused where others received it
+
+    @property
+    def refusal(self) -> str:
+        """What to tell the team about refused recipients; empty when there were none."""
+        if not self.refused:
+            return ""
+        return (
+            f"the SMTP server refused {', '.join(self.refused)}: check those addresses in"
+            " digest.recipients (the others received the digest)"
+        )
 
 
 def queue_week(engine: Engine, week: Week) -> bool:
@@ -59,7 +70,7 @@ def deliver_week(
         row.attempts += 1
         row.last_attempt_at = utcnow()
         try:
-            send(
+            refused = send(
                 compose(build_digest(engine, settings, week), settings.digest),
                 settings.digest,
                 context,
@@ -70,12 +81,15 @@ def deliver_week(
             session.commit()
             log.warning("digest %s not delivered (attempt %d): %s", week.label, row.attempts, error)
             return DeliveryOutcome(week.label, delivered=False, error=row.last_error)
+        outcome = DeliveryOutcome(week.label, delivered=True, refused=tuple(refused))
         row.state = DeliveryState.DELIVERED
         row.delivered_at = utcnow()
-        row.last_error = None
+        row.last_error = outcome.refusal[:MAX_ERROR_CHARS] or None
         session.add(row)
         session.commit()
-    return DeliveryOutcome(week.label, delivered=True)
+    if refused:
+        log.warning("digest %s delivered, but %s", week.label, outcome.refusal)
+    return outcome
 
 
 def deliver_waiting(

@@ -96,9 +96,11 @@ def _connect(smtp: SmtpConfig, context: ssl.SSLContext) -> smtplib.SMTP:
 
 def send(
     message: EmailMessage, config: DigestConfig, context: ssl.SSLContext | None = None
-) -> None:
-    """Deliver to every recipient, or raise DigestError saying why not.
+) -> list[str]:
+    """Deliver to every recipient the server accepts; return the ones it refused (sorted).
 
+    Raise DigestError, saying why, when nobody received it. Some recipients refused is not a
+    failure to retry: the others have the digest, and sending it again would repeat it to them.
     `context` verifies the server's certificate (default: the system's trust store).
     """
     if not config.recipients:
@@ -127,10 +129,6 @@ def send(
             f"cannot reach the SMTP server {where}: {error.strerror or error};"
             " check digest.smtp.host, port and security"
         ) from None
-    if refused:
-        delivered = len(config.recipients) - len(refused)
-        raise DigestError(
-            f"sent to {delivered} recipient(s), but {where} refused {sorted(refused)}:"
-            " check those addresses in digest.recipients"
-        )
-    log.info("digest %s sent to %d recipient(s)", message["Subject"], len(config.recipients))
+    accepted = len(config.recipients) - len(refused)
+    log.info("digest %s sent to %d recipient(s)", message["Subject"], accepted)
+    return sorted(refused)
