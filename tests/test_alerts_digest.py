@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -114,17 +115,21 @@ def _draft(
     )
 
 
-def _alert(session: Session, mention: Mention, level: str, title: str) -> None:
+def _alert(
+    session: Session, mention: Mention, level: str, title: str, kind: str = "alert", **fields: Any
+) -> None:
     session.add(
         Alert(
-            key=f"mention:{mention.id}:#social-alerts",
+            key=f"{kind}:{mention.id}:#social-alerts",
+            kind=kind,
             mention_id=mention.id,
             level=level,
             channel="#social-alerts",
             title=title,
             body="",
-            state="delivered",
+            state=fields.pop("state", "delivered"),
             created_at=mention.created_at + timedelta(minutes=1),
+            **fields,
         )
     )
 
@@ -170,6 +175,10 @@ def seeded(engine):
         _draft(s, m4, timedelta(minutes=10), "pending")
         _alert(s, m1, "high", "HIGH delivery <b>on</b> twitter (en)")
         _alert(s, m2, "critical", "CRITICAL delivery on twitter (de)")
+        # Not alerts raised: a review message, a re-raise, an alert its escalation superseded.
+        _alert(s, m3, "medium", "Reply draft for review", kind="draft")
+        _alert(s, m2, "critical", "Still unacknowledged after 30 min: …", kind="reraise")
+        _alert(s, m3, "medium", "MEDIUM refund on appstore (fr)", state="superseded")
         p1 = _mention(s, "p1", berlin(10, 10), text="where is my order")
         _classify(s, p1, "en", "negative", intent="delivery", urgency="high")
         p2 = _mention(s, "p2", berlin(11, 10), text="great service")

@@ -22,9 +22,10 @@ from sqlalchemy import ColumnElement, Select, case, extract, func, literal, or_,
 from sqlalchemy.orm import Session
 
 from alerts.digest.week import Week
+from alerts.outbox import ALERT, CRISIS
 from alerts.rules import UNATTRIBUTED, brand_terms
 from config.schema import Settings
-from listener.enums import DraftStatus, Sentiment
+from listener.enums import DeliveryState, DraftStatus, Sentiment
 from listener.models import Alert, Classification, Mention, ReplyDraft
 
 UNCLASSIFIED = "unclassified"
@@ -291,11 +292,17 @@ class FigureQueries:
         return result
 
     def alerts(self, week: Week) -> tuple[dict[str, dict[str, int]], dict[str, list[AlertRow]]]:
+        """Alerts raised in `week` per brand: per-mention and crisis alerts, not the outbox's
+        review messages and re-raises, nor alerts superseded before anyone saw them."""
         base = (
             select()
             .select_from(Alert)
             .outerjoin(Mention, Mention.id == Alert.mention_id)
-            .where(in_range(Alert.created_at, week.start, week.end))
+            .where(
+                in_range(Alert.created_at, week.start, week.end),
+                Alert.kind.in_((ALERT, CRISIS)),  # type: ignore[attr-defined]
+                Alert.state != DeliveryState.SUPERSEDED,
+            )
         )
         by_level: dict[str, dict[str, int]] = defaultdict(dict)
         grouped = base.add_columns(self.brand, Alert.level, func.count()).group_by(
