@@ -69,12 +69,18 @@ def escape_mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+# Format characters that text needs to render right: the zero-width joiner and non-joiner join
+# emoji sequences (🤦‍♀️, 👩‍💻) and shape Devanagari and Arabic-script words.
+JOINERS = frozenset("\u200c\u200d")
+
+
 def printable(text: str) -> str:
     """Untrusted text for a terminal or a log: control and bidi characters made visible."""
-    return "".join(
-        ch if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cf") else f"\\u{ord(ch):04x}"
-        for ch in text
-    )
+    return "".join(ch if _shown_as_is(ch) else f"\\u{ord(ch):04x}" for ch in text)
+
+
+def _shown_as_is(ch: str) -> bool:
+    return ch == "\n" or ch in JOINERS or unicodedata.category(ch) not in ("Cc", "Cf")
 
 
 class ConsoleSink:

@@ -35,6 +35,11 @@ def test_printable_shows_bidi_and_zero_width_characters():
     assert printable("a\u202eb\u200bc\n") == "a\\u202eb\\u200bc\n"
 
 
+def test_printable_keeps_the_joiners_of_emoji_and_indic_and_arabic_script_text():
+    for text in ("lumora 🤦\u200d♀️ parcel", "क्\u200dष", "می\u200cخواهم"):
+        assert printable(text) == text
+
+
 def test_console_sink_prints_when_slack_is_not_configured(settings, monkeypatch):
     monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
     stream = io.StringIO()
