@@ -18,7 +18,8 @@ from responders.generative import Rewriter, RewriteRequest
 
 FALLBACK_LANGUAGE = "en"
 PRIVATE_INTENTS = {Intent.SAFETY, Intent.LEGAL, Intent.ACCOUNT_SECURITY}
-# Praise and chatter need no follow-up; everything else is told when the team will answer.
+# Praise and chatter need no follow-up; a complaint (`_is_complaint`), whatever its intent, and
+# everything else are told when the team will answer.
 NO_FOLLOW_UP = {Intent.PRAISE, Intent.OTHER}
 # Languages written without spaces between sentences.
 NO_SPACE_LANGUAGES = {"ja", "zh"}
@@ -84,9 +85,7 @@ class ReplyDrafter:
             needs_reply=True, reason="", draft=self.compose(mention, classification)
         )
 
-    def _no_reply_reason(  # noqa: PLR0911  (one early return per reason reads best)
-        self, mention: Mention, classification: Classification
-    ) -> str | None:
+    def _no_reply_reason(self, mention: Mention, classification: Classification) -> str | None:
         handle = (mention.author_handle or "").lower()
         if handle in self.own_handles:
             return "the brand's own post"
@@ -96,11 +95,7 @@ class ReplyDrafter:
             return "spam"
         if mention.duplicate_of_id is not None:
             return f"cross-post of mention {mention.duplicate_of_id}, answered there"
-        intent = Intent(classification.intent)
-        if intent is Intent.PRAISE:
-            return None
-        needs_action = Urgency.parse(classification.urgency) >= Urgency.MEDIUM
-        if needs_action or classification.sentiment == Sentiment.NEGATIVE:
+        if Intent(classification.intent) is Intent.PRAISE or _is_complaint(classification):
             return None
         return "chatter: no question, problem or praise to answer"
 
@@ -139,7 +134,7 @@ class ReplyDrafter:
     def compose(self, mention: Mention, classification: Classification) -> Draft:
         market, catalog, language_source = self._reply_language(classification.language)
         register = catalog.registers[market.formality]
-        intent = Intent(classification.intent)
+        intent = _reply_intent(classification)
         order = ORDER_NUMBER.search(mention.text)
         if order and intent in ORDER_INTENTS:
             body = register.with_order[intent.value].format(
@@ -147,7 +142,11 @@ class ReplyDrafter:
             )
         else:
             body = register.intents[intent.value].format(brand=self.brand_name)
-        follow_up = "" if intent in NO_FOLLOW_UP else self._follow_up(register, market, catalog)
+        follow_up = (
+            self._follow_up(register, market, catalog)
+            if _is_complaint(classification) or intent not in NO_FOLLOW_UP
+            else ""
+        )
         help_link = self._help_link(register, intent, catalog)
         name = _safe_name(mention.author_name or mention.author_handle or "")
         greeting = register.greeting.format(name=name, brand=self.brand_name) if name else ""
@@ -168,6 +167,24 @@ class ReplyDrafter:
             channel="dm" if intent in PRIVATE_INTENTS else "public",
             language_source=language_source,
         )
+
+
+def _is_complaint(classification: Classification) -> bool:
+    """Negative, or at least medium urgency: something to put right, whatever the intent."""
+    urgent = Urgency.parse(classification.urgency) >= Urgency.MEDIUM
+    return urgent or classification.sentiment == Sentiment.NEGATIVE
+
+
+def _reply_intent(classification: Classification) -> Intent:
+    """The intent whose pattern answers the mention.
+
+    Praise that reads as a complaint is most often sarcasm ("great job, 90 minutes for a ramen
+    👏"): it gets the neutral `other` pattern and a follow-up, never a thank-you.
+    """
+    intent = Intent(classification.intent)
+    if intent is Intent.PRAISE and _is_complaint(classification):
+        return Intent.OTHER
+    return intent
 
 
 def _configured_rewriter(settings: Settings) -> Rewriter | None:

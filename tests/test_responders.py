@@ -177,3 +177,42 @@ def test_untrusted_display_names_are_not_repeated_as_links_or_pings(settings):
     assert "\u202e" not in draft.text
     assert "everyone" in draft.text
     assert "Bob" in draft.text
+
+
+@pytest.mark.parametrize(
+    ("urgency", "sentiment"), [("medium", "negative"), ("low", "negative"), ("medium", "neutral")]
+)
+def test_praise_that_reads_as_a_complaint_gets_no_thank_you(settings, urgency, sentiment):
+    # README's sarcasm example: read as praise, but negative or urgent.
+    drafter = ReplyDrafter(settings, clock=lambda: datetime(2026, 11, 25, 15, tzinfo=UTC))
+    decision = drafter.decide(
+        _mention("great job, 90 minutes for a ramen 👏", source="email"),
+        _classification("en", Intent.PRAISE, urgency, sentiment),
+    )
+    assert decision.needs_reply
+    other = catalogs()["en"].registers[Formality.INFORMAL].intents["other"]
+    assert decision.draft.intent == "other"
+    assert other in decision.draft.text
+    assert "made our day" not in decision.draft.text
+    assert "We'll get back to you today." in decision.draft.text
+
+
+def test_real_praise_gets_the_thank_you_without_a_follow_up(settings):
+    drafter = ReplyDrafter(settings, clock=lambda: datetime(2026, 11, 25, 15, tzinfo=UTC))
+    draft = drafter.compose(
+        _mention("love my new lamp", source="email"),
+        _classification("en", Intent.PRAISE, "low", "positive"),
+    )
+    assert draft.intent == "praise"
+    assert "made our day" in draft.text
+    assert "get back to you" not in draft.text
+
+
+def test_a_complaint_without_a_known_intent_is_told_when_the_team_answers(settings):
+    drafter = ReplyDrafter(settings, clock=lambda: datetime(2026, 11, 25, 15, tzinfo=UTC))
+    decision = drafter.decide(
+        _mention("worst shop ever", source="email"),
+        _classification("en", Intent.OTHER, "low", "negative"),
+    )
+    assert decision.draft.intent == "other"
+    assert "We'll get back to you today." in decision.draft.text
