@@ -26,10 +26,14 @@ NO_SPACE_LANGUAGES = {"ja", "zh"}
 # Platforms whose public replies are limited, in X's weighted characters.
 REPLY_LIMITS = {"twitter": 280, "x": 280}
 ORDER_NUMBER = re.compile(r"(?<![\w-])(?:[A-Z]{2,4}-?\d{5,}|#\d{5,})(?![\w-])")
-_SPAM = re.compile(
-    r"(?i)\b(?:followers? (?:cheap|fast|now)|buy (?:cheap )?followers|promo code|crypto|"
-    r"giveaway|dm me for|click here|earn \$?\d+)"
-)
+# Spam whatever its tone: selling followers or easy money (and a flood of links, `_is_spam`).
+_SPAM = re.compile(r"(?i)\b(?:followers? (?:cheap|fast|now)|buy (?:cheap )?followers|earn \$?\d+)")
+# Spam only when nothing is wrong: customers complain about promo codes, giveaways and crypto too.
+_PROMOTION = re.compile(r"(?i)\b(?:promo code|crypto|giveaway|dm me for|click here)")
+SPAM_LINKS = 3
+# "bot" as a word of its own in a handle (pricewatch_bot, deals-bot, bot123, PriceBot), never
+# the end of a name (emma_talbot, Abbot).
+_BOT_HANDLE = re.compile(r"(?<![^\W\d_])(?i:bot)(?![^\W\d_])|(?<=[a-z])Bot(?![a-z])")
 MAX_NAME_CHARS = 40
 
 
@@ -55,8 +59,10 @@ def x_weighted_length(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def _is_spam(text: str) -> bool:
-    return bool(_SPAM.search(text)) or len(LINK.findall(text)) >= 3
+def _is_spam(text: str, classification: Classification) -> bool:
+    if _SPAM.search(text) or len(LINK.findall(text)) >= SPAM_LINKS:
+        return True
+    return bool(_PROMOTION.search(text)) and not _is_complaint(classification)
 
 
 class ReplyDrafter:
@@ -86,12 +92,12 @@ class ReplyDrafter:
         )
 
     def _no_reply_reason(self, mention: Mention, classification: Classification) -> str | None:
-        handle = (mention.author_handle or "").lower()
-        if handle in self.own_handles:
+        handle = mention.author_handle or ""
+        if handle.lower() in self.own_handles:
             return "the brand's own post"
-        if handle.endswith("bot"):
+        if _BOT_HANDLE.search(handle):
             return "automated account"
-        if _is_spam(mention.text):
+        if _is_spam(mention.text, classification):
             return "spam"
         if mention.duplicate_of_id is not None:
             return f"cross-post of mention {mention.duplicate_of_id}, answered there"

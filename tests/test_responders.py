@@ -216,3 +216,80 @@ def test_a_complaint_without_a_known_intent_is_told_when_the_team_answers(settin
     )
     assert decision.draft.intent == "other"
     assert "We'll get back to you today." in decision.draft.text
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "intent"),
+    [
+        (
+            "@LumoraShop your promo code WINTER20 was rejected at checkout and I was charged"
+            " full price. Fix this!",
+            "en",
+            Intent.BILLING_PAYMENT,
+        ),
+        (
+            "Ich habe bei eurem Giveaway gewonnen, aber der Preis kam nie an. Seit 6 Wochen"
+            " keine Antwort!",
+            "de",
+            Intent.DELIVERY,
+        ),
+        ("Paid with crypto 3 weeks ago, Lumora never shipped my lamp", "en", Intent.DELIVERY),
+    ],
+)
+def test_a_complaint_about_a_promo_code_giveaway_or_crypto_is_not_spam(
+    settings, text, language, intent
+):
+    decision = ReplyDrafter(settings).decide(_mention(text), _classification(language, intent))
+    assert decision.needs_reply, decision.reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Giveaway! Win a Lumora lamp, promo code in bio",
+        "Earn crypto fast, dm me for details",
+        "lumora deals https://a.example https://b.example https://c.example",
+    ],
+)
+def test_promotions_that_are_no_complaint_are_still_spam(settings, text):
+    classification = _classification("en", Intent.OTHER, "low", "positive")
+    decision = ReplyDrafter(settings).decide(_mention(text), classification)
+    assert not decision.needs_reply
+    assert decision.reason == "spam"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Buy followers cheap!! Lumora is a scam, I was charged twice",
+        "earn $500 a day, Lumora never refunds anyway",
+        "urgent https://a.example https://b.example https://c.example lumora",
+    ],
+)
+def test_follower_selling_and_link_floods_are_spam_even_when_negative(settings, text):
+    decision = ReplyDrafter(settings).decide(_mention(text), _classification("en", Intent.OTHER))
+    assert not decision.needs_reply
+    assert decision.reason == "spam"
+
+
+@pytest.mark.parametrize(
+    "handle", ["emma_talbot", "Abbot", "ABBOT", "robotics_fan", "bottega_anna", "talbot99"]
+)
+def test_a_handle_merely_ending_in_bot_is_a_customer(settings, handle):
+    decision = ReplyDrafter(settings).decide(
+        _mention("My Lumora order never arrived", author_handle=handle),
+        _classification("en", Intent.DELIVERY),
+    )
+    assert decision.needs_reply, decision.reason
+
+
+@pytest.mark.parametrize(
+    "handle", ["pricewatch_bot", "deals-bot", "PriceBot", "bot123", "BOT", "news.bot", "Bot_Lumora"]
+)
+def test_bot_as_its_own_word_in_a_handle_is_an_automated_account(settings, handle):
+    decision = ReplyDrafter(settings).decide(
+        _mention("Lumora lamp price dropped", author_handle=handle),
+        _classification("en", Intent.DELIVERY),
+    )
+    assert not decision.needs_reply
+    assert decision.reason == "automated account"
