@@ -22,8 +22,9 @@ from sqlalchemy import ColumnElement, Select, case, extract, func, literal, or_,
 from sqlalchemy.orm import Session
 
 from alerts.digest.week import Week
-from alerts.rules import UNATTRIBUTED, brand_terms
+from alerts.rules import UNATTRIBUTED
 from config.schema import Settings
+from listener.brands import brand_terms
 from listener.enums import DraftStatus, Sentiment
 from listener.models import Alert, Classification, Mention, ReplyDraft
 
