@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from config.schema import Market, Settings
+from config.schema import Brand, Market, Settings
+from listener.brands import mentioned_brand
 from listener.enums import Intent, Sentiment, Urgency
 from listener.links import LINK
 from listener.models import Classification, Mention, utcnow
@@ -80,8 +81,6 @@ class ReplyDrafter:
         self.rewriter = rewriter or _configured_rewriter(settings)
         self.pinned_market = market
         self.own_handles = set().union(*(brand.own_handles() for brand in settings.brands))
-        self.brand = settings.brands[0]
-        self.brand_name = self.brand.name
 
     def decide(self, mention: Mention, classification: Classification) -> DraftDecision:
         reason = self._no_reply_reason(mention, classification)
@@ -132,31 +131,29 @@ class ReplyDrafter:
             **day_words(contact.day, catalog.locale)
         )
 
-    def _help_link(self, register: Register, intent: Intent, catalog: Catalog) -> str:
-        articles = self.brand.help_articles.get(intent, {})
-        url = articles.get(catalog.locale) or articles.get(catalog.language)
-        return register.help.format(url=url) if url else ""
+    def _brand(self, mention: Mention) -> Brand:
+        """The brand the mention names, as alerts and the digest attribute it; else the first."""
+        return mentioned_brand(mention, self.settings) or self.settings.brands[0]
 
     def compose(self, mention: Mention, classification: Classification) -> Draft:
         market, catalog, language_source = self._reply_language(classification.language)
         register = catalog.registers[market.formality]
         intent = _reply_intent(classification)
+        brand = self._brand(mention)
         order = ORDER_NUMBER.search(mention.text)
         if order and intent in ORDER_INTENTS:
-            body = register.with_order[intent.value].format(
-                order=order.group(0), brand=self.brand_name
-            )
+            body = register.with_order[intent.value].format(order=order.group(0), brand=brand.name)
         else:
-            body = register.intents[intent.value].format(brand=self.brand_name)
+            body = register.intents[intent.value].format(brand=brand.name)
         follow_up = (
             self._follow_up(register, market, catalog)
             if _is_complaint(classification) or intent not in NO_FOLLOW_UP
             else ""
         )
-        help_link = self._help_link(register, intent, catalog)
+        help_link = _help_link(brand, register, intent, catalog)
         name = _safe_name(mention.author_name or mention.author_handle or "")
-        greeting = register.greeting.format(name=name, brand=self.brand_name) if name else ""
-        sign_off = register.sign_off.format(brand=self.brand_name)
+        greeting = register.greeting.format(name=name, brand=brand.name) if name else ""
+        sign_off = register.sign_off.format(brand=brand.name)
         sentence_gap = "" if catalog.language in NO_SPACE_LANGUAGES else " "
         limit = REPLY_LIMITS.get(mention.source)
         text = _fit(Parts(greeting, body, follow_up, help_link, sign_off, sentence_gap), limit)
@@ -173,6 +170,13 @@ class ReplyDrafter:
             channel="dm" if intent in PRIVATE_INTENTS else "public",
             language_source=language_source,
         )
+
+
+def _help_link(brand: Brand, register: Register, intent: Intent, catalog: Catalog) -> str:
+    """The brand's article for the intent in the reply's locale or language, introduced; or ""."""
+    articles = brand.help_articles.get(intent, {})
+    url = articles.get(catalog.locale) or articles.get(catalog.language)
+    return register.help.format(url=url) if url else ""
 
 
 def _is_complaint(classification: Classification) -> bool:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from config.schema import Brand
 from listener.enums import Formality, Intent
 from listener.models import Classification, Mention
 from responders.catalog import ORDER_INTENTS, catalogs
@@ -293,3 +294,30 @@ def test_bot_as_its_own_word_in_a_handle_is_an_automated_account(settings, handl
     )
     assert not decision.needs_reply
     assert decision.reason == "automated account"
+
+
+def _two_brands(settings):
+    nordvik = Brand(
+        name="Nordvik",
+        handles={"twitter": ["NordvikHome"]},
+        keywords={"en": ["nordvik"]},
+        help_articles={Intent.DELIVERY: {"en": "https://help.nordvik.example/en/delivery"}},
+    )
+    return settings.model_copy(update={"brands": [*settings.brands, nordvik]})
+
+
+@pytest.mark.parametrize(
+    ("text", "brand", "article"),
+    [
+        ("my Nordvik sofa order never arrived", "Nordvik", "help.nordvik.example"),
+        ("my Lumora lamp order never arrived", "Lumora", "help.lumora.example"),
+        ("my order never arrived", "Lumora", "help.lumora.example"),  # names none: the first
+    ],
+)
+def test_a_draft_speaks_for_the_brand_the_mention_names(settings, text, brand, article):
+    drafter = ReplyDrafter(_two_brands(settings))
+    draft = drafter.compose(_mention(text, source="email"), _classification("en", Intent.DELIVERY))
+    assert f"The {brand} Team" in draft.text
+    assert article in draft.text
+    (other,) = {"Lumora", "Nordvik"} - {brand}
+    assert other not in draft.text
