@@ -36,6 +36,8 @@ SPAM_LINKS = 3
 # the end of a name (emma_talbot, Abbot).
 _BOT_HANDLE = re.compile(r"(?<![^\W\d_])(?i:bot)(?![^\W\d_])|(?<=[a-z])Bot(?![a-z])")
 MAX_NAME_CHARS = 40
+# A bare domain ("cheapfollowers.com/deal"): platforms link it without "http://" or "www.".
+_DOMAIN = re.compile(r"[\w-]+\.[^\W\d_]{2,}")
 
 
 @dataclass(frozen=True)
@@ -211,10 +213,15 @@ def _configured_rewriter(settings: Settings) -> Rewriter | None:
 
 
 def _safe_name(name: str) -> str:
-    """A display name fit to repeat: no links, no @-pings, no control characters, short."""
-    name = LINK.sub("", name)
+    """A display name fit to repeat (short, no control characters), or "" for none at all.
+
+    A name holding a link, a bare domain or an at sign in any form (＠ U+FF20 pings on X too) is
+    dropped whole: what is left of it after cutting those out is no one's name.
+    """
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    name = name.replace("@", "").strip()
+    folded = unicodedata.normalize("NFKC", name)  # fullwidth and small forms to ASCII
+    if "@" in folded or LINK.search(folded) or _DOMAIN.search(folded):
+        return ""
     return name[:MAX_NAME_CHARS].strip()
 
 

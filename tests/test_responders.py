@@ -170,14 +170,42 @@ def test_chatter_gets_no_draft_but_praise_does(settings):
     assert praise.draft.intent == "praise"
 
 
-def test_untrusted_display_names_are_not_repeated_as_links_or_pings(settings):
-    mention = _mention("x", author_name="@everyone https://evil.example\u202e Bob")
+@pytest.mark.parametrize(
+    "name",
+    [
+        "@everyone https://evil.example Bob",
+        "cheapfollowers.com/deal",
+        "Anna \uff20elonmusk",  # fullwidth at sign: a mention on X
+        "Anna \ufe6belonmusk",  # small at sign
+        "Anna @elonmusk",
+        "ｃｈｅａｐ．ｃｏｍ",  # fullwidth letters and full stop
+        "cheap\u200bfollowers.com",  # a zero-width space inside the domain
+        "Visit münchen.de",
+        "www.evil",
+    ],
+)
+def test_a_display_name_holding_a_link_domain_or_at_sign_is_not_repeated(settings, name):
+    mention = _mention("where is my lamp? 2 weeks late", author_name=name)
     draft = ReplyDrafter(settings).compose(mention, _classification("en", Intent.QUESTION))
-    assert "@" not in draft.text
-    assert "evil.example" not in draft.text
-    assert "\u202e" not in draft.text
-    assert "everyone" in draft.text
-    assert "Bob" in draft.text
+    assert not draft.text.startswith("Hi "), draft.text
+    assert draft.text.startswith("Thanks for your question!")
+    for unsafe in ("@", "\uff20", "\ufe6b", "elonmusk", "everyone", ".com", ".de", "evil"):
+        assert unsafe not in draft.text
+
+
+@pytest.mark.parametrize(
+    ("name", "greeting"),
+    [
+        ("Bob\u202e Builder", "Hi Bob Builder,"),  # control characters go, the name stays
+        ("Anna-Lena Müller", "Hi Anna-Lena Müller,"),
+        ("J. R. Smith", "Hi J. R. Smith,"),
+        ("山田太郎", "Hi 山田太郎,"),
+    ],
+)
+def test_a_plain_display_name_is_repeated(settings, name, greeting):
+    mention = _mention("where is my lamp?", author_name=name)
+    draft = ReplyDrafter(settings).compose(mention, _classification("en", Intent.QUESTION))
+    assert draft.text.startswith(greeting), draft.text
 
 
 @pytest.mark.parametrize(
