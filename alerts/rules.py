@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from config.schema import AlertRoute, Brand, Settings
+from config.schema import AlertRoute, Settings
+from listener.brands import brand_of
 from listener.enums import Urgency
 from listener.models import Classification, Mention
 
@@ -20,23 +21,6 @@ class AlertDraft:
     title: str
     body: str
     notify: str | None
-
-
-def brand_terms(brand: Brand) -> list[str]:
-    """What names a brand in a text: its name and its keywords in every language.
-
-    Alerts match them here (`brand_of`), the digest in SQL (`figures.brand_expression`).
-    """
-    return [brand.name, *(word for words in brand.keywords.values() for word in words)]
-
-
-def brand_of(mention: Mention, settings: Settings) -> str | None:
-    """The configured brand a mention names (by name or keyword); the only brand if just one."""
-    text = mention.text.casefold()
-    for brand in settings.brands:
-        if any(word.casefold() in text for word in brand_terms(brand)):
-            return brand.name
-    return settings.brands[0].name if len(settings.brands) == 1 else None
 
 
 def _matches(route: AlertRoute, mention: Mention, c: Classification, brand: str | None) -> bool:

@@ -14,9 +14,10 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from alerts.outbox import CRISIS, CRITICAL
-from alerts.rules import EXCERPT_CHARS, UNATTRIBUTED, brand_of
+from alerts.rules import EXCERPT_CHARS, UNATTRIBUTED
 from alerts.sinks import shorten
 from config.schema import Settings
+from listener.brands import brand_of
 from listener.enums import Sentiment, Urgency
 from listener.models import Alert, Classification, Mention
 

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from config.schema import Market, Settings
+from config.schema import Brand, Market, Settings
+from listener.brands import mentioned_brand
 from listener.enums import Intent, Sentiment, Urgency
 from listener.links import LINK
 from listener.models import Classification, Mention, utcnow
@@ -18,18 +19,25 @@ from responders.generative import Rewriter, RewriteRequest
 
 FALLBACK_LANGUAGE = "en"
 PRIVATE_INTENTS = {Intent.SAFETY, Intent.LEGAL, Intent.ACCOUNT_SECURITY}
-# Praise and chatter need no follow-up; everything else is told when the team will answer.
+# Praise and chatter need no follow-up; a complaint (`_is_complaint`), whatever its intent, and
+# everything else are told when the team will answer.
 NO_FOLLOW_UP = {Intent.PRAISE, Intent.OTHER}
 # Languages written without spaces between sentences.
 NO_SPACE_LANGUAGES = {"ja", "zh"}
 # Platforms whose public replies are limited, in X's weighted characters.
 REPLY_LIMITS = {"twitter": 280, "x": 280}
 ORDER_NUMBER = re.compile(r"(?<![\w-])(?:[A-Z]{2,4}-?\d{5,}|#\d{5,})(?![\w-])")
-_SPAM = re.compile(
-    r"(?i)\b(?:followers? (?:cheap|fast|now)|buy (?:cheap )?followers|promo code|crypto|"
-    r"giveaway|dm me for|click here|earn \$?\d+)"
-)
+# Spam whatever its tone: selling followers or easy money (and a flood of links, `_is_spam`).
+_SPAM = re.compile(r"(?i)\b(?:followers? (?:cheap|fast|now)|buy (?:cheap )?followers|earn \$?\d+)")
+# Spam only when nothing is wrong: customers complain about promo codes, giveaways and crypto too.
+_PROMOTION = re.compile(r"(?i)\b(?:promo code|crypto|giveaway|dm me for|click here)")
+SPAM_LINKS = 3
+# "bot" as a word of its own in a handle (pricewatch_bot, deals-bot, bot123, PriceBot), never
+# the end of a name (emma_talbot, Abbot).
+_BOT_HANDLE = re.compile(r"(?<![^\W\d_])(?i:bot)(?![^\W\d_])|(?<=[a-z])Bot(?![a-z])")
 MAX_NAME_CHARS = 40
+# A bare domain ("cheapfollowers.com/deal"): platforms link it without "http://" or "www.".
+_DOMAIN = re.compile(r"[\w-]+\.[^\W\d_]{2,}")
 
 
 @dataclass(frozen=True)
@@ -54,8 +62,10 @@ def x_weighted_length(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def _is_spam(text: str) -> bool:
-    return bool(_SPAM.search(text)) or len(LINK.findall(text)) >= 3
+def _is_spam(text: str, classification: Classification) -> bool:
+    if _SPAM.search(text) or len(LINK.findall(text)) >= SPAM_LINKS:
+        return True
+    return bool(_PROMOTION.search(text)) and not _is_complaint(classification)
 
 
 class ReplyDrafter:
@@ -73,8 +83,6 @@ class ReplyDrafter:
         self.rewriter = rewriter or _configured_rewriter(settings)
         self.pinned_market = market
         self.own_handles = set().union(*(brand.own_handles() for brand in settings.brands))
-        self.brand = settings.brands[0]
-        self.brand_name = self.brand.name
 
     def decide(self, mention: Mention, classification: Classification) -> DraftDecision:
         reason = self._no_reply_reason(mention, classification)
@@ -84,23 +92,17 @@ class ReplyDrafter:
             needs_reply=True, reason="", draft=self.compose(mention, classification)
         )
 
-    def _no_reply_reason(  # noqa: PLR0911  (one early return per reason reads best)
-        self, mention: Mention, classification: Classification
-    ) -> str | None:
-        handle = (mention.author_handle or "").lower()
-        if handle in self.own_handles:
+    def _no_reply_reason(self, mention: Mention, classification: Classification) -> str | None:
+        handle = mention.author_handle or ""
+        if handle.lower() in self.own_handles:
             return "the brand's own post"
-        if handle.endswith("bot"):
+        if _BOT_HANDLE.search(handle):
             return "automated account"
-        if _is_spam(mention.text):
+        if _is_spam(mention.text, classification):
             return "spam"
         if mention.duplicate_of_id is not None:
             return f"cross-post of mention {mention.duplicate_of_id}, answered there"
-        intent = Intent(classification.intent)
-        if intent is Intent.PRAISE:
-            return None
-        needs_action = Urgency.parse(classification.urgency) >= Urgency.MEDIUM
-        if needs_action or classification.sentiment == Sentiment.NEGATIVE:
+        if Intent(classification.intent) is Intent.PRAISE or _is_complaint(classification):
             return None
         return "chatter: no question, problem or praise to answer"
 
@@ -131,27 +133,29 @@ class ReplyDrafter:
             **day_words(contact.day, catalog.locale)
         )
 
-    def _help_link(self, register: Register, intent: Intent, catalog: Catalog) -> str:
-        articles = self.brand.help_articles.get(intent, {})
-        url = articles.get(catalog.locale) or articles.get(catalog.language)
-        return register.help.format(url=url) if url else ""
+    def _brand(self, mention: Mention) -> Brand:
+        """The brand the mention names, as alerts and the digest attribute it; else the first."""
+        return mentioned_brand(mention, self.settings) or self.settings.brands[0]
 
     def compose(self, mention: Mention, classification: Classification) -> Draft:
         market, catalog, language_source = self._reply_language(classification.language)
         register = catalog.registers[market.formality]
-        intent = Intent(classification.intent)
+        intent = _reply_intent(classification)
+        brand = self._brand(mention)
         order = ORDER_NUMBER.search(mention.text)
         if order and intent in ORDER_INTENTS:
-            body = register.with_order[intent.value].format(
-                order=order.group(0), brand=self.brand_name
-            )
+            body = register.with_order[intent.value].format(order=order.group(0), brand=brand.name)
         else:
-            body = register.intents[intent.value].format(brand=self.brand_name)
-        follow_up = "" if intent in NO_FOLLOW_UP else self._follow_up(register, market, catalog)
-        help_link = self._help_link(register, intent, catalog)
+            body = register.intents[intent.value].format(brand=brand.name)
+        follow_up = (
+            self._follow_up(register, market, catalog)
+            if _is_complaint(classification) or intent not in NO_FOLLOW_UP
+            else ""
+        )
+        help_link = _help_link(brand, register, intent, catalog)
         name = _safe_name(mention.author_name or mention.author_handle or "")
-        greeting = register.greeting.format(name=name, brand=self.brand_name) if name else ""
-        sign_off = register.sign_off.format(brand=self.brand_name)
+        greeting = register.greeting.format(name=name, brand=brand.name) if name else ""
+        sign_off = register.sign_off.format(brand=brand.name)
         sentence_gap = "" if catalog.language in NO_SPACE_LANGUAGES else " "
         limit = REPLY_LIMITS.get(mention.source)
         text = _fit(Parts(greeting, body, follow_up, help_link, sign_off, sentence_gap), limit)
@@ -170,6 +174,31 @@ class ReplyDrafter:
         )
 
 
+def _help_link(brand: Brand, register: Register, intent: Intent, catalog: Catalog) -> str:
+    """The brand's article for the intent in the reply's locale or language, introduced; or ""."""
+    articles = brand.help_articles.get(intent, {})
+    url = articles.get(catalog.locale) or articles.get(catalog.language)
+    return register.help.format(url=url) if url else ""
+
+
+def _is_complaint(classification: Classification) -> bool:
+    """Negative, or at least medium urgency: something to put right, whatever the intent."""
+    urgent = Urgency.parse(classification.urgency) >= Urgency.MEDIUM
+    return urgent or classification.sentiment == Sentiment.NEGATIVE
+
+
+def _reply_intent(classification: Classification) -> Intent:
+    """The intent whose pattern answers the mention.
+
+    Praise that reads as a complaint is most often sarcasm ("great job, 90 minutes for a ramen
+    👏"): it gets the neutral `other` pattern and a follow-up, never a thank-you.
+    """
+    intent = Intent(classification.intent)
+    if intent is Intent.PRAISE and _is_complaint(classification):
+        return Intent.OTHER
+    return intent
+
+
 def _configured_rewriter(settings: Settings) -> Rewriter | None:
     if not settings.responders.generative.enabled:
         return None
@@ -184,10 +213,15 @@ def _configured_rewriter(settings: Settings) -> Rewriter | None:
 
 
 def _safe_name(name: str) -> str:
-    """A display name fit to repeat: no links, no @-pings, no control characters, short."""
-    name = LINK.sub("", name)
+    """A display name fit to repeat (short, no control characters), or "" for none at all.
+
+    A name holding a link, a bare domain or an at sign in any form (＠ U+FF20 pings on X too) is
+    dropped whole: what is left of it after cutting those out is no one's name.
+    """
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    name = name.replace("@", "").strip()
+    folded = unicodedata.normalize("NFKC", name)  # fullwidth and small forms to ASCII
+    if "@" in folded or LINK.search(folded) or _DOMAIN.search(folded):
+        return ""
     return name[:MAX_NAME_CHARS].strip()
 
 

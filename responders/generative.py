@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from config.schema import GenerativeConfig
-from responders.guardrails import problems
+from responders.guardrails import problems, risky_words
 
 log = logging.getLogger(__name__)
 SYSTEM_PROMPT = (
@@ -47,6 +47,7 @@ class Rewriter:
         measure: Callable[[str], int],
         detect_language: Callable[[str], str],
     ) -> None:
+        risky_words()  # a reply language without guardrail words fails here, at start
         try:
             from openai import OpenAI
         except ImportError:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from config.schema import Brand
 from listener.enums import Formality, Intent
 from listener.models import Classification, Mention
 from responders.catalog import ORDER_INTENTS, catalogs
@@ -169,11 +170,182 @@ def test_chatter_gets_no_draft_but_praise_does(settings):
     assert praise.draft.intent == "praise"
 
 
-def test_untrusted_display_names_are_not_repeated_as_links_or_pings(settings):
-    mention = _mention("x", author_name="@everyone https://evil.example\u202e Bob")
+@pytest.mark.parametrize(
+    "name",
+    [
+        "@everyone https://evil.example Bob",
+        "cheapfollowers.com/deal",
+        "Anna \uff20elonmusk",  # fullwidth at sign: a mention on X
+        "Anna \ufe6belonmusk",  # small at sign
+        "Anna @elonmusk",
+        "ｃｈｅａｐ．ｃｏｍ",  # fullwidth letters and full stop
+        "cheap\u200bfollowers.com",  # a zero-width space inside the domain
+        "Visit münchen.de",
+        "www.evil",
+    ],
+)
+def test_a_display_name_holding_a_link_domain_or_at_sign_is_not_repeated(settings, name):
+    mention = _mention("where is my lamp? 2 weeks late", author_name=name)
     draft = ReplyDrafter(settings).compose(mention, _classification("en", Intent.QUESTION))
-    assert "@" not in draft.text
-    assert "evil.example" not in draft.text
-    assert "\u202e" not in draft.text
-    assert "everyone" in draft.text
-    assert "Bob" in draft.text
+    assert not draft.text.startswith("Hi "), draft.text
+    assert draft.text.startswith("Thanks for your question!")
+    for unsafe in ("@", "\uff20", "\ufe6b", "elonmusk", "everyone", ".com", ".de", "evil"):
+        assert unsafe not in draft.text
+
+
+@pytest.mark.parametrize(
+    ("name", "greeting"),
+    [
+        ("Bob\u202e Builder", "Hi Bob Builder,"),  # control characters go, the name stays
+        ("Anna-Lena Müller", "Hi Anna-Lena Müller,"),
+        ("J. R. Smith", "Hi J. R. Smith,"),
+        ("山田太郎", "Hi 山田太郎,"),
+    ],
+)
+def test_a_plain_display_name_is_repeated(settings, name, greeting):
+    mention = _mention("where is my lamp?", author_name=name)
+    draft = ReplyDrafter(settings).compose(mention, _classification("en", Intent.QUESTION))
+    assert draft.text.startswith(greeting), draft.text
+
+
+@pytest.mark.parametrize(
+    ("urgency", "sentiment"), [("medium", "negative"), ("low", "negative"), ("medium", "neutral")]
+)
+def test_praise_that_reads_as_a_complaint_gets_no_thank_you(settings, urgency, sentiment):
+    # README's sarcasm example: read as praise, but negative or urgent.
+    drafter = ReplyDrafter(settings, clock=lambda: datetime(2026, 11, 25, 15, tzinfo=UTC))
+    decision = drafter.decide(
+        _mention("great job, 90 minutes for a ramen 👏", source="email"),
+        _classification("en", Intent.PRAISE, urgency, sentiment),
+    )
+    assert decision.needs_reply
+    other = catalogs()["en"].registers[Formality.INFORMAL].intents["other"]
+    assert decision.draft.intent == "other"
+    assert other in decision.draft.text
+    assert "made our day" not in decision.draft.text
+    assert "We'll get back to you today." in decision.draft.text
+
+
+def test_real_praise_gets_the_thank_you_without_a_follow_up(settings):
+    drafter = ReplyDrafter(settings, clock=lambda: datetime(2026, 11, 25, 15, tzinfo=UTC))
+    draft = drafter.compose(
+        _mention("love my new lamp", source="email"),
+        _classification("en", Intent.PRAISE, "low", "positive"),
+    )
+    assert draft.intent == "praise"
+    assert "made our day" in draft.text
+    assert "get back to you" not in draft.text
+
+
+def test_a_complaint_without_a_known_intent_is_told_when_the_team_answers(settings):
+    drafter = ReplyDrafter(settings, clock=lambda: datetime(2026, 11, 25, 15, tzinfo=UTC))
+    decision = drafter.decide(
+        _mention("worst shop ever", source="email"),
+        _classification("en", Intent.OTHER, "low", "negative"),
+    )
+    assert decision.draft.intent == "other"
+    assert "We'll get back to you today." in decision.draft.text
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "intent"),
+    [
+        (
+            "@LumoraShop your promo code WINTER20 was rejected at checkout and I was charged"
+            " full price. Fix this!",
+            "en",
+            Intent.BILLING_PAYMENT,
+        ),
+        (
+            "Ich habe bei eurem Giveaway gewonnen, aber der Preis kam nie an. Seit 6 Wochen"
+            " keine Antwort!",
+            "de",
+            Intent.DELIVERY,
+        ),
+        ("Paid with crypto 3 weeks ago, Lumora never shipped my lamp", "en", Intent.DELIVERY),
+    ],
+)
+def test_a_complaint_about_a_promo_code_giveaway_or_crypto_is_not_spam(
+    settings, text, language, intent
+):
+    decision = ReplyDrafter(settings).decide(_mention(text), _classification(language, intent))
+    assert decision.needs_reply, decision.reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Giveaway! Win a Lumora lamp, promo code in bio",
+        "Earn crypto fast, dm me for details",
+        "lumora deals https://a.example https://b.example https://c.example",
+    ],
+)
+def test_promotions_that_are_no_complaint_are_still_spam(settings, text):
+    classification = _classification("en", Intent.OTHER, "low", "positive")
+    decision = ReplyDrafter(settings).decide(_mention(text), classification)
+    assert not decision.needs_reply
+    assert decision.reason == "spam"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Buy followers cheap!! Lumora is a scam, I was charged twice",
+        "earn $500 a day, Lumora never refunds anyway",
+        "urgent https://a.example https://b.example https://c.example lumora",
+    ],
+)
+def test_follower_selling_and_link_floods_are_spam_even_when_negative(settings, text):
+    decision = ReplyDrafter(settings).decide(_mention(text), _classification("en", Intent.OTHER))
+    assert not decision.needs_reply
+    assert decision.reason == "spam"
+
+
+@pytest.mark.parametrize(
+    "handle", ["emma_talbot", "Abbot", "ABBOT", "robotics_fan", "bottega_anna", "talbot99"]
+)
+def test_a_handle_merely_ending_in_bot_is_a_customer(settings, handle):
+    decision = ReplyDrafter(settings).decide(
+        _mention("My Lumora order never arrived", author_handle=handle),
+        _classification("en", Intent.DELIVERY),
+    )
+    assert decision.needs_reply, decision.reason
+
+
+@pytest.mark.parametrize(
+    "handle", ["pricewatch_bot", "deals-bot", "PriceBot", "bot123", "BOT", "news.bot", "Bot_Lumora"]
+)
+def test_bot_as_its_own_word_in_a_handle_is_an_automated_account(settings, handle):
+    decision = ReplyDrafter(settings).decide(
+        _mention("Lumora lamp price dropped", author_handle=handle),
+        _classification("en", Intent.DELIVERY),
+    )
+    assert not decision.needs_reply
+    assert decision.reason == "automated account"
+
+
+def _two_brands(settings):
+    nordvik = Brand(
+        name="Nordvik",
+        handles={"twitter": ["NordvikHome"]},
+        keywords={"en": ["nordvik"]},
+        help_articles={Intent.DELIVERY: {"en": "https://help.nordvik.example/en/delivery"}},
+    )
+    return settings.model_copy(update={"brands": [*settings.brands, nordvik]})
+
+
+@pytest.mark.parametrize(
+    ("text", "brand", "article"),
+    [
+        ("my Nordvik sofa order never arrived", "Nordvik", "help.nordvik.example"),
+        ("my Lumora lamp order never arrived", "Lumora", "help.lumora.example"),
+        ("my order never arrived", "Lumora", "help.lumora.example"),  # names none: the first
+    ],
+)
+def test_a_draft_speaks_for_the_brand_the_mention_names(settings, text, brand, article):
+    drafter = ReplyDrafter(_two_brands(settings))
+    draft = drafter.compose(_mention(text, source="email"), _classification("en", Intent.DELIVERY))
+    assert f"The {brand} Team" in draft.text
+    assert article in draft.text
+    (other,) = {"Lumora", "Nordvik"} - {brand}
+    assert other not in draft.text

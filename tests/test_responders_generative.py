@@ -106,3 +106,104 @@ def test_the_guardrails_read_a_long_hostile_rewrite_in_one_pass():
         detect_language=lambda _text: "de",
     )
     assert "more than twice as long as the template" in found
+
+
+def _liability_problems(language: str, template: str, rewrite: str) -> list[str]:
+    from responders.guardrails import problems
+
+    found = problems(
+        template,
+        rewrite,
+        language=language,
+        limit=None,
+        measure=len,
+        detect_language=lambda _t: language,
+    )
+    return [problem for problem in found if problem.startswith("promise or liability words")]
+
+
+AR_TEMPLATE = "مرحبًا أبو فيصل، نأسف لعدم وصول طلبك حتى الآن. سيتواصل معك فريقنا اليوم."
+HI_TEMPLATE = "नमस्ते Rohit, हमें खेद है कि आपका ऑर्डर अभी तक नहीं पहुँचा। हमारी टीम आज ही आपसे संपर्क करेगी।"
+HINGLISH_TEMPLATE = (
+    "Namaste Rohit, sorry aapka order abhi tak nahi pahuncha. Hamari team aaj contact karegi."
+)
+
+
+@pytest.mark.parametrize(
+    ("language", "template", "added"),
+    [
+        ("ar", AR_TEMPLATE, " وسنقدم لك تعويضًا واسترداد المبلغ كاملًا وخصمًا."),
+        ("ar", AR_TEMPLATE, " وسنقدم لك تَعْوِيضًا."),  # vowel marks inside the word
+        ("ar", AR_TEMPLATE, " الشحن مجاني والخطأ خطأنا."),
+        ("hi", HI_TEMPLATE, " यह हमारी गलती है; हम आपको पूरा रिफंड और मुआवज़ा देंगे।"),
+        ("hi", HI_TEMPLATE, " हम आपको 20% छूट की गारंटी देते हैं।"),
+        ("hi", HINGLISH_TEMPLATE, " Yeh hamari galti hai, hum aapke paise wapas karenge."),
+        ("hi", HINGLISH_TEMPLATE, " Aapko muavza aur discount milega, guarantee."),
+    ],
+    ids=["ar", "ar-vowel-marks", "ar-free-fault", "hi", "hi-discount", "hinglish", "hinglish-2"],
+)
+def test_arabic_and_hindi_rewrites_may_not_add_money_or_fault(language, template, added):
+    assert _liability_problems(language, template, template + added)
+
+
+@pytest.mark.parametrize(
+    ("language", "template"),
+    [("ar", AR_TEMPLATE), ("hi", HI_TEMPLATE), ("hi", HINGLISH_TEMPLATE)],
+    ids=["ar", "hi", "hinglish"],
+)
+def test_arabic_and_hindi_rewrites_without_them_pass(language, template):
+    assert not _liability_problems(language, template, template.replace("Rohit", "Rohit ji"))
+
+
+def test_every_reply_catalog_language_has_promise_and_liability_words():
+    from responders.catalog import catalogs
+    from responders.guardrails import risky_words
+
+    assert {catalog.language for catalog in catalogs().values()} <= set(risky_words())
+
+
+def test_a_catalog_language_without_guardrail_words_fails_at_load(tmp_path):
+    from responders.guardrails import GuardrailError, load_risky_words
+
+    path = tmp_path / "guardrails.yaml"
+    path.write_text("en: [refund]\nde: [erstatt]\n", encoding="utf-8")
+    with pytest.raises(GuardrailError, match=r"\bhi\b") as error:
+        load_risky_words(path)
+    assert "ar" in str(error.value)
+
+
+def test_enabled_with_a_catalog_language_missing_from_the_guardrails_fails_at_start(
+    settings, chat, monkeypatch, tmp_path
+):
+    from responders import guardrails
+
+    path = tmp_path / "guardrails.yaml"
+    path.write_text("en: [refund]\n", encoding="utf-8")
+    monkeypatch.setattr(guardrails, "RISKY_WORDS_FILE", path)
+    guardrails.risky_words.cache_clear()
+    monkeypatch.setenv("TEST_LLM_KEY", "sk-test")
+    generative = GenerativeConfig(
+        enabled=True, base_url=chat.base_url, model="tiny", api_key_env="TEST_LLM_KEY"
+    )
+    settings = settings.model_copy(
+        update={"responders": settings.responders.model_copy(update={"generative": generative})}
+    )
+    try:
+        with pytest.raises(guardrails.GuardrailError, match="de"):
+            ReplyDrafter(settings)
+    finally:
+        guardrails.risky_words.cache_clear()
+
+
+def test_a_rewrite_in_a_language_without_guardrail_words_is_refused():
+    from responders.guardrails import problems
+
+    found = problems(
+        "Habari Amina.",
+        "Habari Amina!",
+        language="sw",
+        limit=None,
+        measure=len,
+        detect_language=lambda _t: "sw",
+    )
+    assert found == ["no promise or liability words for sw to check against"]

@@ -71,7 +71,10 @@ def test_the_saudi_weekend_is_friday_and_saturday_and_the_date_is_written_in_ara
 
 
 def test_praise_gets_no_promise(settings):
-    draft = _at(settings, datetime(2026, 11, 26, 10, 0, tzinfo=BERLIN), intent=Intent.PRAISE)
+    drafter = ReplyDrafter(settings, clock=lambda: datetime(2026, 11, 26, 10, 0, tzinfo=BERLIN))
+    praise = _classification("de", Intent.PRAISE, urgency="low", sentiment="positive")
+    draft = drafter.compose(_mention("x", source="email"), praise)
+    assert draft.intent == "praise"
     assert "heute" not in draft.text
 
 

@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 
 from alerts.digest.week import Week
 from alerts.outbox import ALERT, CRISIS
-from alerts.rules import UNATTRIBUTED, brand_terms
+from alerts.rules import UNATTRIBUTED
 from config.schema import Settings
+from listener.brands import brand_terms
 from listener.enums import DeliveryState, DraftStatus, Sentiment
 from listener.models import Alert, Classification, Mention, ReplyDraft
 
