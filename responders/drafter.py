@@ -36,8 +36,9 @@ SPAM_LINKS = 3
 # the end of a name (emma_talbot, Abbot).
 _BOT_HANDLE = re.compile(r"(?<![^\W\d_])(?i:bot)(?![^\W\d_])|(?<=[a-z])Bot(?![a-z])")
 MAX_NAME_CHARS = 40
-# A bare domain ("cheapfollowers.com/deal"): platforms link it without "http://" or "www.".
-_DOMAIN = re.compile(r"[\w-]+\.[^\W\d_]{2,}")
+# A bare domain ("cheapfollowers.com/deal"): platforms link it without "http://" or "www.". Its
+# top-level part is written in one case; "J.Rodriguez" or "Dr.Smith" is a name.
+_DOMAIN = re.compile(r"[\w-]+\.(?:[^\W\d_A-Z]{2,}|[A-Z]{2,})(?![^\W\d_])")
 
 
 @dataclass(frozen=True)

@@ -182,6 +182,7 @@ def test_chatter_gets_no_draft_but_praise_does(settings):
         "cheap\u200bfollowers.com",  # a zero-width space inside the domain
         "Visit münchen.de",
         "www.evil",
+        "SHOP.COM deals",
     ],
 )
 def test_a_display_name_holding_a_link_domain_or_at_sign_is_not_repeated(settings, name):
@@ -199,6 +200,8 @@ def test_a_display_name_holding_a_link_domain_or_at_sign_is_not_repeated(setting
         ("Bob\u202e Builder", "Hi Bob Builder,"),  # control characters go, the name stays
         ("Anna-Lena Müller", "Hi Anna-Lena Müller,"),
         ("J. R. Smith", "Hi J. R. Smith,"),
+        ("J.Rodriguez", "Hi J.Rodriguez,"),  # a name, not a domain: the part after the dot
+        ("Dr.Smith", "Hi Dr.Smith,"),  # is not written in one case
         ("山田太郎", "Hi 山田太郎,"),
     ],
 )
