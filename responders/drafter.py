@@ -11,7 +11,7 @@ from datetime import datetime
 from config.schema import Brand, Market, Settings
 from listener.brands import mentioned_brand
 from listener.enums import Intent, Sentiment, Urgency
-from listener.links import LINK
+from listener.links import BARE_DOMAIN, LINK
 from listener.models import Classification, Mention, utcnow
 from responders.availability import day_words, next_contact
 from responders.catalog import ORDER_INTENTS, Catalog, Register, catalog_for
@@ -36,9 +36,6 @@ SPAM_LINKS = 3
 # the end of a name (emma_talbot, Abbot).
 _BOT_HANDLE = re.compile(r"(?<![^\W\d_])(?i:bot)(?![^\W\d_])|(?<=[a-z])Bot(?![a-z])")
 MAX_NAME_CHARS = 40
-# A bare domain ("cheapfollowers.com/deal"): platforms link it without "http://" or "www.". Its
-# top-level part is written in one case; "J.Rodriguez" or "Dr.Smith" is a name.
-_DOMAIN = re.compile(r"[\w-]+\.(?:[^\W\d_A-Z]{2,}|[A-Z]{2,})(?![^\W\d_])")
 
 
 @dataclass(frozen=True)
@@ -221,7 +218,7 @@ def _safe_name(name: str) -> str:
     """
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
     folded = unicodedata.normalize("NFKC", name)  # fullwidth and small forms to ASCII
-    if "@" in folded or LINK.search(folded) or _DOMAIN.search(folded):
+    if "@" in folded or LINK.search(folded) or BARE_DOMAIN.search(folded):
         return ""
     return name[:MAX_NAME_CHARS].strip()
 

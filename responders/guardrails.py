@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from listener.links import LINK
+from listener.links import BARE_DOMAIN, LINK
 from responders.catalog import catalogs
 
 # A Slack control sequence ends at the first ">" and holds no "<": with "[^>]*", a rewrite of
@@ -78,6 +78,7 @@ def problems(
         found.append("more than twice as long as the template")
     for name, pattern in (
         ("link", LINK),
+        ("domain", BARE_DOMAIN),
         ("handle or Slack control", _HANDLE),
         ("number", _NUMBER),
     ):

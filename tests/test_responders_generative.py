@@ -60,6 +60,7 @@ def test_a_rewrite_that_passes_the_guardrails_is_used(drafter, chat):
     [
         GOOD_GERMAN + " Als Entschädigung erhalten Sie einen Gutschein.",  # money promise
         GOOD_GERMAN + " Details: https://evil.example/x",  # new link
+        GOOD_GERMAN + " Mehr auf cheapfollowers.com/deal",  # new bare domain, linked by platforms
         GOOD_GERMAN + " Wir erstatten Ihnen 100 Euro.",  # new number and refund
         GOOD_GERMAN + " <!channel>",  # Slack control sequence
         GOOD_GERMAN + " <!x<!here>",  # one inside an unclosed one
