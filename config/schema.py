@@ -29,6 +29,7 @@ from pydantic import (
 
 from config.secrets import secret_warnings
 from listener.enums import Formality, Intent, Sentiment, Urgency
+from listener.models import PLATFORM_CHARS
 from listener.nlp.keywords import KEYWORD_GROUPS
 from listener.nlp.precision import PRECISIONS
 
@@ -37,6 +38,10 @@ EXAMPLE_CONFIG = Path(__file__).with_name("example.yaml")
 DEFAULT_SQLITE_NAME = "listener.db"
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+# Stored with each mention, in a column of PLATFORM_CHARS characters.
+Platform = Annotated[
+    str, StringConstraints(max_length=PLATFORM_CHARS, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+]
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
 # Slack names hold at most 80 characters (with the "#", 81); ids are shorter.
 SlackChannel = Annotated[str, StringConstraints(min_length=1, max_length=81)]
@@ -230,7 +235,7 @@ class RssSource(_SourceBase):
         min_length=1,
         examples=['["https://www.google.com/alerts/feeds/0123/4567"]'],
     )
-    platform: Name = Field(
+    platform: Platform = Field(
         default="rss",
         description="The platform label stored with each mention, e.g. trustpilot.",
         examples=['"trustpilot"', '"google-alerts"'],

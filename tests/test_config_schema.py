@@ -113,3 +113,15 @@ def test_viral_recheck_settings_are_read_and_checked(tmp_path):
     data["model"]["viral_recheck"]["every"] = "sometimes"
     with pytest.raises(ConfigError, match=r"model\.viral_recheck\.every"):
         load_settings(_write(tmp_path, data))
+
+
+def test_an_rss_platform_label_longer_than_its_column_is_named(tmp_path):
+    """Stored with each mention in 32 characters: a longer one would fail every item."""
+    data = _example()
+    rss = next(s for s in data["sources"] if s["type"] == "rss")
+    rss["platform"] = "trustpilot-reviews-lumora-germany"  # 33
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_write(tmp_path, data))
+    (problem,) = caught.value.problems
+    assert problem.path.endswith("].platform")
+    assert "at most 32 characters" in problem.message
