@@ -202,6 +202,17 @@ def test_html_at_200_is_transient(api, hn, make):
         make().fetch(None)
 
 
+def test_an_answer_cut_off_mid_body_is_retried(api, hn, make):
+    """A connection reset mid-answer (ChunkedEncodingError in requests) is worth another try."""
+    hn.story(1, "Lumora Glow teardown", NOW - 600)
+    api.fail(SEARCH, Reply(200, {"hits": [{"objectID": "1"}] * 50}, cut_after=40))
+
+    result = make().fetch(None)
+
+    assert [m.native_id for m in result.mentions] == ["1"]
+    assert len(api.calls(SEARCH)) == 2
+
+
 def test_malformed_hits_are_skipped_one_by_one(api, hn, make):
     hn.story(1, "Lumora Glow teardown", NOW - 600)
     hn.hits.append({"objectID": "7", "title": "lumora", "created_at_i": "soon", "_tags": ["story"]})

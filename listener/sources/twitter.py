@@ -27,7 +27,7 @@ from listener.models import Mention, utcnow
 from listener.records import NO_LANGUAGE_TAGS
 from listener.sources import FetchResult, NotConfigured, Source, SourceError
 from listener.sources.common import BrandTerms, engagement, rejection_reason, secret, to_utc
-from listener.sources.httpjson import LONG_TIMEOUT
+from listener.sources.httpjson import LONG_TIMEOUT, request_fault
 from listener.sources.paging import read_cursor
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
 
@@ -275,8 +275,8 @@ class TwitterSource(Source):
             ) from None
         except tweepy.HTTPException as error:
             raise SourceError(f"X: HTTP {error.response.status_code}: {error}") from None
-        except (requests.ConnectionError, requests.Timeout) as error:
-            raise TransientError(f"X: {type(error).__name__}") from None
+        except requests.RequestException as error:
+            raise request_fault(error, "X", LONG_TIMEOUT) from None
         except ValueError:  # a 200 whose body is not JSON (an HTML error page, a cut body)
             raise TransientError("X: the answer is not JSON") from None
 
