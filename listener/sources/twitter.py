@@ -163,8 +163,7 @@ class TwitterSource(Source):
         )
 
     def fetch(self, cursor: str | None) -> FetchResult:
-        state = TweetCursor.load(cursor, self.name)
-        return call_with_retries(lambda: self._read(state), source=self.name, policy=self.policy)
+        return self._read(TweetCursor.load(cursor, self.name))
 
     def _window(self, state: TweetCursor) -> dict[str, Any]:
         now = self.clock()
@@ -218,6 +217,13 @@ class TwitterSource(Source):
         return FetchResult(mentions, self._advance(state, window, newest, oldest, cut), rejected)
 
     def _page(self, window: dict[str, Any], next_token: str | None, room: int) -> dict[str, Any]:
+        """One page of results, retried on its own: X bills every post of the pages already
+        read, so a retry must not read them again."""
+        return call_with_retries(
+            lambda: self._search(window, next_token, room), source=self.name, policy=self.policy
+        )
+
+    def _search(self, window: dict[str, Any], next_token: str | None, room: int) -> dict[str, Any]:
         with self._x_errors("recent search"):
             page = self.client.search_recent_tweets(
                 self.query,
