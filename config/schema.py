@@ -32,6 +32,7 @@ from listener.enums import Formality, Intent, Sentiment, Urgency
 from listener.models import PLATFORM_CHARS
 from listener.nlp.keywords import KEYWORD_GROUPS
 from listener.nlp.precision import PRECISIONS
+from listener.textfiles import TextFileError, read_text
 
 log = logging.getLogger("listener.config")
 EXAMPLE_CONFIG = Path(__file__).with_name("example.yaml")
@@ -900,10 +901,14 @@ def load_settings(path: Path | str | None = None) -> Settings:
     config_path = Path(path) if path else EXAMPLE_CONFIG
     file = str(config_path)
     try:
-        text = config_path.read_text(encoding="utf-8")
+        text = read_text(config_path)
     except OSError as error:
         raise ConfigError(
             [Problem(file=file, path="", message=f"cannot read the file: {error.strerror}")]
+        ) from None
+    except TextFileError as error:
+        raise ConfigError(
+            [Problem(file=file, path=f"line {error.line}", message=error.problem)]
         ) from None
     try:
         data = yaml.safe_load(text)
