@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import time
@@ -250,6 +251,20 @@ def test_restart_between_fetch_and_commit_stores_each_item_once(
 
     assert (again.stored, again.already_stored) == (1, 0)
     assert sorted(m.native_id for m in stored(engine, "hn")) == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize(
+    "mark",
+    [{"after": "2026-11-20T12:00:00Z"}, {"after": float("inf")}, {"after": 1, "seen": 3}, [5]],
+)
+def test_a_hand_edited_cursor_is_logged_and_the_backfill_read_again(api, hn, make, mark, caplog):
+    hn.story(1, "Lumora Glow teardown", NOW - 600)
+
+    result = make().fetch(json.dumps({"lumora": mark}))
+
+    assert [m.native_id for m in result.mentions] == ["1"]
+    assert "source hn, query 'lumora': unreadable cursor" in caplog.text
+    assert make().fetch(result.cursor).mentions == []  # a good cursor again
 
 
 def test_an_unreachable_server_is_transient(settings):

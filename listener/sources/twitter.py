@@ -28,7 +28,7 @@ from listener.records import NO_LANGUAGE_TAGS
 from listener.sources import FetchResult, NotConfigured, Source, SourceError
 from listener.sources.common import BrandTerms, engagement, rejection_reason, secret, to_utc
 from listener.sources.httpjson import LONG_TIMEOUT, request_fault
-from listener.sources.paging import read_cursor
+from listener.sources.paging import read_cursor, unreadable_cursor
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,8 @@ class TweetCursor:
                 until_id=_as_int(data.get("until_id")),
                 newest_id=_as_int(data.get("newest_id")),
             )
-        except (TypeError, ValueError):
-            log.warning("source %s: unreadable cursor %r; reading the backfill", source, cursor)
+        except (TypeError, ValueError) as error:
+            unreadable_cursor(f"source {source}", cursor, error)
             return cls()
 
     def dump(self) -> str:
