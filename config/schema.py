@@ -29,14 +29,20 @@ from pydantic import (
 
 from config.secrets import secret_warnings
 from listener.enums import Formality, Intent, Sentiment, Urgency
+from listener.models import PLATFORM_CHARS
 from listener.nlp.keywords import KEYWORD_GROUPS
 from listener.nlp.precision import PRECISIONS
+from listener.textfiles import TextFileError, read_text
 
 log = logging.getLogger("listener.config")
 EXAMPLE_CONFIG = Path(__file__).with_name("example.yaml")
 DEFAULT_SQLITE_NAME = "listener.db"
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+# Stored with each mention, in a column of PLATFORM_CHARS characters.
+Platform = Annotated[
+    str, StringConstraints(max_length=PLATFORM_CHARS, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+]
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
 # Slack names hold at most 80 characters (with the "#", 81); ids are shorter.
 SlackChannel = Annotated[str, StringConstraints(min_length=1, max_length=81)]
@@ -134,7 +140,7 @@ class _SourceBase(_Model):
         description="Secret name -> environment variable that holds it; never the secret itself.",
         examples=["{bearer_token: X_BEARER_TOKEN}"],
     )
-    base_url: str | None = Field(
+    base_url: WebUrl | None = Field(
         default=None,
         description="The platform API's base URL, to go through a proxy or a test server;"
         " default: the platform's public endpoint.",
@@ -214,7 +220,7 @@ class RedditSource(_SourceBase):
         description="Also read new comments in the configured subreddits, kept when they name"
         " a brand keyword (Reddit's API cannot search comments).",
     )
-    auth_url: str | None = Field(
+    auth_url: WebUrl | None = Field(
         default=None,
         description="Where OAuth tokens come from; default https://www.reddit.com (tests:"
         " the same test server as base_url).",
@@ -230,7 +236,7 @@ class RssSource(_SourceBase):
         min_length=1,
         examples=['["https://www.google.com/alerts/feeds/0123/4567"]'],
     )
-    platform: Name = Field(
+    platform: Platform = Field(
         default="rss",
         description="The platform label stored with each mention, e.g. trustpilot.",
         examples=['"trustpilot"', '"google-alerts"'],
@@ -765,8 +771,9 @@ class ConfigError(Exception):
         super().__init__("\n".join(lines))
 
 
-def _examples_by_field() -> dict[str, str]:
-    examples: dict[str, str] = {}
+def _examples_by_field() -> dict[tuple[type[BaseModel], str], str]:
+    """Each field's first example, by model and field: a source's `name` is not a brand's."""
+    examples: dict[tuple[type[BaseModel], str], str] = {}
     for model in (
         Brand,
         *SOURCE_MODELS,
@@ -782,14 +789,48 @@ def _examples_by_field() -> dict[str, str]:
         Settings,
     ):
         for name, info in model.model_fields.items():
-            if info.examples and name not in examples:
-                examples[name] = str(info.examples[0])
-    examples["type"] = '"replay"'
+            if info.examples:
+                examples[(model, name)] = str(info.examples[0])
     return examples
 
 
 _EXAMPLES = _examples_by_field()
 _SOURCE_TYPES = {get_args(model.model_fields["type"].annotation)[0] for model in SOURCE_MODELS}
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models a field's annotation holds (through lists, dicts, optionals and unions)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in get_args(annotation) for model in _models_in(arg)]
+
+
+def _example_at(loc: tuple[Any, ...]) -> str | None:
+    """The example of the field a validation error's location ends at, found in its own model."""
+    owner: type[BaseModel] | None = None
+    candidates: list[type[BaseModel]] = [Settings]
+    field = ""
+    for part in loc:
+        if not isinstance(part, str):
+            continue
+        tagged = [m for m in candidates if _type_tag(m) == part]
+        if len(candidates) > 1 and tagged:  # the source type pydantic put in the location
+            candidates = tagged
+            continue
+        if not candidates:
+            break  # a key of a plain mapping (a language, a platform): the mapping's example
+        owner = next((m for m in candidates if part in m.model_fields), None)
+        if owner is None:
+            return None  # a key the model does not have
+        field = part
+        candidates = _models_in(owner.model_fields[part].annotation)
+    return _EXAMPLES.get((owner, field)) if owner else None
+
+
+def _type_tag(model: type[BaseModel]) -> str | None:
+    field = model.model_fields.get("type")
+    args = get_args(field.annotation) if field else ()
+    return args[0] if args else None
 
 
 def _format_location(loc: tuple[Any, ...]) -> str:
@@ -812,19 +853,19 @@ def _problems_from_validation(error: ValidationError, file: str) -> list[Problem
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key (misspelt, or not valid here)"
-        last_key = next((str(part) for part in reversed(loc) if isinstance(part, str)), "")
+        example = _example_at(loc)
         if item["type"] in ("union_tag_invalid", "union_tag_not_found"):
             tag = item.get("ctx", {}).get("tag", "")
             message = f"unknown source type {tag!r}; known: {sorted(_SOURCE_TYPES)}"
             if item["type"] == "union_tag_not_found":
                 message = f"missing 'type'; known: {sorted(_SOURCE_TYPES)}"
-            last_key = "type"
+            example = '"replay"'
         problems.append(
             Problem(
                 file=file,
                 path=_format_location(loc),
                 message=message,
-                example=_EXAMPLES.get(last_key),
+                example=example,
             )
         )
     return problems
@@ -869,7 +910,7 @@ def _cross_checks(settings: Settings, file: str) -> list[Problem]:
                 file=file,
                 path="digest.recipients",
                 message="the digest is enabled but has no recipients",
-                example=_EXAMPLES["recipients"],
+                example=_EXAMPLES[(DigestConfig, "recipients")],
             )
         )
     return problems
@@ -895,10 +936,14 @@ def load_settings(path: Path | str | None = None) -> Settings:
     config_path = Path(path) if path else EXAMPLE_CONFIG
     file = str(config_path)
     try:
-        text = config_path.read_text(encoding="utf-8")
+        text = read_text(config_path)
     except OSError as error:
         raise ConfigError(
             [Problem(file=file, path="", message=f"cannot read the file: {error.strerror}")]
+        ) from None
+    except TextFileError as error:
+        raise ConfigError(
+            [Problem(file=file, path=f"line {error.line}", message=error.problem)]
         ) from None
     try:
         data = yaml.safe_load(text)

@@ -17,6 +17,7 @@ from sqlmodel import Field, SQLModel
 from listener.enums import DeliveryState, DraftStatus
 
 MAX_BACKOFF = timedelta(hours=1)
+PLATFORM_CHARS = 32  # a mention's platform label (`source`): the config's rss `platform` too
 
 
 def utcnow() -> datetime:
@@ -42,7 +43,9 @@ class Mention(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    source: str = Field(max_length=32, description="Platform: twitter, reddit, appstore, ...")
+    source: str = Field(
+        max_length=PLATFORM_CHARS, description="Platform: twitter, reddit, appstore, ..."
+    )
     collector: str = Field(max_length=64, description="Configured source that first found it")
     native_id: str = Field(max_length=256)
     url: str | None = None

@@ -42,7 +42,8 @@ from listener.nlp import Classifier, Prediction, TextInput, load_classifier
 from listener.nlp.language import LanguageIdentifier
 from listener.recheck import RecheckOutcome, recheck_reactions
 from listener.sources import Source, SourceSet, build_sources
-from listener.storage import store_mentions
+from listener.sources.common import ItemError, fit_for_storage
+from listener.storage import InsertResult, is_transient_db_error, store_mentions
 from responders import ReplyDrafter
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,18 @@ def classification_of(
     )
 
 
+def _storable(mentions: list[Mention]) -> tuple[list[Mention], list[str]]:
+    """The mentions fitted to their columns, and why each that cannot be was left out."""
+    kept: list[Mention] = []
+    rejected: list[str] = []
+    for mention in mentions:
+        try:
+            kept.append(fit_for_storage(mention))
+        except ItemError as error:
+            rejected.append(f"item {mention.native_id[:80]!r}: {error}")
+    return kept, rejected
+
+
 class Pipeline:
     def __init__(
         self,
@@ -136,7 +149,11 @@ class Pipeline:
     # -- collect ---------------------------------------------------------------------------
 
     def collect(self, source: Source, *, respect_backoff: bool = True) -> SourceOutcome:
-        """Fetch one source and commit its mentions together with the advanced cursor."""
+        """Fetch one source and commit its mentions together with the advanced cursor.
+
+        A fetch or a store that fails is recorded as this source's failure (last error, back
+        off); a database that is briefly unavailable propagates, for the caller to retry.
+        """
         with Session(self.engine) as session:
             state = session.get(SourceCursor, (source.name, "")) or SourceCursor(source=source.name)
             now = self.clock()
@@ -147,28 +164,39 @@ class Pipeline:
         try:
             result = source.fetch(cursor)
         except Exception as error:  # noqa: BLE001  (any fault of one source must not stop the others)
-            return self._record_failure(source, error)
+            return self._record_failure(source, error, "fetch")
         failpoints.hit("after_fetch")
-        with Session(self.engine) as session:
-            inserted = store_mentions(session, result.mentions)
-            state = session.get(SourceCursor, (source.name, "")) or SourceCursor(source=source.name)
-            state.cursor = result.cursor
-            state.succeeded(self.clock())
-            session.add(state)
-            session.commit()
-        for problem in result.rejected:
+        mentions, rejected = _storable(result.mentions)
+        rejected = result.rejected + rejected
+        try:
+            inserted = self._store(source, mentions, result.cursor)
+        except Exception as error:  # one bad item of this source must not stop the others
+            if is_transient_db_error(error):
+                raise  # the database, not this source: the caller retries the step
+            return self._record_failure(source, error, "store")
+        for problem in rejected:
             log.warning("source %s: skipped a malformed item: %s", source.name, problem)
         return SourceOutcome(
             fetched=len(result.mentions),
             stored=inserted.inserted,
             already_stored=inserted.duplicates,
             cross_posts=inserted.cross_posts,
-            rejected=result.rejected,
+            rejected=rejected,
         )
 
-    def _record_failure(self, source: Source, error: Exception) -> SourceOutcome:
+    def _store(self, source: Source, mentions: list[Mention], cursor: str | None) -> InsertResult:
+        with Session(self.engine) as session:
+            inserted = store_mentions(session, mentions)
+            state = session.get(SourceCursor, (source.name, "")) or SourceCursor(source=source.name)
+            state.cursor = cursor
+            state.succeeded(self.clock())
+            session.add(state)
+            session.commit()
+        return inserted
+
+    def _record_failure(self, source: Source, error: Exception, step: str) -> SourceOutcome:
         message = f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
-        log.error("source %s: fetch failed: %s", source.name, message, exc_info=error)
+        log.error("source %s: %s failed: %s", source.name, step, message, exc_info=error)
         with Session(self.engine) as session:
             state = session.get(SourceCursor, (source.name, "")) or SourceCursor(source=source.name)
             interval = self._intervals.get(source.name, timedelta(minutes=5))

@@ -12,7 +12,13 @@ from pathlib import Path
 
 
 class TextFileError(ValueError):
-    """A file that is not UTF-8 text, said with where and how to fix it."""
+    """A file that is not UTF-8 text, said with where (`line`, the first bad `byte`) and how to
+    fix it (`problem`: the message without the file's name)."""
+
+    def __init__(self, path: Path, line: int, byte: int) -> None:
+        self.line, self.byte = line, byte
+        self.problem = f"not UTF-8 text (byte 0x{byte:02x}); save the file as UTF-8"
+        super().__init__(f"{path} line {line}: {self.problem}")
 
 
 def read_text(path: Path) -> str:
@@ -21,10 +27,7 @@ def read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
         line = path.read_bytes()[: error.start].count(b"\n") + 1
-        raise TextFileError(
-            f"{path} line {line}: not UTF-8 text (byte 0x{error.object[error.start]:02x});"
-            " save the file as UTF-8"
-        ) from None
+        raise TextFileError(path, line, error.object[error.start]) from None
 
 
 def read_lines(path: Path) -> list[str]:

@@ -19,6 +19,7 @@ from listener.pipeline import Pipeline
 from listener.sources import Source
 from listener.storage import open_database
 from tests.fake_apis import FakeAPI, pipeline_with
+from tests.services import Postgres, running
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -155,3 +156,18 @@ def api() -> Iterator[FakeAPI]:
 def pipeline_for(engine: Engine, config_file: Path, feed: Path) -> Callable[[Source], Pipeline]:
     """The real pipeline with the given source beside a replay source."""
     return lambda source: pipeline_with(load_settings(config_file), engine, source, feed)
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    """A throwaway PostgreSQL server per test module; its tests skip where it cannot start."""
+    yield from running(Postgres(), "PostgreSQL")
+
+
+@pytest.fixture
+def pg_engine(postgres: Postgres, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """A fresh, migrated database on that server for each test."""
+    name = request.node.name.lower().replace("[", "_").replace("]", "")[:60]
+    engine = open_database(postgres.create_database(name))
+    yield engine
+    engine.dispose()

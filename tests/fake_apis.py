@@ -39,6 +39,7 @@ class Reply:
     body: Any = None  # dict/list: JSON; str/bytes: sent as is
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json; charset=utf-8"
+    cut_after: int | None = None  # send only this many bytes of the body, then close
 
 
 @dataclass
@@ -128,7 +129,9 @@ class FakeAPI(LocalHTTPServer):
                     body=self.rfile.read(length).decode() if length else "",
                 )
                 reply = fake._answer(request)
-                self.send_body(reply.status, reply.body, reply.content_type, reply.headers)
+                self.send_body(
+                    reply.status, reply.body, reply.content_type, reply.headers, reply.cut_after
+                )
 
         return Handler
 

@@ -32,7 +32,10 @@ class QuietHandler(BaseHTTPRequestHandler):
         body: Body,
         content_type: str = "application/json",
         headers: Mapping[str, str] | None = None,
+        cut_after: int | None = None,
     ) -> None:
+        """Answer with `body`; with `cut_after`, announce it whole but send only that many bytes
+        and close the connection: a reset mid-answer."""
         if isinstance(body, dict | list):
             data = json.dumps(body).encode()
         elif isinstance(body, str):
@@ -45,6 +48,8 @@ class QuietHandler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
+        if cut_after is not None:
+            data, self.close_connection = data[:cut_after], True
         self.wfile.write(data)
 
     def log_message(self, *_args: object) -> None:

@@ -15,9 +15,10 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 
@@ -184,3 +185,18 @@ class Redis:
     def restart(self) -> None:
         self.stop(keep_dir=True)
         self.start()
+
+
+Service = TypeVar("Service", Postgres, Redis)
+
+
+def running(service: Service, name: str) -> Iterator[Service]:
+    """The service started for the tests, stopped after them; they skip where it cannot start."""
+    import pytest
+
+    try:
+        service.start()
+    except ServiceUnavailable as error:
+        pytest.skip(f"{name} cannot be started here: {error}")
+    yield service
+    service.stop()

@@ -21,6 +21,18 @@ def test_check_config_accepts_the_example():
     assert "is valid" in result.output
 
 
+def test_check_config_names_a_file_that_is_not_utf8_and_exits_2(tmp_path):
+    path = tmp_path / "config.yaml"
+    text = EXAMPLE_CONFIG.read_text(encoding="utf-8").replace("version: 1", "# Küche\nversion: 1")
+    path.write_bytes(text.encode("latin-1", errors="replace"))
+
+    result = runner.invoke(app, ["check-config", "--config", str(path)])
+
+    assert result.exit_code == 2
+    assert f"{path}: line 4: not UTF-8 text (byte 0xfc); save the file as UTF-8" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_check_config_lists_all_three_mistakes_and_exits_2(tmp_path):
     data = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     data["markets"][0]["formality"] = "casual"

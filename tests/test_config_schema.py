@@ -113,3 +113,46 @@ def test_viral_recheck_settings_are_read_and_checked(tmp_path):
     data["model"]["viral_recheck"]["every"] = "sometimes"
     with pytest.raises(ConfigError, match=r"model\.viral_recheck\.every"):
         load_settings(_write(tmp_path, data))
+
+
+def test_an_rss_platform_label_longer_than_its_column_is_named(tmp_path):
+    """Stored with each mention in 32 characters: a longer one would fail every item."""
+    data = _example()
+    rss = next(s for s in data["sources"] if s["type"] == "rss")
+    rss["platform"] = "trustpilot-reviews-lumora-germany"  # 33
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_write(tmp_path, data))
+    (problem,) = caught.value.problems
+    assert problem.path.endswith("].platform")
+    assert "at most 32 characters" in problem.message
+
+
+def test_an_example_comes_from_the_field_s_own_model(tmp_path):
+    """A bad source name shows a source name, not a brand's ("Lumora" fails the pattern)."""
+    data = _example()
+    data["sources"][0]["name"] = "Demo Feed"
+    data["brands"][0]["handles"]["twitter"] = "LumoraShop"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_write(tmp_path, data))
+    examples = {p.path: p.example for p in caught.value.problems}
+    assert examples == {
+        "sources[0].name": '"demo-feed"',
+        "brands[0].handles.twitter": "{twitter: [LumoraShop], reddit: [LumoraOfficial]}",
+    }
+
+
+@pytest.mark.parametrize(
+    ("source", "key"),
+    [
+        ({"type": "twitter", "name": "x", "base_url": "api.x.com"}, "base_url"),
+        ({"type": "reddit", "name": "r", "auth_url": "www.reddit.com"}, "auth_url"),
+    ],
+)
+def test_a_base_or_auth_url_without_its_scheme_is_named(tmp_path, source, key):
+    data = _example()
+    data["sources"] = [source]
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_write(tmp_path, data))
+    (problem,) = caught.value.problems
+    assert problem.path == f"sources[0].{key}"
+    assert problem.example.startswith('"https://')

@@ -20,9 +20,11 @@ from config.schema import EXAMPLE_CONFIG, Settings, load_settings
 from listener.cli import app
 from listener.models import SourceCursor
 from listener.pipeline import CycleReport, Pipeline
-from listener.sources import SourceSet
+from listener.sources import SourceError, SourceSet
 from listener.sources.appstore import AppStoreReviews
+from listener.sources.httpjson import new_session, send
 from listener.sources.replay import ReplaySource
+from listener.sources.retry import TransientError
 from listener.status import collect_status
 from tests.conftest import write_feed
 from tests.fake_apis import FAST, FakeAPI, Reply, Request, cursor_of, stored
@@ -248,3 +250,10 @@ def test_a_replay_source_with_an_unreadable_cursor_reads_its_feed_again(tmp_path
     assert [m.native_id for m in result.mentions] == ["p1", "p2"]  # the store drops repeats
     assert "unreadable cursor" in caplog.text
     assert json.loads(result.cursor) == {str(path): 2}
+
+
+def test_a_request_that_cannot_be_made_is_a_source_error_not_a_crash():
+    """Not worth retrying (nothing will change) but still this source's failure, said plainly."""
+    with pytest.raises(SourceError, match=r"feed: the request failed \(InvalidURL") as caught:
+        send(new_session(), "GET", "http://[bad-host/feed", what="feed")
+    assert not isinstance(caught.value, TransientError)

@@ -15,7 +15,7 @@ from config.schema import EXAMPLE_CONFIG, load_settings
 from listener.models import Alert, Classification, Mention, ReplyDraft, SourceCursor
 from listener.nlp.keywords import builtin_fingerprint
 from listener.pipeline import Pipeline
-from listener.sources import Source, SourceSet
+from listener.sources import FetchResult, Source, SourceSet
 from listener.sources.replay import ReplaySource
 from listener.stats import collect_stats
 from listener.storage import open_database
@@ -126,6 +126,37 @@ def test_a_failing_source_is_recorded_backs_off_and_does_not_stop_others(engine,
     )
     skipped = pipeline.collect(sources.enabled[0], respect_backoff=True)
     assert skipped.skipped.startswith("backing off after errors until")
+
+
+class UnstorableSource(Source):
+    """Returns an item the database refuses (no time: NOT NULL), as a collector's bug could."""
+
+    type: ClassVar[str] = "unstorable"
+
+    @classmethod
+    def from_config(cls, config, settings):  # pragma: no cover - built directly in the test
+        raise NotImplementedError
+
+    def fetch(self, cursor):
+        item = Mention(source="forum", collector=self.name, native_id="1", text="lumora broke")
+        return FetchResult(mentions=[item], cursor="after-1")
+
+
+def test_a_store_that_fails_is_recorded_as_the_source_s_failure(engine, config_file):
+    settings = load_settings(config_file)
+    good = ReplaySource("feed", [Path(settings.sources[0].paths[0])], max_items=100)
+    sources = SourceSet(enabled=[UnstorableSource("forum", 100), good], disabled={})
+    pipeline = Pipeline.build(settings, engine, sources=sources)
+
+    outcomes = pipeline.collect_all()
+
+    assert outcomes["forum"].error.startswith("IntegrityError: ")
+    assert outcomes["feed"].stored == 8
+    with Session(engine) as session:
+        state = session.get(SourceCursor, ("forum", ""))
+    assert (state.cursor, state.consecutive_failures) == (None, 1)
+    assert state.last_error == outcomes["forum"].error
+    assert state.next_attempt_at is not None
 
 
 def test_slack_outage_keeps_alerts_in_the_outbox_until_delivered_once_in_order(

@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from sqlalchemy import Engine
@@ -39,40 +38,14 @@ from tests.scale_support import (
     write_config,
     write_scale_feed,
 )
-from tests.services import Postgres, Redis, ServiceUnavailable
+from tests.services import Redis, running
 
 FEED_SIZE = 1_000
 
 
-Service = TypeVar("Service", Postgres, Redis)
-
-
-def _running(service: Service, name: str) -> Iterator[Service]:
-    """The service started for the test, stopped after it; the test skips where it cannot start."""
-    try:
-        service.start()
-    except ServiceUnavailable as error:
-        pytest.skip(f"{name} cannot be started here: {error}")
-    yield service
-    service.stop()
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Postgres]:
-    yield from _running(Postgres(), "PostgreSQL")
-
-
 @pytest.fixture
 def redis_server() -> Iterator[Redis]:
-    yield from _running(Redis(), "Redis")
-
-
-@pytest.fixture
-def pg_engine(postgres: Postgres, request: pytest.FixtureRequest) -> Iterator[Engine]:
-    name = request.node.name.lower().replace("[", "_").replace("]", "")[:60]
-    engine = open_database(postgres.create_database(name))
-    yield engine
-    engine.dispose()
+    yield from running(Redis(), "Redis")
 
 
 @pytest.fixture

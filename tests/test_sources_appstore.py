@@ -290,7 +290,18 @@ def test_a_slow_answer_times_out_and_is_retried(apple):
     assert len(calls) == 2
 
 
-@pytest.mark.parametrize("cursor", ["not json", "[1, 2]"])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not json",
+        "[1, 2]",
+        json.dumps({f"{APP}/us": {"since": "2026-11-20 12:00 UTC"}}),  # edited by hand
+        json.dumps({f"{APP}/us": {"since": "2026-11-20T12:00:00"}}),  # no offset
+        json.dumps({f"{APP}/us": {"seen": "10002"}}),
+        json.dumps({f"{APP}/us": {"resume": 2}}),
+        json.dumps({f"{APP}/us": "x"}),
+    ],
+)
 def test_an_unreadable_cursor_restarts_from_the_backfill_window(apple, cursor, caplog):
     api, feed = apple
     feed.reviews["us"] = [entry(2, minutes_ago=5), entry(1, minutes_ago=60 * 24 * 30)]

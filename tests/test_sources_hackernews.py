@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import time
@@ -202,6 +203,17 @@ def test_html_at_200_is_transient(api, hn, make):
         make().fetch(None)
 
 
+def test_an_answer_cut_off_mid_body_is_retried(api, hn, make):
+    """A connection reset mid-answer (ChunkedEncodingError in requests) is worth another try."""
+    hn.story(1, "Lumora Glow teardown", NOW - 600)
+    api.fail(SEARCH, Reply(200, {"hits": [{"objectID": "1"}] * 50}, cut_after=40))
+
+    result = make().fetch(None)
+
+    assert [m.native_id for m in result.mentions] == ["1"]
+    assert len(api.calls(SEARCH)) == 2
+
+
 def test_malformed_hits_are_skipped_one_by_one(api, hn, make):
     hn.story(1, "Lumora Glow teardown", NOW - 600)
     hn.hits.append({"objectID": "7", "title": "lumora", "created_at_i": "soon", "_tags": ["story"]})
@@ -239,6 +251,20 @@ def test_restart_between_fetch_and_commit_stores_each_item_once(
 
     assert (again.stored, again.already_stored) == (1, 0)
     assert sorted(m.native_id for m in stored(engine, "hn")) == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize(
+    "mark",
+    [{"after": "2026-11-20T12:00:00Z"}, {"after": float("inf")}, {"after": 1, "seen": 3}, [5]],
+)
+def test_a_hand_edited_cursor_is_logged_and_the_backfill_read_again(api, hn, make, mark, caplog):
+    hn.story(1, "Lumora Glow teardown", NOW - 600)
+
+    result = make().fetch(json.dumps({"lumora": mark}))
+
+    assert [m.native_id for m in result.mentions] == ["1"]
+    assert "source hn, query 'lumora': unreadable cursor" in caplog.text
+    assert make().fetch(result.cursor).mentions == []  # a good cursor again
 
 
 def test_an_unreachable_server_is_transient(settings):

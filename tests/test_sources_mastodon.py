@@ -194,6 +194,35 @@ def test_pages_of_40_and_a_budget_cut_loses_nothing(instance):
     assert {r.query["limit"] for r in api.calls(TAG_PATH)[1:]} <= {"40", "10"}
 
 
+@pytest.mark.parametrize(
+    ("hashtags", "queries", "token"),
+    [(("lumora",), (), None), ((), ("lumora",), "mastodon-test-token")],
+)
+def test_a_first_run_cut_by_the_budget_resumes_next_cycle(instance, hashtags, queries, token):
+    """100 posts inside the backfill window and a budget of 50: none are dropped."""
+    api, server = instance
+    server.statuses = [status(n, minutes_ago=3000 - n * 20) for n in range(100)]
+    too_old = status(-1, minutes_ago=60 * 24 * 8)  # older than the backfill window
+    server.statuses.append(too_old)
+    source = make_source(api, hashtags=hashtags, queries=queries, token=token, max_items=50)
+
+    first = source.fetch(None)
+    server.statuses.append(status(100, minutes_ago=0))  # posted while the pass is unfinished
+    seen = [m.native_id for m in first.mentions]
+    cursor = first.cursor
+    for _ in range(3):
+        result = source.fetch(cursor)
+        seen += [m.native_id for m in result.mentions]
+        cursor = result.cursor
+
+    assert len(first.mentions) == 50
+    assert sorted(seen) == sorted(s["id"] for s in server.statuses if s is not too_old)
+    assert len(seen) == len(set(seen))
+    (mark,) = json.loads(cursor).values()
+    newest = server.statuses[-1]["id"]
+    assert mark == (newest if hashtags else {"after": newest})
+
+
 def test_search_needs_a_token_and_uses_it(instance, monkeypatch):
     api, server = instance
     server.statuses = [status(1, minutes_ago=1)]

@@ -187,6 +187,23 @@ def test_one_broken_feed_does_not_hold_back_the_others(api, feeds, make):
     assert problem.startswith(f"feed {api.url}{RSS_PATH}: not an RSS/Atom feed (text/html)")
 
 
+def test_a_feed_cut_off_mid_answer_is_retried_then_reported_while_the_others_go_on(
+    api, feeds, make
+):
+    feeds.add(1)
+    feeds.atom.append({"id": "a1", "title": "lumora", "summary": "x", "when": NOW})
+    api.fail(RSS_PATH, Reply(200, feeds.render_rss(), cut_after=40), times=3)
+
+    result = make(paths=(RSS_PATH, ATOM_PATH)).fetch(None)
+
+    assert [m.url for m in result.mentions] == ["https://news.example/a1"]
+    assert result.rejected == [
+        f"feed {api.url}{RSS_PATH}: feed: the answer broke off or cannot be decoded"
+        " (ChunkedEncodingError)"
+    ]
+    assert len(api.calls(RSS_PATH)) == 3
+
+
 def test_malformed_entries_are_skipped_one_by_one(api, feeds, make):
     feeds.add(1)
     feeds.add(2, title="", summary="")

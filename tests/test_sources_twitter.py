@@ -273,6 +273,27 @@ def test_429_waits_for_the_reset_then_succeeds(api, x, make):
     assert len(api.calls(SEARCH)) == 2
 
 
+def test_a_failed_page_is_retried_alone_so_posts_already_read_are_not_billed_again(
+    api, x, settings, monkeypatch
+):
+    x.post(30)  # three pages of 10 in the emulator
+    normal, failed = x.search, []
+
+    def flaky(request: Request) -> Reply:
+        if request.query.get("next_token") == "20" and not failed:
+            failed.append(request)
+            return Reply(503, {"title": "Service Unavailable"})
+        return normal(request)
+
+    api.route("GET", SEARCH, flaky)
+
+    result = _make(settings, api, monkeypatch, max_items_per_cycle=100).fetch(None)
+
+    assert len(result.mentions) == 30
+    pages = [call.query.get("next_token", "first") for call in api.calls(SEARCH)]
+    assert pages == ["first", "10", "20", "20"]
+
+
 def test_429_with_a_distant_reset_ends_the_cycle_at_once(api, x, make):
     reset = str(int(time.time()) + 900)
     api.fail(SEARCH, Reply(429, {"title": "Too Many Requests"}, {"x-rate-limit-reset": reset}))

@@ -236,4 +236,6 @@ class BlueskySearch(Source):
         floor = self.clock() - self.backfill
         targets = [self._target(q) for q in self.queries]
         state = read_cursor(cursor, self.name)
-        return walk_targets(state, targets, budget=self.max_items, floor=floor, order=_indexed)
+        return walk_targets(
+            state, targets, budget=self.max_items, floor=floor, order=_indexed, source=self.name
+        )

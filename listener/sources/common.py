@@ -6,15 +6,19 @@ HTTP lives in `httpjson`, cursors over newest-first listings in `paging`.
 from __future__ import annotations
 
 import json
+import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 
 from config.schema import Settings
+from listener.models import Mention
 from listener.sources import NotConfigured
+
+log = logging.getLogger(__name__)
 
 
 class ItemError(ValueError):
@@ -73,6 +77,57 @@ def engagement(*counts: Any) -> int | None:
     """
     numbers = [c for c in counts if isinstance(c, int) and not isinstance(c, bool)]
     return sum(max(c, 0) for c in numbers) if numbers else None
+
+
+# Text columns of a mention. PostgreSQL refuses a NUL character in any of them and a value longer
+# than the column's length; either would fail the whole batch of the item, cycle after cycle.
+TEXT_FIELDS = (
+    "source",
+    "collector",
+    "native_id",
+    "url",
+    "author_handle",
+    "author_name",
+    "text",
+    "language",
+)
+# Fields that say which item this is: cut, two items could become one, so a longer value is refused.
+IDENTITY_FIELDS = ("source", "collector", "native_id")
+
+
+def column_length(field: str) -> int | None:
+    """The most characters the mentions column `field` holds; None where unbounded."""
+    return getattr(Mention.__table__.c[field].type, "length", None)  # type: ignore[attr-defined]
+
+
+def fit_for_storage(mention: Mention, names: Mapping[str, str] | None = None) -> Mention:
+    """The mention with NUL characters removed and its descriptive fields (author, language) cut
+    to their columns; ItemError names an identifying field (id, platform) that is too long.
+
+    `names` maps a field to what the input calls it (replay's `id` for native_id), for the error.
+    Every collected mention passes here before it is stored, whatever source built it.
+    """
+    for field in TEXT_FIELDS:
+        value = getattr(mention, field)
+        if not isinstance(value, str):
+            continue
+        value = value.replace("\x00", "")
+        limit = column_length(field)
+        if limit is not None and len(value) > limit:
+            if field in IDENTITY_FIELDS:
+                name = (names or {}).get(field, field)
+                raise ItemError(f"{name!r} is at most {limit} characters, got {len(value)}")
+            log.warning(
+                "source %s: item %s: %s cut to %d of its %d characters",
+                mention.collector,
+                mention.native_id[:80],
+                field,
+                limit,
+                len(value),
+            )
+            value = value[:limit]
+        setattr(mention, field, value)
+    return mention
 
 
 def rejection_reason(error: Exception) -> str:

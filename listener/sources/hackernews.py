@@ -84,7 +84,7 @@ class HackerNewsSource(Source):
         taken: set[str] = set()
         new_state: dict[str, Any] = {}
         for query in self.queries:
-            mark = Watermark.from_json(state.get(query))
+            mark = Watermark.from_json(state.get(query), f"source {self.name}, query {query!r}")
             budget = self.max_items - len(mentions) - len(rejected)
             if budget <= 0:
                 new_state[query] = mark.to_json()

@@ -1,9 +1,11 @@
 """Plain HTTP for every collector that talks to a JSON or feed endpoint itself.
 
 One `requests.Session` per source with our User-Agent; every answer is sorted into what the retry
-policy can act on: 429, 5xx, timeouts, resets and unreadable bodies are `TransientError` (with the
-platform's Retry-After), other 4xx are `ClientFault` carrying the status and body for the
-collector to read. Collectors built on an SDK (tweepy, praw) take only the timeout from here.
+policy can act on: 429, 5xx, timeouts, resets (also mid-body) and unreadable bodies are
+`TransientError` (with the platform's Retry-After), other 4xx are `ClientFault` carrying the status
+and body for the collector to read, a request that cannot be made at all a plain `SourceError`.
+Collectors built on an SDK (tweepy, praw) take only the timeout from here; X maps requests' faults
+with `request_fault` too.
 """
 
 from __future__ import annotations
@@ -42,6 +44,25 @@ def _short(text: str) -> str:
     return text if len(text) <= MAX_BODY_CHARS else text[:MAX_BODY_CHARS] + "…"
 
 
+# The answer broke off (a reset mid-body) or its compression is corrupt: a new try usually gets it.
+BROKEN_ANSWER = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
+
+
+def request_fault(error: requests.RequestException, what: str, timeout: float) -> SourceError:
+    """A requests fault as `TransientError` (timeouts, resets, a cut or garbled body) or, for
+    a request that cannot be made at all (a bad URL, a redirect loop), `SourceError`."""
+    kind = type(error).__name__
+    if isinstance(error, requests.Timeout):
+        return TransientError(f"{what}: timed out after {timeout:.0f} s")
+    if isinstance(error, requests.ConnectionError):
+        return TransientError(f"{what}: cannot connect ({kind})")
+    if isinstance(error, requests.exceptions.InvalidJSONError):  # an SDK parsing a cut body
+        return TransientError(f"{what}: the answer is not JSON")
+    if isinstance(error, BROKEN_ANSWER):
+        return TransientError(f"{what}: the answer broke off or cannot be decoded ({kind})")
+    return SourceError(f"{what}: the request failed ({kind}: {_short(str(error))})")
+
+
 def send(
     session: requests.Session,
     method: str,
@@ -54,10 +75,8 @@ def send(
     """One request; faults worth retrying become `TransientError`, refusals `ClientFault`."""
     try:
         response = session.request(method, url, timeout=timeout, **kwargs)
-    except requests.Timeout:
-        raise TransientError(f"{what}: timed out after {timeout:.0f} s") from None
-    except requests.ConnectionError as error:
-        raise TransientError(f"{what}: cannot connect ({type(error).__name__})") from None
+    except requests.RequestException as error:
+        raise request_fault(error, what, timeout) from None
     status = response.status_code
     if status == 429 or status >= 500:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))

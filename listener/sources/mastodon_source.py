@@ -34,9 +34,10 @@ from listener.sources.common import (
     optional_secret,
     parse_time,
     require_str,
+    to_utc,
 )
 from listener.sources.httpjson import DEFAULT_TIMEOUT, new_session
-from listener.sources.paging import equal_share, read_cursor
+from listener.sources.paging import equal_share, read_cursor, unreadable_cursor
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
 
 log = logging.getLogger(__name__)
@@ -259,15 +260,49 @@ class MastodonTimelines(Source):
             after = max(ids, key=_id_key)
         return statuses, after
 
-    def _search_pass(
+    def _pass(
         self, stream: str, mark: dict[str, Any], budget: int
-    ) -> tuple[list[Any], dict[str, Any]]:
-        """Search answers the newest matches above `min_id`, so read down to the last cursor.
+    ) -> tuple[list[Any], dict[str, Any] | str | None]:
+        """Read newest first down to the cursor (`after`) or, on a first run, to the backfill
+        window (`floor`); the stream's new cursor (None: still nothing read).
 
-        A pass cut short by the budget keeps where it stopped (`before`) and the newest id it
-        saw (`top`); the next cycle finishes it before moving the cursor up to `top`.
+        Search always answers the newest matches above `min_id`, and a first run has no id to
+        page up from, so both read down. A pass cut short by the budget keeps where it stopped
+        (`before`) and the newest id it saw (`top`); the next cycle finishes it before moving
+        the cursor up to `top`: nothing in between is skipped.
         """
-        after, before, top = mark["after"], mark.get("before"), mark.get("top")
+        after, floor = mark.get("after"), mark.get("floor")
+        window = to_utc(floor) if floor else None
+        statuses, before, top = self._read_down(
+            stream,
+            budget,
+            after=after,
+            before=mark.get("before"),
+            top=mark.get("top"),
+            floor=window,
+        )
+        if window:
+            statuses = [s for s in statuses if not _older(s, window)]
+        if before is not None:
+            unfinished = {"after": after, "before": before, "top": top, "floor": floor}
+            return statuses, {key: value for key, value in unfinished.items() if value}
+        newest = top or after
+        if newest is None:
+            return statuses, None
+        return statuses, {"after": newest} if stream.startswith("search:") else newest
+
+    def _read_down(
+        self,
+        stream: str,
+        budget: int,
+        *,
+        after: str | None,
+        before: str | None,
+        top: str | None,
+        floor: datetime | None,
+    ) -> tuple[list[Any], str | None, str | None]:
+        """Pages newest first below `before`, down to `after` or `floor`, within the budget:
+        the statuses, where the budget stopped it (None: finished) and the newest id seen."""
         statuses: list[Any] = []
         while len(statuses) < budget:
             limit = min(PAGE, budget - len(statuses))
@@ -275,42 +310,29 @@ class MastodonTimelines(Source):
             statuses += page
             ids = _ids(page)
             top = max([top, *ids] if top else ids, key=_id_key) if ids else top
-            if not ids or len(page) < limit:
-                return statuses, {"after": top or after}
+            if not ids or len(page) < limit or (floor and _oldest(page) < floor):
+                return statuses, None, top
             before = min(ids, key=_id_key)
-        return statuses, {"after": after, "before": before, "top": top}
-
-    def _backfill(self, stream: str, budget: int) -> tuple[list[Any], str | None]:
-        """First run: newest first, back to the backfill window or the budget."""
-        floor = self.clock() - self.backfill
-        statuses: list[Any] = []
-        before: str | None = None
-        while len(statuses) < budget:
-            limit = min(PAGE, budget - len(statuses))
-            page = self._page(stream, limit, max_id=before)
-            statuses += page
-            ids = _ids(page)
-            if not ids or len(page) < limit or _oldest(page) < floor:
-                break
-            before = min(ids, key=_id_key)
-        ids = _ids(statuses)
-        kept = [s for s in statuses if not (isinstance(s, dict) and _created(s) < floor)]
-        return kept, max(ids, key=_id_key) if ids else None
+        return statuses, before, top
 
     def fetch(self, cursor: str | None) -> FetchResult:
         state = read_cursor(cursor, self.name)
         share = equal_share(self.max_items, len(self.streams))
+        floor = (self.clock() - self.backfill).isoformat()
         mentions: list[Mention] = []
         rejected: list[str] = []
         for stream in self.streams:
-            if isinstance(state.get(stream), dict):
-                statuses, state[stream] = self._search_pass(stream, state[stream], share)
-            elif stream in state:
-                statuses, state[stream] = self._newer(stream, state[stream], share)
+            entry = state.get(stream)
+            if entry is not None and not isinstance(entry, str | dict):
+                unreadable_cursor(f"source {self.name}, {stream}", entry, "not an id or a mark")
+                entry = None
+            if isinstance(entry, str):
+                statuses, state[stream] = self._newer(stream, entry, share)
             else:
-                statuses, newest = self._backfill(stream, share)
-                if newest:
-                    state[stream] = {"after": newest} if stream.startswith("search:") else newest
+                mark = entry if isinstance(entry, dict) else {"floor": floor}
+                statuses, moved = self._pass(stream, mark, share)
+                if moved is not None:
+                    state[stream] = moved
             for status in statuses:
                 try:
                     mentions.append(status_to_mention(status, self.name))
@@ -333,6 +355,10 @@ def _created(status: dict[str, Any]) -> datetime:
         return _as_utc(status.get("created_at"))
     except ItemError:
         return datetime.max.replace(tzinfo=UTC)  # keep it; the mapping reports the problem
+
+
+def _older(status: Any, floor: datetime) -> bool:
+    return isinstance(status, dict) and _created(status) < floor
 
 
 def _oldest(page: list[Any]) -> datetime:

@@ -63,14 +63,63 @@ class Mark:
     top_ids: list[str] = field(default_factory=list)
 
     @classmethod
-    def load(cls, data: Any) -> Mark:
-        if not isinstance(data, dict):
+    def load(cls, data: Any, where: str) -> Mark:
+        """The mark stored for `where` (a source and target, for the log); an unreadable one
+        (edited by hand) is logged and read as none: the backfill window again."""
+        if data is None:
             return cls()
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        return cls(**known)
+        try:
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            return cls(
+                since=_stored_time(data.get("since"), "since"),
+                seen=_stored_ids(data.get("seen"), "seen"),
+                resume=_stored_token(data.get("resume")),
+                top=_stored_time(data.get("top"), "top"),
+                top_ids=_stored_ids(data.get("top_ids"), "top_ids"),
+            )
+        except ValueError as error:
+            unreadable_cursor(where, data, error)
+            return cls()
 
     def dump(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if v not in (None, [])}
+
+
+def unreadable_cursor(where: str, value: Any, reason: object) -> None:
+    log.warning(
+        "%s: unreadable cursor %s (%s); reading the backfill window",
+        where,
+        json.dumps(value)[:200] if not isinstance(value, str) else repr(value[:200]),
+        reason,
+    )
+
+
+def _stored_time(value: Any, key: str) -> str | None:
+    """An ISO-8601 time with its offset, as `walk` writes it; ValueError naming `key` if not."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise ValueError(f"{key!r} is not an ISO-8601 time with an offset: {value!r}")
+    return value
+
+
+def _stored_ids(value: Any, key: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"{key!r} is not a list of ids: {value!r}")
+    return [str(item) for item in value]
+
+
+def _stored_token(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"'resume' is not a page token: {value!r}")
+    return value
 
 
 @dataclass
@@ -150,9 +199,10 @@ def walk_targets(
     budget: int,
     floor: datetime,
     order: Callable[[Mention], datetime] = lambda mention: mention.created_at,
+    source: str,
 ) -> FetchResult:
     """Walk every target with an equal share of the budget; `state` (the source's cursor, as
-    `read_cursor` decodes it) maps key -> Mark.
+    `read_cursor` decodes it) maps key -> Mark; `source` names the source in the log.
 
     A target that raises `TargetGone` is reported in `rejected` and keeps its cursor; any other
     error fails the whole fetch, so nothing is committed and the cycle is retried later.
@@ -163,7 +213,7 @@ def walk_targets(
     for target in targets:
         try:
             walked = walk(
-                Mark.load(state.get(target.key)),
+                Mark.load(state.get(target.key), f"source {source}, {target.label}"),
                 fetch=target.fetch,
                 parse=target.parse,
                 budget=share,
@@ -226,7 +276,9 @@ class PagedSource(Source):
     def fetch(self, cursor: str | None) -> FetchResult:
         floor = self.clock() - self.backfill
         state = read_cursor(cursor, self.name)
-        return walk_targets(state, self.targets(), budget=self.max_items, floor=floor)
+        return walk_targets(
+            state, self.targets(), budget=self.max_items, floor=floor, source=self.name
+        )
 
 
 def _finished(mark: Mark, top: datetime | None, top_ids: list[str]) -> Mark:
@@ -255,14 +307,23 @@ class Watermark:
         return {"after": self.after, "seen": self.seen[-MAX_SEEN:]}
 
     @classmethod
-    def from_json(cls, data: Any) -> Watermark:
-        if not isinstance(data, dict):
+    def from_json(cls, data: Any, where: str) -> Watermark:
+        """The watermark stored for `where` (a source and listing, for the log); an unreadable
+        one (edited by hand) is logged and read as none: the backfill window again."""
+        if data is None:
             return cls()
-        seen = data.get("seen")
-        return cls(
-            after=float(data.get("after") or 0.0),
-            seen=[str(s) for s in seen] if isinstance(seen, list) else [],
-        )
+        try:
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            after = data.get("after") or 0.0
+            if not isinstance(after, int | float) or isinstance(after, bool):
+                raise ValueError(f"'after' is not epoch seconds: {after!r}")
+            if not 0 <= after < math.inf:
+                raise ValueError(f"'after' is not a time: {after!r}")
+            return cls(after=float(after), seen=_stored_ids(data.get("seen"), "seen"))
+        except ValueError as error:
+            unreadable_cursor(where, data, error)
+            return cls()
 
 
 @dataclass
@@ -312,6 +373,6 @@ def read_cursor(cursor: str | None, source: str) -> dict[str, Any]:
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        log.warning("source %s: unreadable cursor %r; reading the backfill window", source, cursor)
+        unreadable_cursor(f"source {source}", cursor, "not a JSON object")
         return {}
     return data

@@ -152,7 +152,9 @@ class RedditSource(Source):
         rejected: list[str] = []
         new_state: dict[str, Any] = {}
         for listing in self._listings():
-            mark = Watermark.from_json(state.get(listing.kind))
+            mark = Watermark.from_json(
+                state.get(listing.kind), f"source {self.name}, {listing.kind}"
+            )
             budget = self.max_items - len(mentions) - len(rejected)
             if budget <= 0:
                 new_state[listing.kind] = mark.to_json()

@@ -22,7 +22,7 @@ from config.schema import Settings
 from listener.models import Mention
 from listener.records import RecordError, record_counts
 from listener.sources import FetchResult, NotConfigured, Source
-from listener.sources.common import to_utc
+from listener.sources.common import ItemError, fit_for_storage, to_utc
 from listener.sources.paging import read_cursor
 
 log = logging.getLogger(__name__)
@@ -43,21 +43,8 @@ def _created_at(record: dict[str, Any]) -> datetime:
         ) from None
 
 
-# Record field -> the mentions column it fills, where that column has a length (PostgreSQL
-# enforces it; one record too long would fail its whole batch there, cycle after cycle).
-BOUNDED_FIELDS = {
-    "id": "native_id",
-    "source": "source",
-    "lang": "language",
-    "author": "author_handle",
-}
-
-
-def _fits(field: str, value: str | None) -> str | None:
-    limit = Mention.__table__.c[BOUNDED_FIELDS[field]].type.length  # type: ignore[attr-defined]
-    if value is not None and len(value) > limit:
-        raise RecordError(f"'{field}' is at most {limit} characters, got {len(value)}")
-    return value
+# What a record calls the mentions fields it fills, for the error naming one too long.
+RECORD_NAMES = {"native_id": "id", "source": "source"}
 
 
 def mention_from_record(record: Any, collector: str) -> Mention:
@@ -73,21 +60,25 @@ def mention_from_record(record: Any, collector: str) -> Mention:
     counts = record_counts(record)
     lang = record.get("lang")
     author = str(record["author"]).lstrip("@") if record.get("author") else None
-    return Mention(
-        source=_fits("source", str(record.get("source") or DEFAULT_PLATFORM).lower()),
+    mention = Mention(
+        source=str(record.get("source") or DEFAULT_PLATFORM).lower(),
         collector=collector,
-        native_id=_fits("id", str(native_id)),
+        native_id=str(native_id),
         url=record.get("url"),
-        author_handle=_fits("author", author),
+        author_handle=author,
         author_name=record.get("author_name"),
         author_followers=counts["author_followers"],
         engagement=counts["engagement"],
         text=text,
-        language=_fits("lang", str(lang).lower() if lang else None),
+        language=str(lang).lower() if lang else None,
         created_at=_created_at(record),
         rating=counts["rating"],
         raw=record,
     )
+    try:
+        return fit_for_storage(mention, RECORD_NAMES)
+    except ItemError as error:
+        raise RecordError(str(error)) from None
 
 
 def _parse(line: str) -> Any:

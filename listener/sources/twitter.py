@@ -27,8 +27,8 @@ from listener.models import Mention, utcnow
 from listener.records import NO_LANGUAGE_TAGS
 from listener.sources import FetchResult, NotConfigured, Source, SourceError
 from listener.sources.common import BrandTerms, engagement, rejection_reason, secret, to_utc
-from listener.sources.httpjson import LONG_TIMEOUT
-from listener.sources.paging import read_cursor
+from listener.sources.httpjson import LONG_TIMEOUT, request_fault
+from listener.sources.paging import read_cursor, unreadable_cursor
 from listener.sources.retry import RetryPolicy, TransientError, call_with_retries
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,8 @@ class TweetCursor:
                 until_id=_as_int(data.get("until_id")),
                 newest_id=_as_int(data.get("newest_id")),
             )
-        except (TypeError, ValueError):
-            log.warning("source %s: unreadable cursor %r; reading the backfill", source, cursor)
+        except (TypeError, ValueError) as error:
+            unreadable_cursor(f"source {source}", cursor, error)
             return cls()
 
     def dump(self) -> str:
@@ -163,8 +163,7 @@ class TwitterSource(Source):
         )
 
     def fetch(self, cursor: str | None) -> FetchResult:
-        state = TweetCursor.load(cursor, self.name)
-        return call_with_retries(lambda: self._read(state), source=self.name, policy=self.policy)
+        return self._read(TweetCursor.load(cursor, self.name))
 
     def _window(self, state: TweetCursor) -> dict[str, Any]:
         now = self.clock()
@@ -218,6 +217,13 @@ class TwitterSource(Source):
         return FetchResult(mentions, self._advance(state, window, newest, oldest, cut), rejected)
 
     def _page(self, window: dict[str, Any], next_token: str | None, room: int) -> dict[str, Any]:
+        """One page of results, retried on its own: X bills every post of the pages already
+        read, so a retry must not read them again."""
+        return call_with_retries(
+            lambda: self._search(window, next_token, room), source=self.name, policy=self.policy
+        )
+
+    def _search(self, window: dict[str, Any], next_token: str | None, room: int) -> dict[str, Any]:
         with self._x_errors("recent search"):
             page = self.client.search_recent_tweets(
                 self.query,
@@ -275,8 +281,8 @@ class TwitterSource(Source):
             ) from None
         except tweepy.HTTPException as error:
             raise SourceError(f"X: HTTP {error.response.status_code}: {error}") from None
-        except (requests.ConnectionError, requests.Timeout) as error:
-            raise TransientError(f"X: {type(error).__name__}") from None
+        except requests.RequestException as error:
+            raise request_fault(error, "X", LONG_TIMEOUT) from None
         except ValueError:  # a 200 whose body is not JSON (an HTML error page, a cut body)
             raise TransientError("X: the answer is not JSON") from None
 
