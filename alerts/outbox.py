@@ -1,7 +1,8 @@
 """What goes into the outbox besides per-mention alerts, and when a row may be sent.
 
 - Review messages: one row per pending draft (key `draft:<id>`), posted to the review channel.
-- Re-raises: an unacknowledged critical alert is posted again after `slack.reraise_after`.
+- Re-raises: an unacknowledged critical alert is posted again after `slack.reraise_after`; one
+  repeat waits at a time while Slack is down, and is dropped if someone acknowledges meanwhile.
 - Quiet hours: a non-critical alert for a market in its quiet hours waits until they end; if
   its mention's escalation went out meanwhile, it is superseded, never sent.
 """
@@ -81,11 +82,14 @@ def reraise_due(session: Session, settings: Settings, now: datetime) -> int:
         Alert.kind != DRAFT,
         Alert.kind != RERAISE,
         Alert.state == DeliveryState.DELIVERED,
+        Alert.external_id.is_not(None),  # type: ignore[union-attr]  # a message to acknowledge
         Alert.acknowledged_at.is_(None),  # type: ignore[union-attr]
         last_shown <= now - after,
     )
     count = 0
     for alert in list(session.exec(query)):
+        if _reraise_waiting(session, alert):  # Slack is down: one repeat waits, not one a cycle
+            continue
         times = session.scalar(select(func.count()).where(Alert.parent_id == alert.id)) or 0
         age = _age(now, alert.delivered_at or now)
         session.add(
@@ -106,6 +110,13 @@ def reraise_due(session: Session, settings: Settings, now: datetime) -> int:
         count += 1
         log.info("alerts: re-raising unacknowledged critical alert #%s", alert.id)
     return count
+
+
+def _reraise_waiting(session: Session, alert: Alert) -> bool:
+    query = select(func.count()).where(
+        Alert.parent_id == alert.id, Alert.state == DeliveryState.PENDING
+    )
+    return bool(session.scalar(query))
 
 
 def earlier_alert(session: Session, alert: Alert) -> Alert | None:
@@ -135,17 +146,30 @@ def later_alert(session: Session, alert: Alert) -> Alert | None:
 
 
 def supersede_if_stale(session: Session, alert: Alert) -> bool:
-    """Mark `alert` superseded, never to be sent, if its escalation already went out to the same
-    channel (`later_alert`); the caller commits."""
-    later = later_alert(session, alert)
-    if later is None:
+    """Mark `alert` superseded, never to be sent, if it is stale by now: its escalation already
+    went out to the same channel (`later_alert`), or it re-raises an alert someone acknowledged
+    while it waited (Slack was down). The caller commits."""
+    reason = _why_stale(session, alert)
+    if reason is None:
         return False
     alert.state = DeliveryState.SUPERSEDED
-    alert.last_error = f"superseded by alert #{later.id} ({later.level}), which went out first"
+    alert.last_error = reason
     alert.next_attempt_at = None
     session.add(alert)
-    log.info("alerts: alert #%s not sent: %s", alert.id, alert.last_error)
+    log.info("alerts: alert #%s not sent: %s", alert.id, reason)
     return True
+
+
+def _why_stale(session: Session, alert: Alert) -> str | None:
+    if alert.kind == RERAISE:
+        repeated = session.get(Alert, alert.parent_id) if alert.parent_id else None
+        if repeated is None or repeated.acknowledged_at is None:
+            return None
+        return f"alert #{repeated.id} was acknowledged by {repeated.acknowledged_by} meanwhile"
+    later = later_alert(session, alert)
+    if later is None:
+        return None
+    return f"superseded by alert #{later.id} ({later.level}), which went out first"
 
 
 def _delivered_alerts_like(alert: Alert) -> SelectOfScalar[Alert] | None:

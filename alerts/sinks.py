@@ -34,11 +34,34 @@ class DeliveryError(Exception):
     """The sink did not accept the alert; it stays in the outbox for the next attempt.
 
     `retry_after` (seconds) is the platform's own wait, e.g. Slack's Retry-After on a 429.
+    `permanent`: the refusal concerns this message alone (its channel, its content), so sending
+    it again cannot succeed and must not hold back the rest of the outbox.
     """
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, permanent: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.permanent = permanent
+
+
+# chat.postMessage errors about one message, not about the app, its token or Slack itself.
+MESSAGE_REFUSALS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "msg_too_long",
+        "no_text",
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "cannot_reply_to_message",
+    }
+)
 
 
 ACK_ACTION = "alert_ack"
@@ -180,9 +203,11 @@ class SlackSink:
                 unfurl_links=False,
             )
         except SlackApiError as error:
+            reason = error.response.get("error")
             raise DeliveryError(
-                f"Slack refused the message: {error.response.get('error')}",
+                f"Slack refused the message: {reason}",
                 retry_after=retry_after(error),
+                permanent=reason in MESSAGE_REFUSALS,
             ) from error
         except (SlackClientError, OSError) as error:
             raise DeliveryError(f"Slack unreachable: {type(error).__name__}: {error}") from error

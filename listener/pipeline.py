@@ -109,6 +109,17 @@ def _storable(mentions: list[Mention]) -> tuple[list[Mention], list[str]]:
     return kept, rejected
 
 
+def _record_refusal(session: Session, alert: Alert, error: Exception) -> str:
+    """A row that can never be sent (a channel that does not exist, a draft deleted since):
+    failed, not retried; what to report."""
+    alert.state, alert.last_error = DeliveryState.FAILED, str(error)[:MAX_ERROR_CHARS]
+    session.add(alert)
+    session.commit()
+    message = f"alert #{alert.id} to {alert.channel} not sent: {alert.last_error}"
+    log.error("alerts: %s", message)
+    return message
+
+
 class Pipeline:
     def __init__(
         self,
@@ -343,15 +354,17 @@ class Pipeline:
         """Send pending rows in order, alerts before review messages; stop at the first failure.
 
         Rows still waiting (quiet hours, Slack's Retry-After) are left for later; while a
-        Retry-After runs, nothing is sent at all.
+        Retry-After runs, nothing is sent at all. A row refused for good (a channel that does not
+        exist) is marked failed and reported, and the others go on.
         """
-        delivered = 0
+        delivered, refusals = 0, []
         while not self.stop.is_set():
             with Session(self.engine) as session:
                 now = self.clock()
                 until = rate_limited_until(session, now)
                 if until is not None:
-                    return delivered, [f"Slack rate limit: waiting until {until.isoformat()}"]
+                    waiting = f"Slack rate limit: waiting until {until.isoformat()}"
+                    return delivered, [*refusals, waiting]
                 query = (
                     select(Alert)
                     .where(Alert.state == DeliveryState.PENDING, ready(now))
@@ -359,7 +372,7 @@ class Pipeline:
                 )
                 alert = session.exec(self._claiming(query.limit(1), Alert)).first()
                 if alert is None:
-                    return delivered, []
+                    return delivered, refusals
                 if supersede_if_stale(session, alert):
                     session.commit()
                     continue
@@ -370,14 +383,14 @@ class Pipeline:
                     earlier = earlier_alert(session, alert)
                     alert.external_id = self.sink.deliver(alert, blocks, earlier)
                 except LookupError as error:  # its draft is gone: nothing left to review
-                    alert.state, alert.last_error = DeliveryState.FAILED, str(error)
-                    session.add(alert)
-                    session.commit()
-                    log.error("alerts: %s", error)
+                    _record_refusal(session, alert, error)
                     continue
                 except DeliveryError as error:
+                    if error.permanent:  # this row only: the others still go out
+                        refusals.append(_record_refusal(session, alert, error))
+                        continue
                     self._record_delivery_failure(session, alert, error, now)
-                    return delivered, [str(error)]
+                    return delivered, [*refusals, str(error)]
                 alert.state = DeliveryState.DELIVERED
                 alert.delivered_at = self.clock()
                 alert.last_error = None
@@ -385,7 +398,7 @@ class Pipeline:
                 session.add(alert)
                 session.commit()
                 delivered += 1
-        return delivered, []
+        return delivered, refusals
 
     def _record_delivery_failure(
         self, session: Session, alert: Alert, error: DeliveryError, now: datetime

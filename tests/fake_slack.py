@@ -39,6 +39,8 @@ class FakeSlack(LocalHTTPServer):
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.failures: list[Failure] = []
+        # Channels the workspace does not have: posting there answers channel_not_found.
+        self.missing_channels: set[str] = set()
         # (channel id, ts) -> the message's current payload, as chat.update leaves it.
         self.messages: dict[tuple[str, str], dict] = {}
         # Where `apps.connections.open` sends Socket Mode clients (a FakeSocketMode's url).
@@ -72,6 +74,8 @@ class FakeSlack(LocalHTTPServer):
         return answers[method](payload, ts)
 
     def _post(self, payload: dict, ts: str) -> dict:
+        if payload.get("channel") in self.missing_channels:
+            return {"ok": False, "error": "channel_not_found"}
         channel = channel_id(str(payload.get("channel")))
         self.messages[(channel, ts)] = payload
         return {"ok": True, "channel": channel, "ts": ts, "message": payload}

@@ -75,6 +75,80 @@ def test_a_slack_outage_loses_nothing_and_posts_nothing_twice(tmp_path, engine, 
     assert kinds == sorted(kinds, key=lambda k: k == "draft")  # alerts before review messages
 
 
+def test_a_channel_slack_refuses_fails_its_own_alerts_and_the_others_still_go_out(
+    tmp_path, engine, slack
+):
+    slack.missing_channels = {"#social-alerts"}  # e.g. a typo in a route
+    pipeline = Pipeline.build(make_settings(tmp_path, FEED), engine, clock=Clock())
+
+    report = pipeline.run_cycle()
+
+    rows = _rows(engine)
+    refused = [r for r in rows if r.channel == "#social-alerts"]
+    assert refused
+    assert {r.state for r in refused} == {"failed"}
+    assert {r.last_error for r in refused} == {"Slack refused the message: channel_not_found"}
+    others = [r for r in rows if r.channel != "#social-alerts"]
+    assert others  # the review messages
+    assert {r.state for r in others} == {"delivered"}
+    assert report.delivered == len(others)
+    assert len(report.delivery_errors) == len(refused)
+    assert all("to #social-alerts not sent" in e for e in report.delivery_errors)
+    tried = len(slack.requests)
+    assert pipeline.run_cycle().delivered == 0
+    assert len(slack.requests) == tried  # refused for good: not tried again
+
+
+def test_a_reraise_waits_once_while_slack_is_down_and_is_dropped_once_acknowledged(
+    tmp_path, engine, slack
+):
+    clock = Clock()
+    settings = make_settings(tmp_path, [FEED[0]], reraise_after="30m")  # the burn: critical
+    for desk in build_desk(settings, engine, slack, clock):
+        [critical] = [r for r in _rows(engine) if r.kind == "alert"]
+        pipeline = Pipeline.build(settings, engine, clock=clock)
+        slack.failures = [Failure(503, {"ok": False, "error": "service_unavailable"})] * 12
+        for _ in range(12):  # two hours of outage, a cycle every 10 minutes
+            clock.now += timedelta(minutes=10)
+            pipeline.run_cycle()
+        waiting = [r for r in _rows(engine) if r.kind == "reraise"]
+        assert [r.state for r in waiting] == ["pending"]  # one repeat waits, not one a cycle
+        slack.failures = []
+        click = sp.block_action(
+            ACK_ACTION, str(critical.id), critical.external_channel, critical.external_id
+        )
+        assert desk.post(click).status == 200
+        posted = len(slack.posted)
+
+        report = pipeline.run_cycle()
+
+        [dropped] = [r for r in _rows(engine) if r.kind == "reraise"]
+        assert dropped.state == "superseded"
+        assert (
+            dropped.last_error
+            == f"alert #{critical.id} was acknowledged by {sp.REVIEWER} meanwhile"
+        )
+        assert (report.delivered, len(slack.posted)) == (0, posted)
+
+
+def test_alerts_printed_on_the_console_are_not_raised_again_once_slack_is_set_up(
+    tmp_path, engine, slack, monkeypatch
+):
+    clock = Clock()
+    settings = make_settings(tmp_path, [FEED[0]], reraise_after="30m")  # the burn: critical
+    with monkeypatch.context() as console_only:
+        console_only.delenv("SLACK_BOT_TOKEN")
+        Pipeline.build(settings, engine, clock=clock).run_cycle()  # e.g. `listener demo`
+    [printed] = [r for r in _rows(engine) if r.kind == "alert"]
+    assert (printed.level, printed.sink, printed.external_id) == ("critical", "console", None)
+
+    clock.now += timedelta(days=3)
+    report = Pipeline.build(settings, engine, clock=clock).run_cycle()
+
+    assert report.reraised == 0  # nobody could acknowledge it: it has no Slack message
+    assert not [r for r in _rows(engine) if r.kind == "reraise"]
+
+
 def _burst(count: int, minutes_apart: int = 4) -> list[dict]:
     return [
         {
