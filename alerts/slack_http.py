@@ -40,24 +40,24 @@ class _Clock(Clock):
 
 
 class ReplayGuard:
-    """Signatures seen in the last five minutes; older ones fail the timestamp check anyway."""
+    """Signatures seen while their requests can still pass the timestamp check: until five
+    minutes after the request's own timestamp, which Slack's clock may set ahead of ours."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
-        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._seen: OrderedDict[str, float] = OrderedDict()  # signature -> when it may be forgotten
         self._lock = threading.Lock()
 
-    def first_time(self, signature: str) -> bool:
+    def first_time(self, signature: str, timestamp: float) -> bool:
         now = self.clock()
         with self._lock:
             while self._seen and (
-                next(iter(self._seen.values())) < now - MAX_AGE_SECONDS
-                or len(self._seen) > MAX_REMEMBERED
+                next(iter(self._seen.values())) < now or len(self._seen) > MAX_REMEMBERED
             ):
                 self._seen.popitem(last=False)
             if signature in self._seen:
                 return False
-            self._seen[signature] = now
+            self._seen[signature] = max(now, timestamp) + MAX_AGE_SECONDS
             return True
 
 
@@ -109,14 +109,15 @@ class InteractionServer:
         if not timestamp or not signature:
             return "no signature headers"
         try:
-            age = abs(self.clock() - int(timestamp))
+            sent_at = int(timestamp)
         except ValueError:
             return "malformed timestamp"
+        age = abs(self.clock() - sent_at)
         if age > MAX_AGE_SECONDS:
             return f"stale timestamp ({int(age)} s old)"
         if not self.verifier.is_valid(body, timestamp, signature):
             return "bad signature"
-        if not self.replays.first_time(signature):
+        if not self.replays.first_time(signature, sent_at):
             return "replayed request"
         return None
 

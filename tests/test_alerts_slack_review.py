@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import pytest
 import yaml
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -379,6 +380,22 @@ def test_a_replayed_request_is_refused(desk, caplog):
     assert replay.body == {"error": "replayed request"}
     assert "replayed request" in caplog.text
     assert len(desk.slack.calls("chat.update")) == 1
+
+
+def test_a_replay_is_refused_while_its_timestamp_passes_even_when_slack_s_clock_runs_ahead():
+    now = [1_800_000_000.0]
+    body = b"payload=%7B%7D"
+    sent_at = str(int(now[0]) + 240)  # Slack's clock four minutes ahead: still accepted
+    signature = SignatureVerifier(sp.SIGNING_SECRET).generate_signature(
+        timestamp=sent_at, body=body
+    )
+    headers = {"X-Slack-Request-Timestamp": sent_at, "X-Slack-Signature": signature}
+    with InteractionServer(lambda _: None, sp.SIGNING_SECRET, clock=lambda: now[0]) as server:
+        assert server.check(body, headers) is None
+        now[0] += 301  # five minutes after it first came, but only 61 s after its timestamp
+        assert server.check(body, headers) == "replayed request"
+        now[0] += 240  # past its timestamp's five minutes: the timestamp check refuses it
+        assert str(server.check(body, headers)).startswith("stale timestamp")
 
 
 def test_a_signed_but_unknown_interaction_is_a_400(desk):
