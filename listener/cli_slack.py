@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from alerts.interactions import InteractionHandler, slack_client
 from config.schema import Settings
@@ -68,7 +69,10 @@ def _stop_on_signals(stop: Callable[[], object]) -> None:
 @slack_app.command("serve")
 def serve(
     config: ConfigOption = None,
-    port: Annotated[int, typer.Option("--port", help="TCP port to listen on.")] = 3000,
+    port: Annotated[
+        int,
+        typer.Option("--port", min=0, max=65535, help="TCP port to listen on (0: any free one)."),
+    ] = 3000,
     host: Annotated[
         str, typer.Option("--host", help="Address to bind; behind a TLS proxy keep 127.0.0.1.")
     ] = "127.0.0.1",
@@ -80,7 +84,15 @@ def serve(
     settings = _settings(config, log_level)
     secret = _secret(settings.slack.signing_secret_env, "signing secret (Basic Information)")
     handler = build_handler(settings)
-    server = InteractionServer(handler.handle, secret, host=host, port=port)
+    try:
+        server = InteractionServer(handler.handle, secret, host=host, port=port)
+    except OSError as error:
+        typer.echo(
+            f"cannot listen on {host}:{port}: {error.strerror or error};"
+            " is another `listener slack serve` running? Choose another --port or --host.",
+            err=True,
+        )
+        raise typer.Exit(code=2) from None
     _stop_on_signals(lambda: threading.Thread(target=server.shutdown).start())
     log.info("slack: listening on %s", server.url)
     server.serve_forever()
@@ -96,4 +108,17 @@ def socket(config: ConfigOption = None, log_level: LogLevel = "info") -> None:
     handler = build_handler(settings)
     stop = threading.Event()
     _stop_on_signals(stop.set)
-    run_socket_mode(handler.handle, app_token, handler.client, stop)
+    try:
+        run_socket_mode(handler.handle, app_token, handler.client, stop)
+    except SlackApiError as error:
+        reason = error.response.get("error")
+        typer.echo(
+            f"Slack refused to open a Socket Mode connection ({reason}): check"
+            f" {settings.slack.app_token_env} holds the app-level token (xapp-…, with"
+            " connections:write) and Socket Mode is on for the app.",
+            err=True,
+        )
+        raise typer.Exit(code=2) from None
+    except (SlackClientError, OSError) as error:
+        typer.echo(f"cannot reach Slack for Socket Mode: {error}", err=True)
+        raise typer.Exit(code=1) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -69,6 +70,30 @@ def test_serve_answers_slack_and_refuses_forged_requests(database_url):
     assert process.returncode == 0
     assert "refused a request from 127.0.0.1: bad signature" in rest
     assert sp.SIGNING_SECRET not in rest
+
+
+def test_serve_on_a_port_in_use_says_so_without_a_traceback(database_url, monkeypatch):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-placeholder")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", sp.SIGNING_SECRET)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["slack", "serve", "--port", str(port)])
+    assert result.exit_code == 2
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_socket_mode_with_a_token_slack_refuses_names_the_variable(database_url, monkeypatch):
+    with FakeSlack() as slack:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-placeholder")
+        monkeypatch.setenv("SLACK_BASE_URL", slack.base_url)
+        monkeypatch.setenv("SLACK_APP_TOKEN", "xoxp-a-user-token-not-an-app-token")
+        result = runner.invoke(app, ["slack", "socket"])
+    assert result.exit_code == 2
+    assert "Slack refused to open a Socket Mode connection (invalid_auth)" in result.output
+    assert "check SLACK_APP_TOKEN holds the app-level token" in result.output
 
 
 def test_the_manifest_asks_for_what_the_workflow_uses():
