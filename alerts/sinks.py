@@ -121,11 +121,16 @@ class ConsoleSink:
         if earlier is not None:
             lines.append(f"(follows up alert #{earlier.id}: {printable(earlier.title)})")
         details = "\n    ".join(shorten(line, CONSOLE_LINE_CHARS) for line in lines)
-        print(
-            f"[ALERT → {alert.channel}]{notify} {printable(alert.title)}\n    {details}",
-            file=self.stream,
-        )
+        text = f"[ALERT → {alert.channel}]{notify} {printable(alert.title)}\n    {details}"
+        print(_encodable(text, getattr(self.stream, "encoding", None)), file=self.stream)
         return None
+
+
+def _encodable(text: str, encoding: str | None) -> str:
+    """`text` as the stream's encoding can write it (an ASCII terminal gets "\\u2192" for →)."""
+    if not encoding:
+        return text
+    return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
 def web_client(settings: Settings) -> WebClient | None:

@@ -380,17 +380,25 @@ class Pipeline:
                 alert.sink = self.sink.name
                 try:
                     blocks = draft_blocks(session, alert) if alert.kind == DRAFT else None
-                    earlier = earlier_alert(session, alert)
-                    alert.external_id = self.sink.deliver(alert, blocks, earlier)
                 except LookupError as error:  # its draft is gone: nothing left to review
                     _record_refusal(session, alert, error)
                     continue
+                try:
+                    earlier = earlier_alert(session, alert)
+                    alert.external_id = self.sink.deliver(alert, blocks, earlier)
                 except DeliveryError as error:
                     if error.permanent:  # this row only: the others still go out
                         refusals.append(_record_refusal(session, alert, error))
                         continue
                     self._record_delivery_failure(session, alert, error, now)
                     return delivered, [*refusals, str(error)]
+                except Exception as error:  # a sink's own fault: counted, so status shows it
+                    log.exception(
+                        "alerts: the %s sink failed on alert #%s", self.sink.name, alert.id
+                    )
+                    fault = DeliveryError(f"{type(error).__name__}: {error}")
+                    self._record_delivery_failure(session, alert, fault, now)
+                    return delivered, [*refusals, str(fault)]
                 alert.state = DeliveryState.DELIVERED
                 alert.delivered_at = self.clock()
                 alert.last_error = None

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 
 import pytest
+from sqlmodel import Session
 
 from alerts.sinks import ConsoleSink, DeliveryError, SlackSink, build_sink, escape_mrkdwn, printable
-from listener.models import Alert
+from listener.models import Alert, Mention
+from listener.pipeline import CycleReport, Pipeline
+from listener.status import collect_status
+from listener.storage import store_mentions
 from tests.fake_slack import Failure, FakeSlack
 
 HOSTILE = "<!channel> refund now <https://evil.example|lumora.com> & <@U123>"
@@ -112,3 +117,59 @@ def test_the_console_names_the_alert_a_follow_up_escalates(settings, monkeypatch
     earlier = _alert(id=3, level="high", title="HIGH delivery on twitter (en)")
     build_sink(settings, stream).deliver(_alert(), earlier=earlier)
     assert "(follows up alert #3: HIGH delivery on twitter (en))" in stream.getvalue()
+
+
+def test_an_ascii_terminal_gets_every_alert_with_what_it_cannot_show_escaped(
+    settings, engine, monkeypatch
+):
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    raw = io.BytesIO()
+    ascii_terminal = io.TextIOWrapper(raw, encoding="ascii")  # e.g. PYTHONIOENCODING=ascii
+    settings = _baseline(settings)
+    pipeline = Pipeline.build(settings, engine, sink=ConsoleSink(ascii_terminal))
+    _store_and_classify(engine, "Das Ladegerät hat Feuer gefangen 🔥 meine Hand ist verbrannt")
+
+    report = pipeline.process(CycleReport(sources={}))
+
+    ascii_terminal.flush()
+    assert report.delivered >= 1
+    assert report.delivery_errors == []
+    assert "[ALERT \\u2192 #social-alerts]" in raw.getvalue().decode("ascii")
+
+
+def _store_and_classify(engine, text: str) -> None:
+    """One mention stored as a source would store it; the pipeline classifies it next."""
+    mention = Mention(
+        source="twitter", collector="x", native_id="1", text=text, created_at=datetime.now(UTC)
+    )
+    with Session(engine) as session:
+        store_mentions(session, [mention])
+        session.commit()
+
+
+def _baseline(settings):
+    model = settings.model.model_copy(update={"name": "baseline"})
+    return settings.model_copy(update={"sources": [], "model": model})
+
+
+class _BrokenSink:
+    """A sink with a bug of its own, not a delivery error."""
+
+    name = "broken"
+    interactive = False
+
+    def deliver(self, alert, blocks=None, earlier=None):
+        raise KeyError("channel")
+
+
+def test_a_sink_s_own_fault_is_counted_and_shows_in_status(settings, engine):
+    settings = _baseline(settings)
+    pipeline = Pipeline.build(settings, engine, sink=_BrokenSink())
+    _store_and_classify(engine, "Das Ladegerät hat Feuer gefangen 🔥 meine Hand ist verbrannt")
+
+    report = pipeline.process(CycleReport(sources={}))
+
+    assert report.delivered == 0
+    assert report.delivery_errors == ["KeyError: 'channel'"]
+    outbox = collect_status(engine, settings)["outbox"]
+    assert (outbox["alerts_waiting"], outbox["most_attempts"]) == (1, 1)  # not healthy
