@@ -17,7 +17,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.views import View
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func
 from sqlmodel import Session, select, update
 
 from alerts import modals
@@ -163,25 +163,36 @@ class InteractionHandler:
         self._tell(user, channel, f"Draft #{review.draft.id} is already {review.draft.status}.")
         return True
 
+    def _claim(self, session: Session, draft_id: int, **values: Any) -> bool:
+        """Decide an open draft with one conditional UPDATE; False when it was already decided.
+
+        Two reviewers acting at once (Approve against an Edit or Reject submission, or a double
+        click) cannot both win, so a reply is never posted twice nor a decided draft reopened.
+        """
+        claim = (
+            update(ReplyDraft)
+            .where(
+                ReplyDraft.id == draft_id,  # type: ignore[arg-type]
+                ReplyDraft.status.in_(OPEN_STATUSES),  # type: ignore[attr-defined]
+            )
+            .values(**values)
+        )
+        claimed = session.execute(claim).rowcount == 1
+        session.commit()
+        return claimed
+
     def _approve(self, click: Click) -> None:
-        """Claim the draft with one conditional UPDATE, so a double click never replies twice."""
+        """Claim the draft, then post the reply (when configured) and update the message."""
         now = self.clock()
         with Session(self.engine) as session:
-            claim = (
-                update(ReplyDraft)
-                .where(
-                    ReplyDraft.id == click.target,  # type: ignore[arg-type]
-                    ReplyDraft.status.in_(OPEN_STATUSES),  # type: ignore[attr-defined]
-                )
-                .values(
-                    status=DraftStatus.APPROVED,
-                    reviewer=click.user,
-                    reviewed_at=now,
-                    updated_at=now,
-                )
+            claimed = self._claim(
+                session,
+                click.target,
+                status=DraftStatus.APPROVED,
+                reviewer=click.user,
+                reviewed_at=now,
+                updated_at=now,
             )
-            claimed = session.execute(claim).rowcount == 1
-            session.commit()
             review = self._load(session, click.target)
             if not claimed:
                 self._closed(review, click.user, click.channel)
@@ -265,21 +276,24 @@ class InteractionHandler:
             return _field_error(block, "Only the configured reviewers can act on reply drafts.")
         if not text:
             return _field_error(block, "This cannot be empty.")
+        now = self.clock()
+        decision: dict[str, Any] = (
+            {
+                "original_text": func.coalesce(ReplyDraft.original_text, ReplyDraft.text),
+                "text": text,
+                "status": DraftStatus.EDITED,
+            }
+            if callback == modals.EDIT_CALLBACK
+            else {"reject_reason": text, "status": DraftStatus.REJECTED}
+        )
         with Session(self.engine) as session:
+            claimed = self._claim(
+                session, draft_id, reviewer=user, reviewed_at=now, updated_at=now, **decision
+            )
             review = self._load(session, draft_id)
-            draft = review.draft
-            if DraftStatus(draft.status) not in OPEN_STATUSES:
-                return _field_error(block, f"Draft #{draft_id} is already {draft.status}.")
-            now = self.clock()
-            if callback == modals.EDIT_CALLBACK:
-                draft.original_text = draft.original_text or draft.text
-                draft.text, draft.status = text, DraftStatus.EDITED
-            else:
-                draft.reject_reason, draft.status = text, DraftStatus.REJECTED
-            draft.reviewer, draft.reviewed_at, draft.updated_at = user, now, now
-            session.add(draft)
-            session.commit()
-            log.info("slack: draft %s %s by %s", draft_id, draft.status, printable(user))
+            if not claimed:
+                return _field_error(block, f"Draft #{draft_id} is already {review.draft.status}.")
+            log.info("slack: draft %s %s by %s", draft_id, review.draft.status, printable(user))
             self._refresh(session, review, meta.get("channel"), meta.get("ts"))
         return None
 

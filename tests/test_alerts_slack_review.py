@@ -331,6 +331,62 @@ def test_approve_posts_the_reply_only_when_reply_posting_is_enabled(tmp_path, en
     assert source.replies == [(source.replies[0][0], draft.text)]
 
 
+def _posting_replies(settings: Settings) -> Settings:
+    """The same settings with slack.review.post_replies on."""
+    review = settings.slack.review.model_copy(update={"post_replies": True})
+    slack = settings.slack.model_copy(update={"review": review})
+    return settings.model_copy(update={"slack": slack})
+
+
+@pytest.fixture
+def posting(tmp_path, engine, slack) -> Iterator[tuple[Desk, ReplyingSource]]:
+    """A desk that posts approved replies through a recording source."""
+    source = ReplyingSource()
+    settings = _posting_replies(make_settings(tmp_path, FEED))
+    for desk in build_desk(settings, engine, slack, Clock(), repliers={"feed": source}):
+        yield desk, source
+
+
+@pytest.mark.parametrize(
+    "modal", [("draft_edit", "draft_text", "text"), ("draft_reject", "reject_reason", "reason")]
+)
+def test_an_edit_or_reject_submitted_while_another_reviewer_approves_changes_nothing(
+    posting, modal
+):
+    """Approve lands between the submission's read and its write: the approval stands."""
+    desk, source = posting
+    callback, block, action = modal
+    draft_id = _first_draft_id(desk)
+    channel, ts = desk.message(draft_id)
+
+    def approve_meanwhile() -> datetime:
+        if not source.replies:
+            desk.click(APPROVE, draft_id, user="U0REVIEW2")
+        return desk.clock()
+
+    submitter = InteractionHandler(
+        desk.settings,
+        desk.engine,
+        slack_client(desk.settings),
+        repliers={"feed": source},
+        clock=approve_meanwhile,
+    )
+    where = json.dumps({"draft_id": draft_id, "channel": channel, "ts": ts})
+    view = {"callback_id": callback, "private_metadata": where}
+    values = {block: {action: {"type": "plain_text_input", "value": "Too late"}}}
+    answer = submitter.handle(sp.view_submission(view, values))
+
+    assert answer == {
+        "response_action": "errors",
+        "errors": {block: f"Draft #{draft_id} is already sent."},
+    }
+    draft = desk.draft(draft_id)
+    assert (draft.status, draft.reviewer, draft.reject_reason) == ("sent", "U0REVIEW2", None)
+    assert draft.text == source.replies[0][1] != "Too late"
+    desk.click(APPROVE, draft_id)  # still decided: nothing reopened it
+    assert len(source.replies) == 1
+
+
 # -- the endpoint's guard -------------------------------------------------------------------
 
 
