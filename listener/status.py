@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
+from alerts.review import OPEN_STATUSES
 from config.schema import Settings
-from listener.enums import DeliveryState, DraftStatus
+from listener.enums import DeliveryState
 from listener.models import (
     Alert,
     DigestDelivery,
@@ -101,6 +102,20 @@ def _digests(session: Session) -> dict[str, Any]:
     }
 
 
+def _failing(settings: Settings, sources: dict[str, Any]) -> list[str]:
+    """Sources failing now; one the config switched off is not (its row still shows its error).
+
+    A source whose reactions cannot be re-read misses complaints going viral: failing too.
+    """
+    switched_off = {config.name for config in settings.sources if not config.enabled}
+    return sorted(
+        name
+        for name, row in sources.items()
+        if name not in switched_off
+        and (row["consecutive_failures"] or row.get("reactions_recheck_error"))
+    )
+
+
 def collect_status(engine: Engine, settings: Settings, now: datetime | None = None) -> dict:
     """The `listener status --json` document."""
     now = now or utcnow()
@@ -112,17 +127,12 @@ def collect_status(engine: Engine, settings: Settings, now: datetime | None = No
             stage.name.lower(): stages.get(stage, 0) for stage in Stage if stage is not Stage.ROUTED
         }
         review = session.scalar(
-            select(func.count()).where(ReplyDraft.status == DraftStatus.PENDING)
+            select(func.count()).where(ReplyDraft.status.in_(OPEN_STATUSES))  # type: ignore[attr-defined]
         )
         sources = _source_rows(session, settings, now)
         outbox = _outbox(session)
         digests = _digests(session)
-    # A source whose reactions cannot be re-read misses complaints going viral: failing too.
-    failing = sorted(
-        name
-        for name, row in sources.items()
-        if row["consecutive_failures"] or row.get("reactions_recheck_error")
-    )
+    failing = _failing(settings, sources)
     data = {
         "checked_at": _iso(now),
         "healthy": not failing and not outbox["most_attempts"] and not digests["attempts"],
