@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from alerts.review import OPEN_STATUSES
 from config.schema import Settings
-from listener.enums import DeliveryState
+from listener.enums import DeliveryState, DraftStatus
 from listener.models import (
     Alert,
     DigestDelivery,
@@ -102,6 +102,24 @@ def _digests(session: Session) -> dict[str, Any]:
     }
 
 
+def _replies_not_sent(session: Session) -> dict[str, Any]:
+    """Approved drafts whose reply failed to post (Slack's Retry sending button posts them)."""
+    unsent = list(
+        session.exec(
+            select(ReplyDraft)
+            .where(
+                ReplyDraft.status == DraftStatus.APPROVED,
+                ReplyDraft.send_error.is_not(None),  # type: ignore[union-attr]
+            )
+            .order_by(ReplyDraft.updated_at)
+        )
+    )
+    return {
+        "drafts": [draft.id for draft in unsent],
+        "last_error": unsent[-1].send_error if unsent else None,
+    }
+
+
 def _failing(settings: Settings, sources: dict[str, Any]) -> list[str]:
     """Sources failing now; one the config switched off is not (its row still shows its error).
 
@@ -132,15 +150,19 @@ def collect_status(engine: Engine, settings: Settings, now: datetime | None = No
         sources = _source_rows(session, settings, now)
         outbox = _outbox(session)
         digests = _digests(session)
+        unsent = _replies_not_sent(session)
     failing = _failing(settings, sources)
     data = {
         "checked_at": _iso(now),
-        "healthy": not failing and not outbox["most_attempts"] and not digests["attempts"],
+        "healthy": not (
+            failing or outbox["most_attempts"] or digests["attempts"] or unsent["drafts"]
+        ),
         "failing_sources": failing,
         "sources": sources,
         "backlog": backlog,
         "outbox": outbox,
         "drafts_awaiting_review": review or 0,
+        "replies_not_sent": unsent,
         "digests": digests,
     }
     if settings.executor == "celery":
