@@ -17,7 +17,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.views import View
-from sqlalchemy import Engine
+from sqlalchemy import ColumnElement, Engine, and_, func
 from sqlmodel import Session, select, update
 
 from alerts import modals
@@ -28,6 +28,7 @@ from alerts.review import (
     EDIT,
     OPEN_STATUSES,
     REJECT,
+    RETRY,
     Review,
     review_blocks,
     user_ref,
@@ -47,6 +48,12 @@ from listener.sources import Source
 
 log = logging.getLogger(__name__)
 Response = dict[str, Any] | None
+# Which drafts a decision may claim: open ones; a retry, approved ones whose reply failed to post.
+OPEN: ColumnElement[bool] = ReplyDraft.status.in_(OPEN_STATUSES)  # type: ignore[attr-defined]
+SEND_FAILED: ColumnElement[bool] = and_(
+    ReplyDraft.status == DraftStatus.APPROVED,
+    ReplyDraft.send_error.is_not(None),  # type: ignore[union-attr]
+)
 
 
 class InteractionError(Exception):
@@ -141,6 +148,7 @@ class InteractionHandler:
             EDIT: self._open_edit,
             REJECT: self._open_reject,
             ASSIGN: self._assign,
+            RETRY: self._retry,
         }
         if action_id not in handlers:
             raise InteractionError(f"unknown action {action_id!r}")
@@ -163,39 +171,75 @@ class InteractionHandler:
         self._tell(user, channel, f"Draft #{review.draft.id} is already {review.draft.status}.")
         return True
 
+    def _claim(
+        self, session: Session, draft_id: int, claimable: ColumnElement[bool], **values: Any
+    ) -> bool:
+        """Change a draft with one conditional UPDATE; False when it was no longer claimable.
+
+        Two reviewers acting at once (Approve against an Edit or Reject submission, a double
+        click, two Retry clicks) cannot both win, so a reply is never posted twice nor a
+        decided draft reopened.
+        """
+        claim = (
+            update(ReplyDraft)
+            .where(ReplyDraft.id == draft_id, claimable)  # type: ignore[arg-type]
+            .values(**values)
+        )
+        claimed = session.execute(claim).rowcount == 1
+        session.commit()
+        return claimed
+
     def _approve(self, click: Click) -> None:
-        """Claim the draft with one conditional UPDATE, so a double click never replies twice."""
+        """Claim the draft, then post the reply (when configured) and update the message."""
         now = self.clock()
         with Session(self.engine) as session:
-            claim = (
-                update(ReplyDraft)
-                .where(
-                    ReplyDraft.id == click.target,  # type: ignore[arg-type]
-                    ReplyDraft.status.in_(OPEN_STATUSES),  # type: ignore[attr-defined]
-                )
-                .values(
-                    status=DraftStatus.APPROVED,
-                    reviewer=click.user,
-                    reviewed_at=now,
-                    updated_at=now,
-                )
+            claimed = self._claim(
+                session,
+                click.target,
+                OPEN,
+                status=DraftStatus.APPROVED,
+                reviewer=click.user,
+                reviewed_at=now,
+                updated_at=now,
             )
-            claimed = session.execute(claim).rowcount == 1
-            session.commit()
             review = self._load(session, click.target)
             if not claimed:
                 self._closed(review, click.user, click.channel)
                 return
-            note = self._post_reply(review)
-            session.add(review.draft)
-            session.commit()
-            log.info(
-                "slack: draft %s %s by %s", click.target, review.draft.status, printable(click.user)
+            self._send(session, review, click)
+
+    def _retry(self, click: Click) -> None:
+        """Post an approved reply whose posting failed once more; the approval stands as it was."""
+        with Session(self.engine) as session:
+            claimed = self._claim(
+                session, click.target, SEND_FAILED, send_error=None, updated_at=self.clock()
             )
-            self._refresh(session, review, click.channel, click.ts, note)
+            review = self._load(session, click.target)
+            if not claimed:
+                self._tell(
+                    click.user,
+                    click.channel,
+                    f"Draft #{click.target} is {review.draft.status} and not waiting for a retry.",
+                )
+                return
+            self._send(session, review, click)
+
+    def _send(self, session: Session, review: Review, click: Click) -> None:
+        """Post the claimed draft's reply, record the outcome, and show it in the message."""
+        note = self._post_reply(review)
+        session.add(review.draft)
+        session.commit()
+        log.info(
+            "slack: draft %s %s by %s", click.target, review.draft.status, printable(click.user)
+        )
+        self._refresh(session, review, click.channel, click.ts, note)
 
     def _post_reply(self, review: Review) -> str | None:
-        """Send the approved reply through the source when configured; a note for the message."""
+        """Send the approved reply through the source when configured; a note for the message.
+
+        A platform failure is kept in `send_error`: the message offers a retry, and
+        `listener status` is not healthy until the reply is sent.
+        """
         if not self.settings.slack.review.post_replies:
             return None
         mention, draft = review.mention, review.draft
@@ -209,8 +253,9 @@ class InteractionHandler:
             source.reply(mention, draft.text)
         except Exception as error:  # noqa: BLE001  (any platform failure: keep the approval, say so)
             log.error("slack: draft %s: reply via %s failed: %s", draft.id, source.name, error)
-            return f"⚠️ Reply not sent: {escape_mrkdwn(str(error))[:300]}"
-        draft.status, draft.sent_at = DraftStatus.SENT, self.clock()
+            draft.send_error = f"{type(error).__name__}: {error}"[:1000]
+            return None
+        draft.status, draft.sent_at, draft.send_error = DraftStatus.SENT, self.clock(), None
         return None
 
     def _assign(self, click: Click) -> None:
@@ -265,21 +310,24 @@ class InteractionHandler:
             return _field_error(block, "Only the configured reviewers can act on reply drafts.")
         if not text:
             return _field_error(block, "This cannot be empty.")
+        now = self.clock()
+        decision: dict[str, Any] = (
+            {
+                "original_text": func.coalesce(ReplyDraft.original_text, ReplyDraft.text),
+                "text": text,
+                "status": DraftStatus.EDITED,
+            }
+            if callback == modals.EDIT_CALLBACK
+            else {"reject_reason": text, "status": DraftStatus.REJECTED}
+        )
         with Session(self.engine) as session:
+            claimed = self._claim(
+                session, draft_id, OPEN, reviewer=user, reviewed_at=now, updated_at=now, **decision
+            )
             review = self._load(session, draft_id)
-            draft = review.draft
-            if DraftStatus(draft.status) not in OPEN_STATUSES:
-                return _field_error(block, f"Draft #{draft_id} is already {draft.status}.")
-            now = self.clock()
-            if callback == modals.EDIT_CALLBACK:
-                draft.original_text = draft.original_text or draft.text
-                draft.text, draft.status = text, DraftStatus.EDITED
-            else:
-                draft.reject_reason, draft.status = text, DraftStatus.REJECTED
-            draft.reviewer, draft.reviewed_at, draft.updated_at = user, now, now
-            session.add(draft)
-            session.commit()
-            log.info("slack: draft %s %s by %s", draft_id, draft.status, printable(user))
+            if not claimed:
+                return _field_error(block, f"Draft #{draft_id} is already {review.draft.status}.")
+            log.info("slack: draft %s %s by %s", draft_id, review.draft.status, printable(user))
             self._refresh(session, review, meta.get("channel"), meta.get("ts"))
         return None
 

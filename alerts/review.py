@@ -30,7 +30,8 @@ APPROVE = "draft_approve"
 EDIT = "draft_edit"
 REJECT = "draft_reject"
 ASSIGN = "draft_assign"
-DRAFT_ACTIONS = (APPROVE, EDIT, REJECT, ASSIGN)
+RETRY = "draft_retry_send"
+DRAFT_ACTIONS = (APPROVE, EDIT, REJECT, ASSIGN, RETRY)
 # Slack's limits: section text 3000, field 2000, header 150 characters.
 QUOTE_CHARS = 2800
 FIELD_CHARS = 1900
@@ -111,6 +112,8 @@ def status_line(draft: ReplyDraft) -> str:
         line = f"✏️ Edited by {who} at {_when(draft.reviewed_at)}; awaiting approval"
     elif status is DraftStatus.APPROVED:
         line = f"✅ Approved by {who} at {_when(draft.reviewed_at)}"
+        if draft.send_error:
+            line += f" · ⚠️ reply not sent: {shorten(escape_mrkdwn(draft.send_error), 300)}"
     elif status is DraftStatus.SENT:
         line = f"📨 Approved by {who} at {_when(draft.reviewed_at)}"
         line += f", reply sent {_when(draft.sent_at)}"
@@ -135,6 +138,22 @@ def _buttons(draft_id: int) -> ActionsBlock:
     )
 
 
+def unsent(draft: ReplyDraft) -> bool:
+    """Approved, but posting the reply failed: it can be retried."""
+    return draft.status == DraftStatus.APPROVED and draft.send_error is not None
+
+
+def _retry_button(draft_id: int) -> ActionsBlock:
+    return ActionsBlock(
+        block_id=f"draft:{draft_id}",
+        elements=[
+            ButtonElement(
+                text="Retry sending", action_id=RETRY, value=str(draft_id), style="primary"
+            )
+        ],
+    )
+
+
 def review_text(draft: ReplyDraft, mention: Mention) -> str:
     """The notification text (push notifications, search), raw: the sink escapes it."""
     return f"Reply draft #{draft.id} for @{mention.author_handle or 'unknown'} on {mention.source}"
@@ -143,7 +162,10 @@ def review_text(draft: ReplyDraft, mention: Mention) -> str:
 def review_blocks(
     draft: ReplyDraft, mention: Mention, c: Classification, note: str | None = None
 ) -> list[Block]:
-    """The review message; buttons only while the draft is open. `note`: an extra footer line."""
+    """The review message; buttons while the draft is open or its reply failed to post.
+
+    `note`: an extra footer line.
+    """
     author = escape_mrkdwn(f"@{mention.author_handle}" if mention.author_handle else "unknown")
     if mention.author_name:
         author += f" ({escape_mrkdwn(mention.author_name)})"
@@ -185,4 +207,6 @@ def review_blocks(
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=shorten(note, 1000))]))
     if DraftStatus(draft.status) in OPEN_STATUSES and draft.id is not None:
         blocks.append(_buttons(draft.id))
+    elif unsent(draft) and draft.id is not None:
+        blocks.append(_retry_button(draft.id))
     return blocks

@@ -904,6 +904,7 @@ def _cross_checks(settings: Settings, file: str) -> list[Problem]:
                     example=f"[{names[0]}]" if names else None,
                 )
             )
+    problems += _unused_quiet_hours(settings, file)
     if settings.digest.enabled and not settings.digest.recipients:
         problems.append(
             Problem(
@@ -914,6 +915,30 @@ def _cross_checks(settings: Settings, file: str) -> list[Problem]:
             )
         )
     return problems
+
+
+def _unused_quiet_hours(settings: Settings, file: str) -> list[Problem]:
+    """quiet_hours on a market that alerts never use (`Settings.market_for_language`).
+
+    A mention carries its language, not its country, so its alert takes the first market of that
+    language: quiet hours on a later one (en-GB after en-US) would be silently ignored.
+    """
+    first: dict[str, str] = {}
+    for market in settings.markets:
+        first.setdefault(market.language, market.code)
+    return [
+        Problem(
+            file=file,
+            path=f"markets[{index}].quiet_hours",
+            message=f"{market.code}'s quiet hours would never apply: alerts for language"
+            f" {market.language!r} use the first market of that language, {first[market.language]}"
+            f" (a mention has a language, not a country); move quiet_hours to"
+            f" {first[market.language]}, or list {market.code} before it in markets (drafts in"
+            f" {market.language!r} then use {market.code}'s locale and formality too)",
+        )
+        for index, market in enumerate(settings.markets)
+        if market.quiet_hours and first[market.language] != market.code
+    ]
 
 
 def parse_settings(data: Any, file: str = "<config>", path: Path | None = None) -> Settings:

@@ -23,7 +23,8 @@ def status(
 ) -> None:
     """Per source: last success, last error, items/hour; backlog per stage; outbox; review queue.
 
-    Exits 1 when a source is failing or an alert keeps failing to deliver, so monitoring can use it.
+    Exits 1 when a source is failing, an alert or digest keeps failing to deliver, or an approved
+    reply failed to post, so monitoring can use it.
     """
     settings = _config(config)
     data = collect_status(open_engine(settings), settings)
@@ -69,6 +70,14 @@ def _print_status(data: dict) -> None:
         markup=False,
     )
     console.print(f"Drafts awaiting review: {data['drafts_awaiting_review']}", markup=False)
+    unsent = data["replies_not_sent"]
+    if unsent["drafts"]:
+        drafts = ", ".join(f"#{draft_id}" for draft_id in unsent["drafts"])
+        console.print(
+            f"Approved replies not sent: {drafts} (last error: {unsent['last_error']});"
+            " retry with the review message's Retry sending button",
+            markup=False,
+        )
     digests = data["digests"]
     if digests["waiting"]:
         console.print(

@@ -110,6 +110,10 @@ class ReplyDraft(SQLModel, table=True):
     original_text: str | None = Field(default=None, description="The drafter's text, once edited")
     reject_reason: str | None = None
     assignee: str | None = Field(default=None, description="Slack user id who took the draft")
+    send_error: str | None = Field(
+        default=None,
+        description="Why posting the approved reply failed; cleared when it is retried",
+    )
 
 
 class Alert(SQLModel, table=True):

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
+from alerts.review import OPEN_STATUSES
 from config.schema import Settings
 from listener.enums import DeliveryState, DraftStatus
 from listener.models import (
@@ -101,6 +102,38 @@ def _digests(session: Session) -> dict[str, Any]:
     }
 
 
+def _replies_not_sent(session: Session) -> dict[str, Any]:
+    """Approved drafts whose reply failed to post (Slack's Retry sending button posts them)."""
+    unsent = list(
+        session.exec(
+            select(ReplyDraft)
+            .where(
+                ReplyDraft.status == DraftStatus.APPROVED,
+                ReplyDraft.send_error.is_not(None),  # type: ignore[union-attr]
+            )
+            .order_by(ReplyDraft.updated_at)
+        )
+    )
+    return {
+        "drafts": [draft.id for draft in unsent],
+        "last_error": unsent[-1].send_error if unsent else None,
+    }
+
+
+def _failing(settings: Settings, sources: dict[str, Any]) -> list[str]:
+    """Sources failing now; one the config switched off is not (its row still shows its error).
+
+    A source whose reactions cannot be re-read misses complaints going viral: failing too.
+    """
+    switched_off = {config.name for config in settings.sources if not config.enabled}
+    return sorted(
+        name
+        for name, row in sources.items()
+        if name not in switched_off
+        and (row["consecutive_failures"] or row.get("reactions_recheck_error"))
+    )
+
+
 def collect_status(engine: Engine, settings: Settings, now: datetime | None = None) -> dict:
     """The `listener status --json` document."""
     now = now or utcnow()
@@ -112,25 +145,24 @@ def collect_status(engine: Engine, settings: Settings, now: datetime | None = No
             stage.name.lower(): stages.get(stage, 0) for stage in Stage if stage is not Stage.ROUTED
         }
         review = session.scalar(
-            select(func.count()).where(ReplyDraft.status == DraftStatus.PENDING)
+            select(func.count()).where(ReplyDraft.status.in_(OPEN_STATUSES))  # type: ignore[attr-defined]
         )
         sources = _source_rows(session, settings, now)
         outbox = _outbox(session)
         digests = _digests(session)
-    # A source whose reactions cannot be re-read misses complaints going viral: failing too.
-    failing = sorted(
-        name
-        for name, row in sources.items()
-        if row["consecutive_failures"] or row.get("reactions_recheck_error")
-    )
+        unsent = _replies_not_sent(session)
+    failing = _failing(settings, sources)
     data = {
         "checked_at": _iso(now),
-        "healthy": not failing and not outbox["most_attempts"] and not digests["attempts"],
+        "healthy": not (
+            failing or outbox["most_attempts"] or digests["attempts"] or unsent["drafts"]
+        ),
         "failing_sources": failing,
         "sources": sources,
         "backlog": backlog,
         "outbox": outbox,
         "drafts_awaiting_review": review or 0,
+        "replies_not_sent": unsent,
         "digests": digests,
     }
     if settings.executor == "celery":

@@ -19,12 +19,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from alerts.interactions import InteractionHandler, slack_client
-from alerts.review import APPROVE, ASSIGN, EDIT, REJECT
+from alerts.review import APPROVE, ASSIGN, EDIT, REJECT, RETRY
 from alerts.slack_http import InteractionServer
 from config.schema import EXAMPLE_CONFIG, Settings, load_settings
 from listener.models import Alert, Mention, ReplyDraft
 from listener.pipeline import Pipeline
 from listener.sources import Source
+from listener.status import collect_status
 from tests import slack_payloads as sp
 from tests.conftest import FEED, write_feed
 from tests.fake_slack import FakeSlack, channel_id
@@ -291,6 +292,7 @@ class ReplyingSource(Source):
     def __init__(self) -> None:
         super().__init__("feed", 100)
         self.replies: list[tuple[str, str]] = []
+        self.failure: Exception | None = None  # raised instead of replying while set
 
     @classmethod
     def from_config(cls, config, settings):  # pragma: no cover - built directly
@@ -300,6 +302,8 @@ class ReplyingSource(Source):
         raise NotImplementedError
 
     def reply(self, mention: Mention, text: str) -> str:
+        if self.failure:
+            raise self.failure
         self.replies.append((mention.native_id, text))
         return "reply-1"
 
@@ -330,6 +334,95 @@ def test_approve_posts_the_reply_only_when_reply_posting_is_enabled(tmp_path, en
     assert draft.status == "sent"
     assert draft.sent_at is not None
     assert source.replies == [(source.replies[0][0], draft.text)]
+
+
+def _posting_replies(settings: Settings) -> Settings:
+    """The same settings with slack.review.post_replies on."""
+    review = settings.slack.review.model_copy(update={"post_replies": True})
+    slack = settings.slack.model_copy(update={"review": review})
+    return settings.model_copy(update={"slack": slack})
+
+
+@pytest.fixture
+def posting(tmp_path, engine, slack) -> Iterator[tuple[Desk, ReplyingSource]]:
+    """A desk that posts approved replies through a recording source."""
+    source = ReplyingSource()
+    settings = _posting_replies(make_settings(tmp_path, FEED))
+    for desk in build_desk(settings, engine, slack, Clock(), repliers={"feed": source}):
+        yield desk, source
+
+
+@pytest.mark.parametrize(
+    "modal", [("draft_edit", "draft_text", "text"), ("draft_reject", "reject_reason", "reason")]
+)
+def test_an_edit_or_reject_submitted_while_another_reviewer_approves_changes_nothing(
+    posting, modal
+):
+    """Approve lands between the submission's read and its write: the approval stands."""
+    desk, source = posting
+    callback, block, action = modal
+    draft_id = _first_draft_id(desk)
+    channel, ts = desk.message(draft_id)
+
+    def approve_meanwhile() -> datetime:
+        if not source.replies:
+            desk.click(APPROVE, draft_id, user="U0REVIEW2")
+        return desk.clock()
+
+    submitter = InteractionHandler(
+        desk.settings,
+        desk.engine,
+        slack_client(desk.settings),
+        repliers={"feed": source},
+        clock=approve_meanwhile,
+    )
+    where = json.dumps({"draft_id": draft_id, "channel": channel, "ts": ts})
+    view = {"callback_id": callback, "private_metadata": where}
+    values = {block: {action: {"type": "plain_text_input", "value": "Too late"}}}
+    answer = submitter.handle(sp.view_submission(view, values))
+
+    assert answer == {
+        "response_action": "errors",
+        "errors": {block: f"Draft #{draft_id} is already sent."},
+    }
+    draft = desk.draft(draft_id)
+    assert (draft.status, draft.reviewer, draft.reject_reason) == ("sent", "U0REVIEW2", None)
+    assert draft.text == source.replies[0][1] != "Too late"
+    desk.click(APPROVE, draft_id)  # still decided: nothing reopened it
+    assert len(source.replies) == 1
+
+
+def test_a_reply_that_failed_to_post_is_shown_retried_once_and_keeps_status_unhealthy(posting):
+    desk, source = posting
+    draft_id = _first_draft_id(desk)
+    source.failure = ConnectionError("503 Service Unavailable")
+    desk.click(APPROVE, draft_id)
+
+    draft = desk.draft(draft_id)
+    error = "ConnectionError: 503 Service Unavailable"
+    assert (draft.status, draft.sent_at, draft.send_error) == ("approved", None, error)
+    shown = desk.shown(draft_id)
+    assert f"reply not sent: {error}" in json.dumps(shown["blocks"], ensure_ascii=False)
+    [buttons] = _actions(shown)
+    assert [button["action_id"] for button in buttons["elements"]] == [RETRY]
+    status = collect_status(desk.engine, desk.settings)
+    assert status["healthy"] is False
+    assert status["replies_not_sent"] == {"drafts": [draft_id], "last_error": error}
+
+    source.failure = None
+    desk.click(RETRY, draft_id, user="U0REVIEW2")
+
+    draft = desk.draft(draft_id)
+    assert (draft.status, draft.send_error, draft.reviewer) == ("sent", None, sp.REVIEWER)
+    assert source.replies == [(source.replies[0][0], draft.text)]
+    assert _actions(desk.shown(draft_id)) == []
+    status = collect_status(desk.engine, desk.settings)
+    assert (status["healthy"], status["replies_not_sent"]["drafts"]) == (True, [])
+
+    desk.click(RETRY, draft_id)  # a stale message clicked again: nothing posted twice
+    assert len(source.replies) == 1
+    [note] = desk.slack.calls("chat.postEphemeral")
+    assert note["payload"]["text"] == f"Draft #{draft_id} is sent and not waiting for a retry."
 
 
 # -- the endpoint's guard -------------------------------------------------------------------

@@ -156,3 +156,22 @@ def test_a_base_or_auth_url_without_its_scheme_is_named(tmp_path, source, key):
     (problem,) = caught.value.problems
     assert problem.path == f"sources[0].{key}"
     assert problem.example.startswith('"https://')
+
+
+def test_quiet_hours_on_a_market_alerts_never_use_are_refused(tmp_path):
+    data = _example()
+    codes = [market["code"] for market in data["markets"]]
+    assert codes.index("en-US") < codes.index("en-GB")  # English alerts use en-US
+    data["markets"][codes.index("en-GB")]["quiet_hours"] = "22:00-07:00"
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_write(tmp_path, data))
+
+    [problem] = caught.value.problems
+    assert problem.path == f"markets[{codes.index('en-GB')}].quiet_hours"
+    assert "en-GB's quiet hours would never apply" in problem.message
+    assert "move quiet_hours to en-US, or list en-GB before it" in problem.message
+
+    data["markets"][codes.index("en-GB")]["quiet_hours"] = None
+    data["markets"][codes.index("en-US")]["quiet_hours"] = "22:00-07:00"  # the first: fine
+    assert load_settings(_write(tmp_path, data)).market("en-US").quiet_hours == "22:00-07:00"

@@ -54,6 +54,40 @@ def test_status_shows_a_failing_source_backlog_and_review_queue(tmp_path, engine
     assert status["outbox"]["alerts_waiting"] == 0
 
 
+def test_a_source_switched_off_in_the_config_keeps_its_error_but_not_failing(
+    tmp_path, engine, config_file
+):
+    vanishing = _config_with_two_sources(tmp_path, config_file)
+    pipeline = Pipeline.build(load_settings(config_file), engine)
+    vanishing.unlink()
+    pipeline.run_cycle()  # it fails once...
+    data = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    data["sources"][-1]["enabled"] = False  # ...and the team switches it off
+    config_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+    result = runner.invoke(app, ["status", "--json", "-c", str(config_file)])
+
+    assert result.exit_code == 0
+    status = json.loads(result.output)
+    assert (status["healthy"], status["failing_sources"]) == (True, [])
+    row = status["sources"]["vanishing"]
+    assert (row["enabled"], row["disabled_reason"]) == (False, "enabled: false in the config")
+    assert "FileNotFoundError" in row["last_error"]
+
+
+def test_edited_drafts_still_await_review(engine, config_file):
+    Pipeline.build(load_settings(config_file), engine).run_cycle()
+    with Session(engine) as session:
+        drafts = list(session.exec(select(ReplyDraft).order_by(ReplyDraft.id)))
+        drafts[0].status, drafts[1].status = "edited", "rejected"
+        session.add_all(drafts[:2])
+        session.commit()
+
+    result = runner.invoke(app, ["status", "--json", "-c", str(config_file)])
+
+    assert json.loads(result.output)["drafts_awaiting_review"] == len(drafts) - 1
+
+
 def test_status_table_for_people(engine, config_file):
     Pipeline.build(load_settings(config_file), engine).run_cycle()
     result = runner.invoke(app, ["status", "-c", str(config_file)])
