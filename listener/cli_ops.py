@@ -69,6 +69,12 @@ def _print_status(data: dict) -> None:
         + (f", up to {outbox['most_attempts']} attempts" if outbox["most_attempts"] else ""),
         markup=False,
     )
+    if outbox["alerts_failed_24h"]:
+        console.print(
+            f"Alerts that could not be sent in the last 24 h: {outbox['alerts_failed_24h']}"
+            f" (last: {outbox['last_failure']})",
+            markup=False,
+        )
     console.print(f"Drafts awaiting review: {data['drafts_awaiting_review']}", markup=False)
     unsent = data["replies_not_sent"]
     if unsent["drafts"]:

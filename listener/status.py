@@ -23,6 +23,9 @@ from listener.models import (
 from listener.recheck import STATE_KEY as RECHECK_STATE
 from listener.sources import build_sources
 
+# How long an alert refused for good (a channel that does not exist) keeps status not healthy.
+FAILED_SHOWN = timedelta(days=1)
+
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") if value else None
@@ -70,8 +73,9 @@ def _source_rows(session: Session, settings: Settings, now: datetime) -> dict[st
     return rows
 
 
-def _outbox(session: Session) -> dict[str, Any]:
-    waiting = Alert.state.not_in((DeliveryState.DELIVERED, DeliveryState.SUPERSEDED))  # type: ignore[attr-defined]
+def _outbox(session: Session, now: datetime) -> dict[str, Any]:
+    """Rows still to send, and rows that never can be (refused for good) of the last day."""
+    waiting = Alert.state == DeliveryState.PENDING
     by_channel = dict(
         session.exec(
             select(Alert.channel, func.count()).where(waiting).group_by(Alert.channel)
@@ -79,11 +83,20 @@ def _outbox(session: Session) -> dict[str, Any]:
     )
     oldest = session.scalar(select(func.min(Alert.created_at)).where(waiting))
     failures = session.scalar(select(func.max(Alert.attempts)).where(waiting)) or 0
+    failed = list(
+        session.exec(
+            select(Alert.last_error)
+            .where(Alert.state == DeliveryState.FAILED, Alert.created_at >= now - FAILED_SHOWN)
+            .order_by(Alert.id)
+        )
+    )
     return {
         "alerts_waiting": sum(by_channel.values()),
         "by_channel": by_channel,
         "oldest_waiting_since": _iso(oldest),
         "most_attempts": failures,
+        "alerts_failed_24h": len(failed),
+        "last_failure": failed[-1] if failed else None,
     }
 
 
@@ -148,14 +161,18 @@ def collect_status(engine: Engine, settings: Settings, now: datetime | None = No
             select(func.count()).where(ReplyDraft.status.in_(OPEN_STATUSES))  # type: ignore[attr-defined]
         )
         sources = _source_rows(session, settings, now)
-        outbox = _outbox(session)
+        outbox = _outbox(session, now)
         digests = _digests(session)
         unsent = _replies_not_sent(session)
     failing = _failing(settings, sources)
     data = {
         "checked_at": _iso(now),
         "healthy": not (
-            failing or outbox["most_attempts"] or digests["attempts"] or unsent["drafts"]
+            failing
+            or outbox["most_attempts"]
+            or outbox["alerts_failed_24h"]
+            or digests["attempts"]
+            or unsent["drafts"]
         ),
         "failing_sources": failing,
         "sources": sources,

@@ -16,6 +16,7 @@ from alerts.sinks import ACK_ACTION
 from config.schema import EXAMPLE_CONFIG, ConfigError, parse_settings
 from listener.models import Alert, Classification, Mention
 from listener.pipeline import Pipeline
+from listener.status import collect_status
 from tests import slack_payloads as sp
 from tests.conftest import FEED
 from tests.fake_slack import Failure
@@ -97,6 +98,13 @@ def test_a_channel_slack_refuses_fails_its_own_alerts_and_the_others_still_go_ou
     tried = len(slack.requests)
     assert pipeline.run_cycle().delivered == 0
     assert len(slack.requests) == tried  # refused for good: not tried again
+    status = collect_status(engine, pipeline.settings)  # rows are stamped with the real time
+    assert status["outbox"]["alerts_waiting"] == 0
+    assert status["outbox"]["alerts_failed_24h"] == len(refused)
+    assert "channel_not_found" in status["outbox"]["last_failure"]
+    assert status["healthy"] is False
+    later = collect_status(engine, pipeline.settings, now=datetime.now(UTC) + timedelta(days=2))
+    assert (later["outbox"]["alerts_failed_24h"], later["healthy"]) == (0, True)
 
 
 def test_a_reraise_waits_once_while_slack_is_down_and_is_dropped_once_acknowledged(
