@@ -55,9 +55,16 @@ class DraftDecision:
     draft: Draft | None = None
 
 
+X_LINK_CHARS = 23  # X shortens every link to t.co and counts it as this many characters
+
+
 def x_weighted_length(text: str) -> int:
-    """Characters as X counts them: CJK and other wide characters weigh 2, the rest 1."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    """Characters as X counts them: a link 23, CJK and other wide characters 2, the rest 1."""
+    links = len(LINK.findall(text))
+    rest = LINK.sub("", text)
+    return links * X_LINK_CHARS + sum(
+        2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in rest
+    )
 
 
 def _is_spam(text: str, classification: Classification) -> bool:

@@ -141,6 +141,11 @@ def test_x_weighted_length_counts_cjk_double():
     assert x_weighted_length("ありがとう") == 10
 
 
+def test_x_weighted_length_counts_a_link_as_x_shortens_it():
+    long_link = "https://help.lumora.example/en/" + "delivery-times/" * 10
+    assert x_weighted_length(f"See {long_link} now") == 4 + 23 + 4
+
+
 @pytest.mark.parametrize(
     ("mention", "reason"),
     [
@@ -352,3 +357,17 @@ def test_a_draft_speaks_for_the_brand_the_mention_names(settings, text, brand, a
     assert article in draft.text
     (other,) = {"Lumora", "Nordvik"} - {brand}
     assert other not in draft.text
+
+
+def test_a_long_help_link_is_kept_on_x_where_its_t_co_length_fits(settings):
+    article = "https://help.lumora.example/en/" + "delivery-times/" * 14  # 241 characters
+    lumora = settings.brands[0].model_copy(
+        update={"help_articles": {Intent.DELIVERY: {"en": article}}}
+    )
+    drafter = ReplyDrafter(settings.model_copy(update={"brands": [lumora]}))
+    draft = drafter.compose(
+        _mention("my order never arrived"), _classification("en", Intent.DELIVERY)
+    )
+    assert article in draft.text  # X counts it as 23 characters
+    assert len(draft.text) > 280
+    assert x_weighted_length(draft.text) <= 280
