@@ -30,38 +30,54 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+OUTBOX = "outbox"  # Slack down or rate limiting: every row waits
+CHANNEL = "channel"  # the channel (not found, the app not in it): its rows wait, others go on
+MESSAGE = "message"  # this message (too long, malformed): it fails for good
+
+
 class DeliveryError(Exception):
     """The sink did not accept the alert; it stays in the outbox for the next attempt.
 
     `retry_after` (seconds) is the platform's own wait, e.g. Slack's Retry-After on a 429.
-    `permanent`: the refusal concerns this message alone (its channel, its content), so sending
-    it again cannot succeed and must not hold back the rest of the outbox.
+    `scope` says what the refusal concerns: the whole outbox, one channel, or one message.
     """
 
     def __init__(
-        self, message: str, retry_after: float | None = None, *, permanent: bool = False
+        self, message: str, retry_after: float | None = None, *, scope: str = OUTBOX
     ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-        self.permanent = permanent
+        self.scope = scope
 
 
-# chat.postMessage errors about one message, not about the app, its token or Slack itself.
-MESSAGE_REFUSALS = frozenset(
+# chat.postMessage errors about one channel: a setup mistake the team fixes (invite the app,
+# correct a route); until then that channel's rows wait.
+CHANNEL_REFUSALS = frozenset(
     {
         "channel_not_found",
         "not_in_channel",
         "is_archived",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+    }
+)
+# chat.postMessage errors about one message: it can never be sent as it is.
+MESSAGE_REFUSALS = frozenset(
+    {
         "msg_too_long",
         "no_text",
         "invalid_blocks",
         "invalid_blocks_format",
-        "restricted_action",
-        "restricted_action_read_only_channel",
-        "restricted_action_thread_only_channel",
         "cannot_reply_to_message",
     }
 )
+
+
+def refusal_scope(reason: str | None) -> str:
+    if reason in CHANNEL_REFUSALS:
+        return CHANNEL
+    return MESSAGE if reason in MESSAGE_REFUSALS else OUTBOX
 
 
 ACK_ACTION = "alert_ack"
@@ -212,7 +228,7 @@ class SlackSink:
             raise DeliveryError(
                 f"Slack refused the message: {reason}",
                 retry_after=retry_after(error),
-                permanent=reason in MESSAGE_REFUSALS,
+                scope=refusal_scope(reason),
             ) from error
         except (SlackClientError, OSError) as error:
             raise DeliveryError(f"Slack unreachable: {type(error).__name__}: {error}") from error

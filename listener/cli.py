@@ -205,6 +205,8 @@ def _print_cycle(report: CycleReport) -> None:
     )
     for error in report.delivery_errors:
         console.print(f"alert delivery pending, will retry: {error}", markup=False)
+    for refusal in report.refused:
+        console.print(f"alert refused for good, not retried: {refusal}", markup=False)
     for name, recheck in report.rechecks.items():
         if recheck.error:
             console.print(

@@ -66,7 +66,8 @@ def _print_status(data: dict) -> None:
     console.print(
         f"Outbox: {outbox['alerts_waiting']} alerts waiting"
         + (f" since {outbox['oldest_waiting_since']}" if outbox["oldest_waiting_since"] else "")
-        + (f", up to {outbox['most_attempts']} attempts" if outbox["most_attempts"] else ""),
+        + (f", up to {outbox['most_attempts']} attempts" if outbox["most_attempts"] else "")
+        + (f" (last error: {outbox['last_error']})" if outbox["last_error"] else ""),
         markup=False,
     )
     if outbox["alerts_failed_24h"]:

@@ -152,6 +152,7 @@ class Alert(SQLModel, table=True):
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     reraised_at: datetime | None = None
+    failed_at: datetime | None = Field(default=None, description="When it was refused for good")
 
 
 class SourceCursor(SQLModel, table=True):

@@ -32,7 +32,7 @@ from alerts.outbox import (
     reraise_due,
     supersede_if_stale,
 )
-from alerts.sinks import AlertSink, DeliveryError, build_sink
+from alerts.sinks import CHANNEL, MESSAGE, AlertSink, DeliveryError, build_sink
 from alerts.spikes import SpikeDetector
 from config.schema import Settings
 from listener import failpoints
@@ -72,9 +72,20 @@ class CycleReport:
     reviews_queued: int = 0
     reraised: int = 0
     delivered: int = 0
-    delivery_errors: list[str] = field(default_factory=list)
+    delivery_errors: list[str] = field(default_factory=list)  # rows that wait for a retry
+    refused: list[str] = field(default_factory=list)  # rows failed for good, never retried
     classifier: str = ""
     rechecks: dict[str, RecheckOutcome] = field(default_factory=dict)
+
+
+@dataclass
+class DeliveryRun:
+    """What one pass over the outbox did."""
+
+    delivered: int = 0
+    waiting: list[str] = field(default_factory=list)  # why rows wait for the next cycle
+    refused: list[str] = field(default_factory=list)  # rows failed for good
+    held_channels: set[str] = field(default_factory=set)  # channels Slack refuses this cycle
 
 
 def classification_of(
@@ -109,10 +120,11 @@ def _storable(mentions: list[Mention]) -> tuple[list[Mention], list[str]]:
     return kept, rejected
 
 
-def _record_refusal(session: Session, alert: Alert, error: Exception) -> str:
-    """A row that can never be sent (a channel that does not exist, a draft deleted since):
-    failed, not retried; what to report."""
+def _record_refusal(session: Session, alert: Alert, error: Exception, now: datetime) -> str:
+    """A row that can never be sent (a message Slack refuses, a draft deleted since): failed,
+    not retried; what to report."""
     alert.state, alert.last_error = DeliveryState.FAILED, str(error)[:MAX_ERROR_CHARS]
+    alert.failed_at = now
     session.add(alert)
     session.commit()
     message = f"alert #{alert.id} to {alert.channel} not sent: {alert.last_error}"
@@ -350,63 +362,80 @@ class Pipeline:
             session.commit()
         return count
 
-    def deliver(self) -> tuple[int, list[str]]:
-        """Send pending rows in order, alerts before review messages; stop at the first failure.
+    def deliver(self) -> DeliveryRun:
+        """Send pending rows in order, alerts before review messages.
 
         Rows still waiting (quiet hours, Slack's Retry-After) are left for later; while a
-        Retry-After runs, nothing is sent at all. A row refused for good (a channel that does not
-        exist) is marked failed and reported, and the others go on.
+        Retry-After runs, nothing is sent at all, and an outage stops the run. A channel Slack
+        refuses (not found, the app not in it) holds only that channel's rows until the next
+        cycle; a message it refuses for good (too long) is marked failed; the others go on.
         """
-        delivered, refusals = 0, []
+        run = DeliveryRun()
         while not self.stop.is_set():
             with Session(self.engine) as session:
                 now = self.clock()
                 until = rate_limited_until(session, now)
                 if until is not None:
-                    waiting = f"Slack rate limit: waiting until {until.isoformat()}"
-                    return delivered, [*refusals, waiting]
+                    run.waiting.append(f"Slack rate limit: waiting until {until.isoformat()}")
+                    return run
                 query = (
                     select(Alert)
                     .where(Alert.state == DeliveryState.PENDING, ready(now))
+                    .where(Alert.channel.not_in(run.held_channels))  # type: ignore[attr-defined]
                     .order_by(Alert.kind == DRAFT, Alert.id)
                 )
                 alert = session.exec(self._claiming(query.limit(1), Alert)).first()
                 if alert is None:
-                    return delivered, refusals
+                    return run
                 if supersede_if_stale(session, alert):
                     session.commit()
                     continue
-                alert.attempts += 1
-                alert.sink = self.sink.name
-                try:
-                    blocks = draft_blocks(session, alert) if alert.kind == DRAFT else None
-                except LookupError as error:  # its draft is gone: nothing left to review
-                    _record_refusal(session, alert, error)
-                    continue
-                try:
-                    earlier = earlier_alert(session, alert)
-                    alert.external_id = self.sink.deliver(alert, blocks, earlier)
-                except DeliveryError as error:
-                    if error.permanent:  # this row only: the others still go out
-                        refusals.append(_record_refusal(session, alert, error))
-                        continue
-                    self._record_delivery_failure(session, alert, error, now)
-                    return delivered, [*refusals, str(error)]
-                except Exception as error:  # a sink's own fault: counted, so status shows it
-                    log.exception(
-                        "alerts: the %s sink failed on alert #%s", self.sink.name, alert.id
-                    )
-                    fault = DeliveryError(f"{type(error).__name__}: {error}")
-                    self._record_delivery_failure(session, alert, fault, now)
-                    return delivered, [*refusals, str(fault)]
-                alert.state = DeliveryState.DELIVERED
-                alert.delivered_at = self.clock()
-                alert.last_error = None
-                alert.next_attempt_at = None
-                session.add(alert)
-                session.commit()
-                delivered += 1
-        return delivered, refusals
+                if not self._attempt(session, alert, now, run):
+                    return run
+        return run
+
+    def _attempt(self, session: Session, alert: Alert, now: datetime, run: DeliveryRun) -> bool:
+        """Send one row and record the outcome in the database and `run`; False: stop the run."""
+        alert.attempts += 1
+        alert.sink = self.sink.name
+        try:
+            blocks = draft_blocks(session, alert) if alert.kind == DRAFT else None
+        except LookupError as error:  # its draft is gone: nothing left to review
+            _record_refusal(session, alert, error, now)
+            return True
+        try:
+            earlier = earlier_alert(session, alert)
+            alert.external_id = self.sink.deliver(alert, blocks, earlier)
+        except DeliveryError as error:
+            return self._record_delivery_error(session, alert, error, now, run)
+        except Exception as error:
+            if is_transient_db_error(error):
+                raise  # the database, not the sink: the caller retries the step
+            log.exception("alerts: the %s sink failed on alert #%s", self.sink.name, alert.id)
+            fault = DeliveryError(f"{type(error).__name__}: {error}")  # counted: status shows it
+            return self._record_delivery_error(session, alert, fault, now, run)
+        alert.state = DeliveryState.DELIVERED
+        alert.delivered_at = self.clock()
+        alert.last_error = None
+        alert.next_attempt_at = None
+        session.add(alert)
+        session.commit()
+        run.delivered += 1
+        return True
+
+    def _record_delivery_error(
+        self, session: Session, alert: Alert, error: DeliveryError, now: datetime, run: DeliveryRun
+    ) -> bool:
+        if error.scope == MESSAGE:  # this message can never be sent; the others still go out
+            run.refused.append(_record_refusal(session, alert, error, now))
+            return True
+        self._record_delivery_failure(session, alert, error, now)
+        if error.scope == CHANNEL:  # a setup mistake to fix: that channel waits, the rest go on
+            run.held_channels.add(alert.channel)
+            run.waiting.append(f"{alert.channel}: {error}")
+            return True
+        run.waiting.append(str(error))
+        return False
 
     def _record_delivery_failure(
         self, session: Session, alert: Alert, error: DeliveryError, now: datetime
@@ -433,7 +462,12 @@ class Pipeline:
         """Queue review messages and re-raises, then deliver every row that is due."""
         report.reviews_queued = self.queue_reviews()
         report.reraised = self.reraise()
-        report.delivered, report.delivery_errors = self.deliver()
+        run = self.deliver()
+        report.delivered, report.delivery_errors, report.refused = (
+            run.delivered,
+            run.waiting,
+            run.refused,
+        )
         return report
 
     def recheck(self) -> dict[str, RecheckOutcome]:

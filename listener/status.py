@@ -83,10 +83,12 @@ def _outbox(session: Session, now: datetime) -> dict[str, Any]:
     )
     oldest = session.scalar(select(func.min(Alert.created_at)).where(waiting))
     failures = session.scalar(select(func.max(Alert.attempts)).where(waiting)) or 0
+    tried = select(Alert.last_error).where(waiting, Alert.attempts > 0).order_by(Alert.id.desc())  # type: ignore[union-attr]
+    last_error = session.exec(tried.limit(1)).first()
     failed = list(
         session.exec(
             select(Alert.last_error)
-            .where(Alert.state == DeliveryState.FAILED, Alert.created_at >= now - FAILED_SHOWN)
+            .where(Alert.state == DeliveryState.FAILED, Alert.failed_at >= now - FAILED_SHOWN)  # type: ignore[operator]
             .order_by(Alert.id)
         )
     )
@@ -95,6 +97,7 @@ def _outbox(session: Session, now: datetime) -> dict[str, Any]:
         "by_channel": by_channel,
         "oldest_waiting_since": _iso(oldest),
         "most_attempts": failures,
+        "last_error": last_error,
         "alerts_failed_24h": len(failed),
         "last_failure": failed[-1] if failed else None,
     }

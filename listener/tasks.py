@@ -207,4 +207,6 @@ def deliver() -> int:
     report = worker_pipeline().send_outbox(CycleReport())
     for error in report.delivery_errors:
         log.warning("delivery pending, will retry: %s", error)
+    for refusal in report.refused:
+        log.error("alert refused for good, not retried: %s", refusal)
     return report.delivered

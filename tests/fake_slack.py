@@ -39,8 +39,8 @@ class FakeSlack(LocalHTTPServer):
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.failures: list[Failure] = []
-        # Channels the workspace does not have: posting there answers channel_not_found.
-        self.missing_channels: set[str] = set()
+        # Posting to these channels answers the error given (e.g. channel_not_found).
+        self.channel_errors: dict[str, str] = {}
         # (channel id, ts) -> the message's current payload, as chat.update leaves it.
         self.messages: dict[tuple[str, str], dict] = {}
         # Where `apps.connections.open` sends Socket Mode clients (a FakeSocketMode's url).
@@ -74,8 +74,9 @@ class FakeSlack(LocalHTTPServer):
         return answers[method](payload, ts)
 
     def _post(self, payload: dict, ts: str) -> dict:
-        if payload.get("channel") in self.missing_channels:
-            return {"ok": False, "error": "channel_not_found"}
+        error = self.channel_errors.get(str(payload.get("channel")))
+        if error:
+            return {"ok": False, "error": error}
         channel = channel_id(str(payload.get("channel")))
         self.messages[(channel, ts)] = payload
         return {"ok": True, "channel": channel, "ts": ts, "message": payload}

@@ -76,34 +76,61 @@ def test_a_slack_outage_loses_nothing_and_posts_nothing_twice(tmp_path, engine, 
     assert kinds == sorted(kinds, key=lambda k: k == "draft")  # alerts before review messages
 
 
-def test_a_channel_slack_refuses_fails_its_own_alerts_and_the_others_still_go_out(
+def test_a_channel_slack_refuses_holds_its_own_rows_until_fixed_and_the_others_go_out(
     tmp_path, engine, slack
 ):
-    slack.missing_channels = {"#social-alerts"}  # e.g. a typo in a route
+    slack.channel_errors = {"#social-alerts": "not_in_channel"}  # the app was not invited yet
     pipeline = Pipeline.build(make_settings(tmp_path, FEED), engine, clock=Clock())
 
     report = pipeline.run_cycle()
 
     rows = _rows(engine)
-    refused = [r for r in rows if r.channel == "#social-alerts"]
-    assert refused
-    assert {r.state for r in refused} == {"failed"}
-    assert {r.last_error for r in refused} == {"Slack refused the message: channel_not_found"}
+    held = [r for r in rows if r.channel == "#social-alerts"]
     others = [r for r in rows if r.channel != "#social-alerts"]
+    assert held
     assert others  # the review messages
+    assert [(r.state, r.attempts) for r in held] == [("pending", 1)] + [("pending", 0)] * (
+        len(held) - 1
+    )  # one try a cycle for the channel, not one per row
     assert {r.state for r in others} == {"delivered"}
     assert report.delivered == len(others)
-    assert len(report.delivery_errors) == len(refused)
-    assert all("to #social-alerts not sent" in e for e in report.delivery_errors)
+    assert report.delivery_errors == ["#social-alerts: Slack refused the message: not_in_channel"]
+    status = collect_status(engine, pipeline.settings)
+    assert status["outbox"]["by_channel"] == {"#social-alerts": len(held)}
+    assert status["outbox"]["last_error"] == "Slack refused the message: not_in_channel"
+    assert status["healthy"] is False
+
+    slack.channel_errors = {}  # someone invited the app
+    fixed = pipeline.run_cycle()
+
+    assert fixed.delivered == len(held)
+    assert {r.state for r in _rows(engine)} == {"delivered"}
+    assert collect_status(engine, pipeline.settings)["healthy"] is True
+
+
+def test_a_message_slack_refuses_for_good_fails_alone_and_shows_in_status_for_a_day(
+    tmp_path, engine, slack
+):
+    slack.channel_errors = {"#social-alerts": "msg_too_long"}
+    clock = Clock(datetime.now(UTC))
+    pipeline = Pipeline.build(make_settings(tmp_path, FEED), engine, clock=clock)
+
+    report = pipeline.run_cycle()
+
+    refused = [r for r in _rows(engine) if r.channel == "#social-alerts"]
+    assert refused
+    assert {(r.state, r.failed_at) for r in refused} == {("failed", clock.now)}
+    assert len(report.refused) == len(refused)
+    assert all("to #social-alerts not sent" in e for e in report.refused)
+    assert report.delivery_errors == []
     tried = len(slack.requests)
     assert pipeline.run_cycle().delivered == 0
     assert len(slack.requests) == tried  # refused for good: not tried again
-    status = collect_status(engine, pipeline.settings)  # rows are stamped with the real time
-    assert status["outbox"]["alerts_waiting"] == 0
+    status = collect_status(engine, pipeline.settings, now=clock.now)
     assert status["outbox"]["alerts_failed_24h"] == len(refused)
-    assert "channel_not_found" in status["outbox"]["last_failure"]
+    assert "msg_too_long" in status["outbox"]["last_failure"]
     assert status["healthy"] is False
-    later = collect_status(engine, pipeline.settings, now=datetime.now(UTC) + timedelta(days=2))
+    later = collect_status(engine, pipeline.settings, now=clock.now + timedelta(days=2))
     assert (later["outbox"]["alerts_failed_24h"], later["healthy"]) == (0, True)
 
 

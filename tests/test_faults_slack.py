@@ -107,6 +107,7 @@ def test_slack_down_for_an_hour_backlog_in_status_then_delivered_once_in_order(
         "by_channel": {},
         "oldest_waiting_since": None,
         "most_attempts": 0,
+        "last_error": None,
         "alerts_failed_24h": 0,  # an outage fails nothing for good
         "last_failure": None,
     }
