@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, func, select
 
 from config.schema import load_settings
-from listener.models import Mention, Stage
+from listener.models import Alert, Mention, Stage
 from listener.pipeline import Pipeline
 from listener.storage import open_database, retry_database
 from scheduler import Daemon
@@ -77,3 +77,23 @@ def test_other_errors_are_not_retried():
     with pytest.raises(ValueError, match="a bug"):
         retry_database(bug, what="test", initial_wait_s=0.01)
     assert len(calls) == 1
+
+
+def test_a_lock_while_alerts_are_delivered_is_the_database_s_not_the_sink_s(
+    database_url, config_file
+):
+    engine = open_database(database_url, busy_timeout_s=0.3)
+    pipeline = Pipeline.build(load_settings(config_file), engine)  # the console sink
+    pipeline.collect_all()
+    pipeline.classify()
+    pipeline.respond()
+    assert pipeline.route(None) > 0  # alerts wait in the outbox
+    holder = _locked_for(database_url, seconds=1.5)
+
+    with pytest.raises(OperationalError, match="database is locked"):
+        pipeline.deliver()  # for the step's retry, not recorded as a failed delivery
+
+    holder.join()
+    with Session(engine) as session:
+        tried = session.scalar(select(func.max(Alert.attempts)))
+    assert tried == 0
