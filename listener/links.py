@@ -8,6 +8,7 @@ import re
 
 LINK = re.compile(r"(?:https?://|www\.)\S+")
 # A bare domain ("cheapfollowers.com/deal"), which platforms link without "http://" or "www.".
-# Its top-level part is written in one case: "J.Rodriguez" or "Dr.Smith" is a name.
-BARE_DOMAIN = re.compile(r"[\w-]+\.(?:[^\W\d_A-Z]{2,}|[A-Z]{2,})(?![^\W\d_])")
+# Its top-level part is ASCII letters in one case: "J.Rodriguez", "Dr.Özil" or "Иван.Петров" is
+# a name.
+BARE_DOMAIN = re.compile(r"[\w-]+\.(?:[a-z]{2,}|[A-Z]{2,})(?![^\W\d_])")
 HANDLE = re.compile(r"(?<![\w@])@\w+")

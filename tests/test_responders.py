@@ -207,6 +207,8 @@ def test_a_display_name_holding_a_link_domain_or_at_sign_is_not_repeated(setting
         ("J. R. Smith", "Hi J. R. Smith,"),
         ("J.Rodriguez", "Hi J.Rodriguez,"),  # a name, not a domain: the part after the dot
         ("Dr.Smith", "Hi Dr.Smith,"),  # is not written in one case
+        ("Dr.Özil", "Hi Dr.Özil,"),
+        ("Иван.Петров", "Hi Иван.Петров,"),
         ("山田太郎", "Hi 山田太郎,"),
     ],
 )
