@@ -17,7 +17,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.views import View
-from sqlalchemy import ColumnElement, Engine, and_, func
+from sqlalchemy import ColumnElement, Engine, func
 from sqlmodel import Session, select, update
 
 from alerts import modals
@@ -29,6 +29,7 @@ from alerts.review import (
     OPEN_STATUSES,
     REJECT,
     RETRY,
+    UNSENT,
     Review,
     review_blocks,
     user_ref,
@@ -50,10 +51,6 @@ log = logging.getLogger(__name__)
 Response = dict[str, Any] | None
 # Which drafts a decision may claim: open ones; a retry, approved ones whose reply failed to post.
 OPEN: ColumnElement[bool] = ReplyDraft.status.in_(OPEN_STATUSES)  # type: ignore[attr-defined]
-SEND_FAILED: ColumnElement[bool] = and_(
-    ReplyDraft.status == DraftStatus.APPROVED,
-    ReplyDraft.send_error.is_not(None),  # type: ignore[union-attr]
-)
 
 
 class InteractionError(Exception):
@@ -210,9 +207,17 @@ class InteractionHandler:
 
     def _retry(self, click: Click) -> None:
         """Post an approved reply whose posting failed once more; the approval stands as it was."""
+        if not self.settings.slack.review.post_replies:  # switched off since: nothing would post
+            self._tell(
+                click.user,
+                click.channel,
+                f"Draft #{click.target} was not retried: reply posting is off"
+                " (slack.review.post_replies). Post it by hand, or switch it on.",
+            )
+            return
         with Session(self.engine) as session:
             claimed = self._claim(
-                session, click.target, SEND_FAILED, send_error=None, updated_at=self.clock()
+                session, click.target, UNSENT, send_error=None, updated_at=self.clock()
             )
             review = self._load(session, click.target)
             if not claimed:

@@ -20,6 +20,7 @@ from slack_sdk.models.blocks import (
     MarkdownTextObject,
     SectionBlock,
 )
+from sqlalchemy import ColumnElement, and_
 from sqlmodel import Session, select
 
 from alerts.sinks import escape_mrkdwn, shorten
@@ -138,8 +139,15 @@ def _buttons(draft_id: int) -> ActionsBlock:
     )
 
 
+# Approved, but posting the reply failed: it can be retried. The SQL form and the row's.
+UNSENT: ColumnElement[bool] = and_(
+    ReplyDraft.status == DraftStatus.APPROVED,
+    ReplyDraft.send_error.is_not(None),  # type: ignore[union-attr]
+)
+
+
 def unsent(draft: ReplyDraft) -> bool:
-    """Approved, but posting the reply failed: it can be retried."""
+    """The row test of `UNSENT`."""
     return draft.status == DraftStatus.APPROVED and draft.send_error is not None
 
 

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
-from alerts.review import OPEN_STATUSES
+from alerts.review import OPEN_STATUSES, UNSENT
 from config.schema import Settings
-from listener.enums import DeliveryState, DraftStatus
+from listener.enums import DeliveryState
 from listener.models import (
     Alert,
     DigestDelivery,
@@ -120,16 +120,7 @@ def _digests(session: Session) -> dict[str, Any]:
 
 def _replies_not_sent(session: Session) -> dict[str, Any]:
     """Approved drafts whose reply failed to post (Slack's Retry sending button posts them)."""
-    unsent = list(
-        session.exec(
-            select(ReplyDraft)
-            .where(
-                ReplyDraft.status == DraftStatus.APPROVED,
-                ReplyDraft.send_error.is_not(None),  # type: ignore[union-attr]
-            )
-            .order_by(ReplyDraft.updated_at)
-        )
-    )
+    unsent = list(session.exec(select(ReplyDraft).where(UNSENT).order_by(ReplyDraft.updated_at)))
     return {
         "drafts": [draft.id for draft in unsent],
         "last_error": unsent[-1].send_error if unsent else None,

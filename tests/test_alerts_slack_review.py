@@ -425,6 +425,25 @@ def test_a_reply_that_failed_to_post_is_shown_retried_once_and_keeps_status_unhe
     assert note["payload"]["text"] == f"Draft #{draft_id} is sent and not waiting for a retry."
 
 
+def test_a_retry_with_reply_posting_switched_off_since_keeps_the_reply_waiting(desk):
+    """A reply failed to post, then the team switched slack.review.post_replies off."""
+    draft_id = _first_draft_id(desk)
+    error = "ConnectionError: 503 Service Unavailable"
+    with Session(desk.engine) as session:
+        draft = session.get(ReplyDraft, draft_id)
+        draft.status, draft.send_error = "approved", error
+        session.add(draft)
+        session.commit()
+
+    desk.click(RETRY, draft_id)
+
+    draft = desk.draft(draft_id)
+    assert (draft.status, draft.send_error) == ("approved", error)  # still waiting, still shown
+    [note] = desk.slack.calls("chat.postEphemeral")
+    assert "reply posting is off (slack.review.post_replies)" in note["payload"]["text"]
+    assert collect_status(desk.engine, desk.settings)["replies_not_sent"]["drafts"] == [draft_id]
+
+
 # -- the endpoint's guard -------------------------------------------------------------------
 
 
