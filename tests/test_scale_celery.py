@@ -264,7 +264,11 @@ def test_only_one_scheduler_holds_the_lock_until_its_connection_closes(pg_engine
         assert try_scheduler_lock(holder)
         assert not try_scheduler_lock(contender)
         holder.close()  # the active scheduler died: its session ends, the lock is free
-        assert try_scheduler_lock(contender)
+        # once the server has ended that session, which it does just after the disconnect.
+        deadline = time.monotonic() + 10
+        while not try_scheduler_lock(contender) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert try_scheduler_lock(contender)  # held by this session now (re-entrant)
     finally:
         contender.close()
         other.dispose()
