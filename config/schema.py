@@ -918,7 +918,8 @@ def _cross_checks(settings: Settings, file: str) -> list[Problem]:
 
 
 def _unused_quiet_hours(settings: Settings, file: str) -> list[Problem]:
-    """quiet_hours on a market that alerts never use (`Settings.market_for_language`).
+    """quiet_hours on a market that alerts never use (`Settings.market_for_language`); the
+    default market is used for languages no market speaks, so its quiet hours always apply.
 
     A mention carries its language, not its country, so its alert takes the first market of that
     language: quiet hours on a later one (en-GB after en-US) would be silently ignored.
@@ -937,7 +938,9 @@ def _unused_quiet_hours(settings: Settings, file: str) -> list[Problem]:
             f" {market.language!r} then use {market.code}'s locale and formality too)",
         )
         for index, market in enumerate(settings.markets)
-        if market.quiet_hours and first[market.language] != market.code
+        if market.quiet_hours
+        and first[market.language] != market.code
+        and market.code != settings.default_market  # it takes languages no market speaks
     ]
 
 

@@ -175,3 +175,8 @@ def test_quiet_hours_on_a_market_alerts_never_use_are_refused(tmp_path):
     data["markets"][codes.index("en-GB")]["quiet_hours"] = None
     data["markets"][codes.index("en-US")]["quiet_hours"] = "22:00-07:00"  # the first: fine
     assert load_settings(_write(tmp_path, data)).market("en-US").quiet_hours == "22:00-07:00"
+
+    data["default_market"] = "en-GB"  # it hears languages no market speaks: its hours apply
+    data["markets"][codes.index("en-GB")]["quiet_hours"] = "22:00-07:00"
+    settings = load_settings(_write(tmp_path, data))
+    assert settings.market_for_language("sv").quiet_hours == "22:00-07:00"
