@@ -312,7 +312,18 @@ def test_follower_selling_and_link_floods_are_spam_even_when_negative(settings, 
 
 
 @pytest.mark.parametrize(
-    "handle", ["emma_talbot", "Abbot", "ABBOT", "robotics_fan", "bottega_anna", "talbot99"]
+    "handle",
+    [
+        "emma_talbot",
+        "Abbot",
+        "ABBOT",
+        "robotics_fan",
+        "bottega_anna",
+        "talbot99",
+        # A run-together "newsbot" reads like "talbot": drafted, by choice. A bot's draft costs
+        # a click on Reject; a customer taken for a bot is a complaint nobody answers.
+        "newsbot",
+    ],
 )
 def test_a_handle_merely_ending_in_bot_is_a_customer(settings, handle):
     decision = ReplyDrafter(settings).decide(
