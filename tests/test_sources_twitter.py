@@ -294,6 +294,32 @@ def test_a_failed_page_is_retried_alone_so_posts_already_read_are_not_billed_aga
     assert pages == ["first", "10", "20", "20"]
 
 
+def test_a_page_that_keeps_failing_keeps_the_pages_read_and_the_next_cycle_reads_on(
+    api, x, settings, monkeypatch, caplog
+):
+    x.post(30)  # three pages of 10 in the emulator
+    normal = x.search
+    down = [True]
+
+    def third_page_down(request: Request) -> Reply:
+        if request.query.get("next_token") == "20" and down[0]:
+            return Reply(503, {"title": "Service Unavailable"})
+        return normal(request)
+
+    api.route("GET", SEARCH, third_page_down)
+    source = _make(settings, api, monkeypatch, max_items_per_cycle=100)
+
+    first = source.fetch(None)
+
+    assert len(first.mentions) == 20  # the two pages read (and billed) are kept
+    assert "X stopped answering after 20 posts" in caplog.text
+    down[0] = False
+    second = source.fetch(first.cursor)
+    assert len(second.mentions) == 10  # only the rest: nothing read twice
+    ids = {m.native_id for m in first.mentions + second.mentions}
+    assert len(ids) == 30
+
+
 def test_429_with_a_distant_reset_ends_the_cycle_at_once(api, x, make):
     reset = str(int(time.time()) + 900)
     api.fail(SEARCH, Reply(429, {"title": "Too Many Requests"}, {"x-rate-limit-reset": reset}))

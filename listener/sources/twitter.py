@@ -1,8 +1,9 @@
 """X / Twitter: API v2 recent search through tweepy, incremental by tweet id.
 
 Results come newest first. A cycle reads pages (next_token) down to the stored `since_id`; when
-the item budget ends it first, the cursor keeps the old floor and remembers the oldest tweet read
-(`until_id`), so the next cycle fills that gap before moving on. Nothing is read twice and nothing
+the item budget ends it first, or X stops answering after some pages, the cursor keeps the old
+floor and remembers the oldest tweet read (`until_id`), so the next cycle fills that gap before
+moving on. Nothing is read twice and nothing
 is skipped, which matters because X bills every post returned. Recent search only reaches back
 seven days: a cursor older than that restarts at the edge of the window (the platform allows no
 more).
@@ -194,7 +195,15 @@ class TwitterSource(Source):
         next_token: str | None = None
         cut = False
         while True:
-            page = self._page(window, next_token, self.max_items - len(mentions) - len(rejected))
+            room = self.max_items - len(mentions) - len(rejected)
+            try:
+                page = self._page(window, next_token, room)
+            except TransientError as error:
+                if newest is None:
+                    raise  # nothing read yet: the cycle records the failure
+                self._stopped_early(len(mentions) + len(rejected), error)
+                cut = True  # keep what was read (and billed); the gap is read next cycle
+                break
             users = _users(page)
             for tweet in page.get("data") or []:
                 if len(mentions) + len(rejected) >= self.max_items:
@@ -215,6 +224,15 @@ class TwitterSource(Source):
                 cut = True
                 break
         return FetchResult(mentions, self._advance(state, window, newest, oldest, cut), rejected)
+
+    def _stopped_early(self, read: int, error: TransientError) -> None:
+        log.warning(
+            "source %s: X stopped answering after %d posts of this cycle (%s); they are kept,"
+            " and the next cycle reads on from the oldest of them",
+            self.name,
+            read,
+            error,
+        )
 
     def _page(self, window: dict[str, Any], next_token: str | None, room: int) -> dict[str, Any]:
         """One page of results, retried on its own: X bills every post of the pages already
