@@ -43,6 +43,9 @@ def listing(children: list[dict], after: str | None) -> dict:
     }
 
 
+LISTING_CAP = 1000
+
+
 class FakeReddit:
     def __init__(self, api: FakeAPI) -> None:
         self.posts: list[dict] = []
@@ -81,7 +84,8 @@ class FakeReddit:
     def page(self, request: Request, items: list[dict], kind: str) -> Reply:
         if request.headers.get("authorization") != "bearer app-token":
             return Reply(401, {"message": "Unauthorized", "error": 401})
-        newest_first = sorted(items, key=lambda d: -_float(d.get("created_utc")))
+        # Like Reddit, a listing ends after its newest LISTING_CAP items.
+        newest_first = sorted(items, key=lambda d: -_float(d.get("created_utc")))[:LISTING_CAP]
         after = request.query.get("after")
         start = 0
         if after:
@@ -193,6 +197,20 @@ def test_incremental_run_stops_at_the_cursor(api, reddit, make):
 
     assert [m.native_id for m in second.mentions] == ["t3_p00003", "t3_p00004"]
     assert source.fetch(second.cursor).mentions == []
+
+
+def test_more_new_posts_than_reddit_lists_are_named_as_a_gap_in_the_log(api, reddit, make, caplog):
+    reddit.submit(3)
+    source = make(comments=False)
+    first = source.fetch(None)
+    reddit.submit(LISTING_CAP + 100, start=3)  # more than Reddit lists, between two cycles
+
+    second = source.fetch(first.cursor)
+
+    assert "Reddit's listing of new submissions ended after 1000 before reaching" in caplog.text
+    caplog.clear()
+    source.fetch(second.cursor)  # from there on the listing reaches the cursor: no gap
+    assert "ended after" not in caplog.text
 
 
 def test_pages_are_followed_and_a_budget_keeps_the_oldest_first(api, reddit, make):

@@ -340,6 +340,8 @@ class Selection:
     items: list[Listed]
     mark: Watermark
     more_waiting: int  # new items left for a later cycle by the budget
+    listed: int = 0  # items the listing gave
+    ended_short: bool = False  # it ended before reaching the watermark: older new ones unlisted
 
 
 def select_new(listing: Iterator[Listed], mark: Watermark, floor: float, budget: int) -> Selection:
@@ -348,20 +350,25 @@ def select_new(listing: Iterator[Listed], mark: Watermark, floor: float, budget:
     stop_at = mark.after if mark.after else floor
     seen = set(mark.seen)
     fresh: dict[str, Listed] = {}
+    listed, reached = 0, False
     for item in listing:
+        listed += 1
         if item.created < stop_at:
+            reached = True
             break
         if item.key not in seen and item.key not in fresh:
             fresh[item.key] = item
+    ended_short = bool(mark.after) and not reached
     ordered = sorted(fresh.values(), key=lambda item: item.created)
     kept = ordered[:budget]
     if not kept:
-        return Selection([], Watermark(stop_at, mark.seen), 0)
+        return Selection([], Watermark(stop_at, mark.seen), 0, listed, ended_short)
     timed = [item.created for item in kept if math.isfinite(item.created)]
     newest = max(timed) if timed else stop_at  # an item without a time moves nothing
     carried = mark.seen if newest == mark.after else []  # still at the same edge second
     edge = carried + [item.key for item in kept]
-    return Selection(kept, Watermark(newest, edge[-MAX_SEEN:]), len(ordered) - len(kept))
+    mark = Watermark(newest, edge[-MAX_SEEN:])
+    return Selection(kept, mark, len(ordered) - len(kept), listed, ended_short)
 
 
 def read_cursor(cursor: str | None, source: str) -> dict[str, Any]:

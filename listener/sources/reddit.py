@@ -4,7 +4,8 @@ subreddits filtered by brand keyword (Reddit's API cannot search comments).
 Both listings are newest first with no "older than" parameter, so each is read back to its
 watermark and the oldest new items within the budget are kept (see `paging.select_new`).
 Reddit's listings end after about 1,000 items; more new items than that between two cycles
-cannot be read back (a platform limit; the log says so).
+cannot be read back (a platform limit; the log warns when a listing ends before the last item
+read).
 
 Items are read from praw objects' own fields (`vars`), never through praw's lazy attributes,
 which would each cost a request.
@@ -48,6 +49,9 @@ log = logging.getLogger(__name__)
 PLATFORM = "reddit"
 SITE = "https://www.reddit.com"
 DEFAULT_OAUTH_URL = "https://oauth.reddit.com"
+# Reddit lists about 1,000 items (fewer where some were removed): a listing that ends after this
+# many without reaching the last item read ran into that cap, not into the subreddit's start.
+FULL_LISTING = 900
 
 
 class _NoRetry(prawcore.sessions.FiniteRetryStrategy):
@@ -180,6 +184,15 @@ class RedditSource(Source):
                     self.name,
                     selection.more_waiting,
                     listing.kind,
+                )
+            if selection.ended_short and selection.listed >= FULL_LISTING:
+                log.warning(
+                    "source %s: Reddit's listing of new %s ended after %d before reaching the"
+                    " last one read; any between them cannot be read (Reddit lists about"
+                    " 1,000): collect more often",
+                    self.name,
+                    listing.kind,
+                    selection.listed,
                 )
             new_state[listing.kind] = selection.mark.to_json()
         return FetchResult(mentions, json.dumps(new_state, sort_keys=True), rejected)
