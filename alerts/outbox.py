@@ -13,7 +13,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_
+from sqlalchemy import ColumnElement, and_, func, or_
 from sqlmodel import Session, select
 from sqlmodel.sql.expression import SelectOfScalar
 from sqlmodel.sql.sqltypes import UTCDateTime
@@ -182,6 +182,32 @@ def _delivered_alerts_like(alert: Alert) -> SelectOfScalar[Alert] | None:
         Alert.kind == ALERT,
         Alert.state == DeliveryState.DELIVERED,
     )
+
+
+def move_waiting(session: Session, old: str, new: str) -> int:
+    """Send the rows still waiting for channel `old` to `new` instead (a route corrected after
+    Slack refused the old channel); their attempts start again. The caller commits."""
+    rows = list(session.exec(select(Alert).where(_waiting_in(old))))
+    for row in rows:
+        row.channel, row.attempts, row.last_error, row.next_attempt_at = new, 0, None, None
+        session.add(row)
+    return len(rows)
+
+
+def drop_waiting(session: Session, channel: str, now: datetime) -> int:
+    """Never send the rows still waiting for `channel` (state dropped). The caller commits."""
+    rows = list(session.exec(select(Alert).where(_waiting_in(channel))))
+    for row in rows:
+        row.state, row.next_attempt_at = DeliveryState.DROPPED, None
+        row.last_error = f"dropped by an operator on {now:%Y-%m-%d %H:%M} UTC" + (
+            f" after: {row.last_error}" if row.last_error else ""
+        )
+        session.add(row)
+    return len(rows)
+
+
+def _waiting_in(channel: str) -> ColumnElement[bool]:
+    return and_(Alert.state == DeliveryState.PENDING, Alert.channel == channel)
 
 
 def _age(now: datetime, then: datetime) -> str:

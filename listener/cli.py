@@ -29,6 +29,7 @@ from listener.cli_nlp import (
     train_app,
 )
 from listener.cli_ops import forget, status
+from listener.cli_outbox import outbox_app
 from listener.cli_scale import worker
 from listener.cli_slack import slack_app
 from listener.cli_sources import sources_app
@@ -51,6 +52,7 @@ app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 app.add_typer(sources_app, name="sources")
 app.add_typer(slack_app, name="slack")
+app.add_typer(outbox_app, name="outbox")
 app.command("classify")(classify)
 app.command("status")(status)
 app.command("forget")(forget)

@@ -65,3 +65,4 @@ class DeliveryState(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
     SUPERSEDED = "superseded"  # never sent: a later alert about its mention went out first
+    DROPPED = "dropped"  # never sent: an operator dropped it (`listener outbox drop`)

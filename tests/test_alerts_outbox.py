@@ -9,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 from sqlmodel import Session, select
+from typer.testing import CliRunner
 
 from alerts.outbox import earlier_alert, later_alert, quiet_until
 from alerts.rules import alerts_for
 from alerts.sinks import ACK_ACTION
 from config.schema import EXAMPLE_CONFIG, ConfigError, parse_settings
+from listener.cli import app
 from listener.models import Alert, Classification, Mention
 from listener.pipeline import Pipeline
 from listener.status import collect_status
@@ -106,6 +108,42 @@ def test_a_channel_slack_refuses_holds_its_own_rows_until_fixed_and_the_others_g
     assert fixed.delivered == len(held)
     assert {r.state for r in _rows(engine)} == {"delivered"}
     assert collect_status(engine, pipeline.settings)["healthy"] is True
+
+
+@pytest.mark.parametrize("action", ["move", "drop"])
+def test_rows_waiting_for_a_refused_channel_can_be_moved_or_dropped(
+    tmp_path, engine, slack, action
+):
+    slack.channel_errors = {"#social-alerts": "channel_not_found"}  # a typo, since corrected
+    settings = make_settings(tmp_path, FEED)
+    pipeline = Pipeline.build(settings, engine, clock=Clock())
+    pipeline.run_cycle()
+    held = [r.id for r in _rows(engine) if r.channel == "#social-alerts"]
+    config = ["--config", str(settings.config_path)]
+    command = (
+        ["outbox", "move", "--from", "#social-alerts", "--to", "#social-alerts-eu"]
+        if action == "move"
+        else ["outbox", "drop", "--channel", "#social-alerts"]
+    )
+
+    result = CliRunner().invoke(app, command + config)
+
+    assert result.exit_code == 0, result.output
+    assert f"{len(held)} rows waiting for #social-alerts" in result.output
+    report = pipeline.run_cycle()
+    rows = {r.id: r for r in _rows(engine)}
+    if action == "move":
+        assert report.delivered == len(held)
+        assert {(rows[i].channel, rows[i].state) for i in held} == {
+            ("#social-alerts-eu", "delivered")
+        }
+    else:
+        assert report.delivered == 0
+        assert {rows[i].state for i in held} == {"dropped"}
+        assert all(rows[i].last_error.startswith("dropped by an operator") for i in held)
+    assert collect_status(engine, settings)["healthy"] is True
+    again = CliRunner().invoke(app, command + config)
+    assert (again.exit_code, again.output.strip()) == (1, "Nothing waits for #social-alerts.")
 
 
 def test_a_message_slack_refuses_for_good_fails_alone_and_shows_in_status_for_a_day(

@@ -294,7 +294,7 @@ class FigureQueries:
 
     def alerts(self, week: Week) -> tuple[dict[str, dict[str, int]], dict[str, list[AlertRow]]]:
         """Alerts raised in `week` per brand: per-mention and crisis alerts, not the outbox's
-        review messages and re-raises, nor alerts superseded before anyone saw them."""
+        review messages and re-raises, nor alerts superseded or dropped before anyone saw them."""
         base = (
             select()
             .select_from(Alert)
@@ -302,7 +302,7 @@ class FigureQueries:
             .where(
                 in_range(Alert.created_at, week.start, week.end),
                 Alert.kind.in_((ALERT, CRISIS)),  # type: ignore[attr-defined]
-                Alert.state != DeliveryState.SUPERSEDED,
+                Alert.state.not_in((DeliveryState.SUPERSEDED, DeliveryState.DROPPED)),  # type: ignore[attr-defined]
             )
         )
         by_level: dict[str, dict[str, int]] = defaultdict(dict)
