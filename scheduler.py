@@ -62,8 +62,16 @@ class Daemon:
         self.process()
 
     def process(self) -> None:
-        with self._processing:
+        """One processing pass, unless one is running: it, or the minute's next pass, takes what
+        was just collected. Waiting for it instead would hold a worker thread per source and
+        starve the other jobs of the pool (the nightly purge among them)."""
+        if not self._processing.acquire(blocking=False):
+            log.debug("processing: a pass is running; the next one takes the new mentions")
+            return
+        try:
             report = retry_database(lambda: self.pipeline.process(CycleReport()), what="processing")
+        finally:
+            self._processing.release()
         log.info(
             "processed: %d classified, %d drafted, %d alerts raised, %d delivered",
             report.classified,
@@ -134,6 +142,7 @@ class Daemon:
                 next_run_time=utcnow(),
                 max_instances=1,
                 coalesce=True,
+                misfire_grace_time=None,  # late rather than skipped until the next interval
             )
 
     def recheck(self) -> None:
@@ -151,7 +160,10 @@ class Daemon:
     def schedule_housekeeping(self, scheduler: BaseScheduler) -> None:
         """The daily retention purge, the complaints' reactions re-read and, when enabled, the
         weekly digest."""
-        scheduler.add_job(self.purge, "cron", id="purge", hour=PURGE_HOUR, coalesce=True)
+        # However late (a suspended host, a busy pool): retention is a promise, not a best effort.
+        scheduler.add_job(
+            self.purge, "cron", id="purge", hour=PURGE_HOUR, coalesce=True, misfire_grace_time=None
+        )
         self.schedule_recheck(scheduler)
         self.schedule_digest(scheduler)
 
