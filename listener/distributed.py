@@ -139,6 +139,7 @@ class Dispatcher:
             return True
         try:
             self.lock.execute(text("SELECT 1"))
+            self.lock.rollback()  # never left idle in a transaction, which servers may cut off
         except DBAPIError:
             return False
         return True

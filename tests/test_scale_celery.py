@@ -302,3 +302,25 @@ def test_postgresql_stores_a_model_version_as_long_as_its_column(pg_engine):
         session.commit()
         stored = session.exec(select(Classification)).one()
     assert len(stored.model_version) == longest >= 100
+
+
+def test_the_scheduler_s_lock_check_leaves_no_transaction_open(pg_engine, monkeypatch):
+    from sqlalchemy import text
+
+    monkeypatch.setenv("LISTENER_BROKER_URL", "redis://127.0.0.1:9/0")  # named, never reached
+    lock = lock_connection(pg_engine)
+    try:
+        assert try_scheduler_lock(lock)
+        backend = lock.scalar(text("SELECT pg_backend_pid()"))
+        lock.rollback()
+        dispatcher = Dispatcher(load_settings(), pg_engine, lock=lock)
+
+        assert dispatcher.lock_held()
+
+        with pg_engine.connect() as observer:
+            state = observer.scalar(
+                text("SELECT state FROM pg_stat_activity WHERE pid = :pid"), {"pid": backend}
+            )
+        assert state == "idle"  # not "idle in transaction", which servers may cut off
+    finally:
+        lock.close()
