@@ -543,6 +543,13 @@ class DigestConfig(_Model):
             CronTrigger.from_crontab(value)
         except ValueError as error:
             raise ValueError(f"{value!r} is not a crontab expression: {error}") from None
+        weekdays = value.split()[-1]
+        if any(ch.isdigit() for ch in weekdays):
+            # crontab counts 0 (or 7) as Sunday, APScheduler 0 as Monday: a digit is ambiguous.
+            raise ValueError(
+                f"{value!r}: write the weekdays as names (mon, tue, … sun, e.g. mon-fri), not"
+                f" {weekdays!r}: crontab counts 0 as Sunday, the scheduler 0 as Monday"
+            )
         return value
 
 

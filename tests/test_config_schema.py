@@ -180,3 +180,22 @@ def test_quiet_hours_on_a_market_alerts_never_use_are_refused(tmp_path):
     data["markets"][codes.index("en-GB")]["quiet_hours"] = "22:00-07:00"
     settings = load_settings(_write(tmp_path, data))
     assert settings.market_for_language("sv").quiet_hours == "22:00-07:00"
+
+
+@pytest.mark.parametrize("cron", ["0 8 * * 1", "0 8 * * 0", "0 8 * * 1-5", "0 8 * * mon,3"])
+def test_a_digest_cron_with_weekday_numbers_is_refused_with_names_as_the_fix(tmp_path, cron):
+    data = _example()
+    data["digest"]["cron"] = cron
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_write(tmp_path, data))
+    (problem,) = caught.value.problems
+    assert problem.path == "digest.cron"
+    assert "write the weekdays as names (mon, tue, … sun, e.g. mon-fri)" in problem.message
+    assert "crontab counts 0 as Sunday, the scheduler 0 as Monday" in problem.message
+
+
+@pytest.mark.parametrize("cron", ["0 8 * * mon", "30 7 * * mon-fri", "0 8 1 * *", "0 */6 * * *"])
+def test_a_digest_cron_with_weekday_names_or_none_is_accepted(tmp_path, cron):
+    data = _example()
+    data["digest"]["cron"] = cron
+    assert load_settings(_write(tmp_path, data)).digest.cron == cron
