@@ -543,7 +543,7 @@ class DigestConfig(_Model):
             CronTrigger.from_crontab(value)
         except ValueError as error:
             raise ValueError(f"{value!r} is not a crontab expression: {error}") from None
-        weekdays = value.split()[-1]
+        weekdays = value.rsplit(maxsplit=1)[-1]
         if any(ch.isdigit() for ch in weekdays):
             # crontab counts 0 (or 7) as Sunday, APScheduler 0 as Monday: a digit is ambiguous.
             raise ValueError(
