@@ -309,16 +309,24 @@ def test_an_unreachable_server_is_transient(settings, monkeypatch):
 
 
 def test_reactions_are_read_again_by_fullname_and_deleted_posts_left_out(api, reddit, make):
-    reddit.submit(2)
+    reddit.submit(4)
     reddit.comment("c1", "my lumora glow died too", time.time() - 60)
+    reddit.comment("c2", "mine too", time.time() - 50)
     reddit.comments[0]["score"] = 7  # comments have a score but no comment count
     reddit.posts[0].update(score=250, num_comments=40)
+    # As /api/info lists what its author deleted or a moderator removed: still there, scored.
+    reddit.posts[2].update(
+        author="[deleted]", selftext="[deleted]", removed_by_category="deleted", score=900
+    )
+    reddit.posts[3].update(selftext="[removed]", removed_by_category="moderator", score=900)
+    reddit.comments[1].update(author="[deleted]", body="[deleted]", score=900)
+    wanted = ["t3_p00000", "t3_p00001", "t3_p00002", "t3_p00003", "t1_c1", "t1_c2", "t3_gone"]
 
-    counts = make().reactions(["t3_p00000", "t3_p00001", "t1_c1", "t3_gone"])
+    counts = make().reactions(wanted)
 
     assert counts == {"t3_p00000": 290, "t3_p00001": 3, "t1_c1": 7}
     (call,) = api.calls(INFO)
-    assert call.query["id"] == "t3_p00000,t3_p00001,t1_c1,t3_gone"
+    assert call.query["id"] == ",".join(wanted)
 
 
 def test_reactions_lookup_server_errors_are_transient(api, reddit, make):

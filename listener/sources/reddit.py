@@ -215,7 +215,7 @@ class RedditSource(Source):
         for thing in things:
             fields = vars(thing)
             count = engagement(fields.get("score"), fields.get("num_comments"))
-            if isinstance(fields.get("name"), str) and count is not None:
+            if isinstance(fields.get("name"), str) and count is not None and not _gone(fields):
                 counts[fields["name"]] = count
         return counts
 
@@ -302,6 +302,18 @@ def _refused(detail: str) -> str:
     return (
         f"Reddit refused the credentials ({detail}): check the client id and secret"
         " (REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET) and that Reddit approved the app"
+    )
+
+
+GONE_MARKERS = {"[deleted]", "[removed]"}
+
+
+def _gone(fields: dict[str, Any]) -> bool:
+    """A post or comment its author deleted or a moderator removed: /api/info still lists it
+    (with its score), as "[deleted]" or "[removed]"; it no longer counts as a complaint."""
+    text = fields.get("selftext") or fields.get("body")
+    return bool(fields.get("removed_by_category")) or (
+        fields.get("author") in GONE_MARKERS or text in GONE_MARKERS
     )
 
 
