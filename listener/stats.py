@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
+from alerts.outbox import DRAFT
 from listener.models import Alert, Classification, Mention, ReplyDraft
 
 UNCLASSIFIED = "unclassified"
@@ -20,9 +21,9 @@ def _grouped(session: Session, column: Any, *joins: Any) -> dict[str, int]:
     return {str(key) if key is not None else UNCLASSIFIED: count for key, count in rows}
 
 
-def _pairs(session: Session, column: Any, *group_by: Any) -> dict[str, int]:
-    rows = session.exec(select(column, func.count()).group_by(*(group_by or (column,))))
-    return {str(key): count for key, count in rows}
+def _pairs(session: Session, column: Any, *group_by: Any, where: Any = True) -> dict[str, int]:
+    query = select(column, func.count()).where(where).group_by(*(group_by or (column,)))
+    return {str(key): count for key, count in session.exec(query)}
 
 
 def collect_stats(engine: Engine) -> dict[str, Any]:
@@ -41,7 +42,8 @@ def collect_stats(engine: Engine) -> dict[str, Any]:
             or 0,
         }
         drafts = _pairs(session, ReplyDraft.status)
-        alerts = _pairs(session, Alert.state)
+        alerts = _pairs(session, Alert.state, where=Alert.kind != DRAFT)
+        reviews = _pairs(session, Alert.state, where=Alert.kind == DRAFT)
         model = Classification.model_name + " " + Classification.model_version
         models = _pairs(session, model, Classification.model_name, Classification.model_version)
     return {
@@ -49,4 +51,6 @@ def collect_stats(engine: Engine) -> dict[str, Any]:
         "classifiers": models,
         "drafts": {"total": sum(drafts.values()), "by_status": drafts},
         "alerts": {"total": sum(alerts.values()), "by_state": alerts},
+        # Drafts posted to the review channel: outbox rows too, but not alerts.
+        "review_messages": {"total": sum(reviews.values()), "by_state": reviews},
     }

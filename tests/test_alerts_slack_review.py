@@ -25,6 +25,7 @@ from config.schema import EXAMPLE_CONFIG, Settings, load_settings
 from listener.models import Alert, Mention, ReplyDraft
 from listener.pipeline import Pipeline
 from listener.sources import Source
+from listener.stats import collect_stats
 from listener.status import collect_status
 from tests import slack_payloads as sp
 from tests.conftest import FEED, write_feed
@@ -514,3 +515,20 @@ def test_a_signed_but_unknown_interaction_is_a_400(desk):
     answer = desk.post({"type": "shortcut", "user": sp.user(), "callback_id": "x"})
     assert answer.status == 400
     assert "unsupported interaction type 'shortcut'" in answer.body["error"]
+
+
+def test_stats_count_review_messages_apart_from_alerts(desk):
+    with Session(desk.engine) as session:
+        rows = list(session.exec(select(Alert)))
+    reviews = [r for r in rows if r.kind == "draft"]
+    alerts = [r for r in rows if r.kind != "draft"]
+    assert reviews
+    assert alerts
+
+    stats = collect_stats(desk.engine)
+
+    assert stats["alerts"]["total"] == len(alerts)
+    assert stats["review_messages"] == {
+        "total": len(reviews),
+        "by_state": {"delivered": len(reviews)},
+    }
