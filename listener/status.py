@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func
@@ -25,6 +25,12 @@ from listener.sources import build_sources
 
 # How long an alert refused for good (a channel that does not exist) keeps status not healthy.
 FAILED_SHOWN = timedelta(days=1)
+# A source is overdue when it has not succeeded for this many of its intervals (plus the slack):
+# the daemon is down or stuck, which no error of its own would say.
+OVERDUE_INTERVALS = 3
+OVERDUE_SLACK = timedelta(minutes=15)
+# Mentions waiting this long at a stage mean processing is stuck (it runs every minute).
+BACKLOG_STUCK_AFTER = timedelta(hours=1)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -39,6 +45,17 @@ def _collected_since(session: Session, since: datetime) -> dict[str, int]:
         .group_by(Mention.collector)
     )
     return dict(session.exec(query).all())
+
+
+def _overdue(cursor: SourceCursor | None, interval: timedelta, now: datetime) -> bool:
+    """Succeeded once, not failing, yet silent for several intervals: nothing is running it."""
+    if cursor is None or cursor.last_success_at is None or cursor.consecutive_failures:
+        return False
+    return now - _aware(cursor.last_success_at) > OVERDUE_INTERVALS * interval + OVERDUE_SLACK
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _source_rows(session: Session, settings: Settings, now: datetime) -> dict[str, Any]:
@@ -63,6 +80,7 @@ def _source_rows(session: Session, settings: Settings, now: datetime) -> dict[st
             "backing_off_until": _iso(cursor.next_attempt_at) if backing_off and cursor else None,
             "items_last_hour": last_hour.get(config.name, 0),
             "items_per_hour_24h": round(last_day.get(config.name, 0) / 24, 1),
+            "overdue": _overdue(cursor, config.interval, now),
         }
         if config.name in rechecks:  # complaints' reactions re-read (X, Reddit, Bluesky, Mastodon)
             recheck = rechecks[config.name]
@@ -154,23 +172,35 @@ def collect_status(engine: Engine, settings: Settings, now: datetime | None = No
         review = session.scalar(
             select(func.count()).where(ReplyDraft.status.in_(OPEN_STATUSES))  # type: ignore[attr-defined]
         )
+        waiting_since = session.scalar(
+            select(func.min(Mention.collected_at)).where(Mention.stage < Stage.ROUTED)
+        )
         sources = _source_rows(session, settings, now)
         outbox = _outbox(session, now)
         digests = _digests(session)
         unsent = _replies_not_sent(session)
     failing = _failing(settings, sources)
+    overdue = sorted(
+        name for name, row in sources.items() if row["overdue"] and name not in failing
+    )
+    stuck = waiting_since is not None and now - _aware(waiting_since) > BACKLOG_STUCK_AFTER
     data = {
         "checked_at": _iso(now),
         "healthy": not (
             failing
+            or overdue
+            or stuck
             or outbox["most_attempts"]
             or outbox["alerts_failed_24h"]
             or digests["attempts"]
             or unsent["drafts"]
         ),
         "failing_sources": failing,
+        "overdue_sources": overdue,
         "sources": sources,
         "backlog": backlog,
+        "backlog_waiting_since": _iso(waiting_since),
+        "backlog_stuck": stuck,
         "outbox": outbox,
         "drafts_awaiting_review": review or 0,
         "replies_not_sent": unsent,

@@ -406,7 +406,7 @@ def test_a_reply_that_failed_to_post_is_shown_retried_once_and_keeps_status_unhe
     assert f"reply not sent: {error}" in json.dumps(shown["blocks"], ensure_ascii=False)
     [buttons] = _actions(shown)
     assert [button["action_id"] for button in buttons["elements"]] == [RETRY]
-    status = collect_status(desk.engine, desk.settings)
+    status = collect_status(desk.engine, desk.settings, now=desk.clock.now)
     assert status["healthy"] is False
     assert status["replies_not_sent"] == {"drafts": [draft_id], "last_error": error}
 
@@ -417,7 +417,7 @@ def test_a_reply_that_failed_to_post_is_shown_retried_once_and_keeps_status_unhe
     assert (draft.status, draft.send_error, draft.reviewer) == ("sent", None, sp.REVIEWER)
     assert source.replies == [(source.replies[0][0], draft.text)]
     assert _actions(desk.shown(draft_id)) == []
-    status = collect_status(desk.engine, desk.settings)
+    status = collect_status(desk.engine, desk.settings, now=desk.clock.now)
     assert (status["healthy"], status["replies_not_sent"]["drafts"]) == (True, [])
 
     desk.click(RETRY, draft_id)  # a stale message clicked again: nothing posted twice

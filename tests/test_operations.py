@@ -218,3 +218,33 @@ def test_forget_redacts_the_author_in_crisis_alerts_that_quote_several_people(en
     assert "it broke" not in body
     assert "Maria" not in body
     assert "• @other on reddit (high): same here" in body
+
+
+def test_a_daemon_that_stopped_running_is_not_healthy(engine, config_file):
+    from listener.status import collect_status
+    from listener.storage import store_mentions
+    from tests.test_alerts_slack_review import NOW, Clock
+
+    settings = load_settings(config_file)
+    Pipeline.build(settings, engine, clock=Clock(NOW)).run_cycle()
+    interval = settings.sources[0].interval
+
+    soon = collect_status(engine, settings, now=NOW + interval)
+    silent = collect_status(engine, settings, now=NOW + 3 * interval + timedelta(minutes=16))
+
+    assert (soon["healthy"], soon["overdue_sources"]) == (True, [])
+    assert silent["overdue_sources"] == [settings.sources[0].name]
+    assert silent["sources"][settings.sources[0].name]["overdue"] is True
+    assert silent["healthy"] is False
+
+    with Session(engine) as session:  # collected, then nothing processed it for two hours
+        mention = Mention(source="x", collector="x", native_id="late", text="t", created_at=NOW)
+        store_mentions(session, [mention])
+        session.commit()
+        waiting_since = session.exec(
+            select(Mention.collected_at).where(Mention.native_id == "late")
+        ).one()
+    stuck = collect_status(engine, settings, now=waiting_since + timedelta(hours=2))
+    assert stuck["backlog_stuck"] is True
+    assert stuck["backlog"]["collected"] == 1
+    assert stuck["healthy"] is False
