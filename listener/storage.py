@@ -200,15 +200,21 @@ def _insert_ignoring_duplicates(session: Session, row: dict) -> bool:
 def store_mentions(session: Session, mentions: Iterable[Mention]) -> InsertResult:
     """Insert new mentions; the same (source, native id) again is a no-op.
 
-    A text already stored from another post is linked to the first one (`duplicate_of_id`), so it
-    is classified but never drafted for or alerted on twice. The caller commits.
+    A text the same author (handle in any case) already posted elsewhere is linked to the first
+    copy (`duplicate_of_id`), so it is classified but never drafted for or alerted on twice. The
+    same text from another author, or from a post without an author, is a post of its own: another
+    customer with the same complaint is answered and alerted on too. The caller commits.
     """
     inserted = duplicates = cross_posts = 0
     for mention in mentions:
         mention.content_hash = content_hash(mention.text)
-        if mention.content_hash:
+        handle = mention.author_handle
+        if mention.content_hash and handle:
             mention.duplicate_of_id = session.scalar(
-                select(func.min(Mention.id)).where(Mention.content_hash == mention.content_hash)
+                select(func.min(Mention.id)).where(
+                    Mention.content_hash == mention.content_hash,
+                    func.lower(Mention.author_handle) == handle.lower(),
+                )
             )
         row = mention.model_dump(exclude={"id"})
         if _insert_ignoring_duplicates(session, row):
