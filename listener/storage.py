@@ -272,28 +272,45 @@ def forget_author(session: Session, handle: str, source: str | None = None) -> P
     handle = handle.lstrip("@")
     condition = func.lower(Mention.author_handle) == handle.lower()
     if source:
-        condition = and_(condition, or_(Mention.source == source, Mention.collector == source))
+        wanted = source.lower()
+        condition = and_(
+            condition,
+            or_(func.lower(Mention.source) == wanted, func.lower(Mention.collector) == wanted),
+        )
     result = delete_mentions(session, condition)
     return replace(result, redacted_alerts=_redact_quotes(session, handle))
+
+
+def stored_sources(session: Session) -> set[str]:
+    """The platforms and collectors that stored mentions, in lower case: what `forget --source`
+    can match."""
+    platforms = session.scalars(select(func.lower(Mention.source)).distinct())
+    collectors = session.scalars(select(func.lower(Mention.collector)).distinct())
+    return {name for name in (*platforms, *collectors) if name}
 
 
 REDACTED_LINE = "• [removed at the author's request]"
 
 
 def _redact_quotes(session: Session, handle: str) -> int:
-    """Crisis alerts quote several authors, one line each (`• @handle on ...`): redact theirs."""
+    """Crisis alerts quote several authors, one line each (`• @handle on ...`): redact theirs.
+
+    Counts the alerts that quoted this author, not those that merely contain the text (@bob in
+    a quote of @bobby)."""
     marker = f"@{handle}".lower()
     redacted = 0
     quoting = select(Alert).where(
         Alert.mention_id.is_(None),  # type: ignore[union-attr]
-        func.lower(Alert.body).contains(marker),
+        func.lower(Alert.body).contains(marker, autoescape=True),
     )
     for alert in session.scalars(quoting):
         lines = [
             REDACTED_LINE if line.lower().startswith(f"• {marker} ") else line
             for line in alert.body.splitlines()
         ]
-        alert.body = "\n".join(lines)
-        session.add(alert)
-        redacted += 1
+        body = "\n".join(lines)
+        if body != alert.body:
+            alert.body = body
+            session.add(alert)
+            redacted += 1
     return redacted
