@@ -73,6 +73,7 @@ def draft(
 ) -> None:
     """Classify each mention of a JSONL file and write whether it needs a reply, and the draft."""
     settings = _config(config)
+    _check_output(output_file)
     if market and market not in {m.code for m in settings.markets}:
         known = ", ".join(m.code for m in settings.markets)
         _fail(f"--market {market!r} is not a market of the config; configured: {known}")
@@ -82,7 +83,6 @@ def draft(
     )
     records = _read_jsonl(input_file)
     mentions = _mentions(records, input_file)
-    _check_output(output_file)
     classifier = load_model(settings.model)
     identifier = LanguageIdentifier(settings.languages)
     languages = [identifier.identify(r["text"], r.get("lang")) for r in records]

@@ -123,6 +123,15 @@ def _check_output(path: Path, option: str = "--output") -> None:
         _fail(f"{path} is a folder; {option} names the file to write")
     if not path.parent.is_dir():
         _fail(f"{path.parent} does not exist; create it or write the output elsewhere")
+    existed = path.exists()
+    try:  # the only sure test (permissions, ACLs, read-only mounts, root): open it as a writer
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        _fail(f"{path} cannot be written ({reason}); choose a file you can write for {option}")
+    if not existed:
+        path.unlink()  # written at the end, or not at all where the command fails first
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -353,8 +362,8 @@ def classify(
 ) -> None:
     """Language, sentiment, urgency and intent for each line of a JSONL file."""
     settings = _config(config)
-    records = _read_jsonl(input_file)
     _check_output(output_file)
+    records = _read_jsonl(input_file)
     classifier = load_model(settings.model)
     identifier = LanguageIdentifier(settings.languages)
     batch = max(settings.model.batch_size, 1)
