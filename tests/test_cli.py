@@ -165,6 +165,47 @@ def test_classify_and_draft_name_a_missing_input_or_an_unwritable_output_at_once
 
 
 @pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"id": null, "text": "hi"}', "missing 'id'"),
+        ('{"id": {"a": 1}, "text": "hi"}', "'id' must be text or a whole number, got {'a': 1}"),
+        ('{"id": true, "text": "hi"}', "'id' must be text or a whole number, got True"),
+        ('{"id": "b", "text": "hi", "author_name": 5}', "'author_name' must be the author's"),
+        ('{"id": "b", "text": "hi", "url": ["x"]}', "'url' must be a link or null"),
+        ('{"id": "b", "text": "hi", "created_at": "2026-13-45"}', "'created_at' must be ISO-8601"),
+        ('{"id": "b", "text": "hi", "lang": 5}', "'lang' must be a language tag"),
+        ('{"id": "b", "text": "hi", "rating": 9}', "'rating' must be 1-5, got 9"),
+        ('["id", "text"]', "expected a JSON object, got list"),
+        ('{"id": "b"}', "missing 'text' (a string)"),
+    ],
+)
+def test_classify_and_draft_check_every_field_alike_and_stop_at_the_first_bad_line(
+    tmp_path, config_file, line, message
+):
+    """The same check of the same fields, naming the file and line, never a record's id."""
+    path = tmp_path / "in.jsonl"
+    path.write_text(f'{{"id": "a", "text": "fine"}}\n{line}\n{{"id": null}}\n', encoding="utf-8")
+    for command in ("classify", "draft"):
+        result = runner.invoke(
+            app,
+            [
+                command,
+                "-c",
+                str(config_file),
+                "--input",
+                str(path),
+                "--output",
+                str(tmp_path / "o"),
+            ],
+        )
+        assert result.exit_code == 2, (command, result.output)
+        output = " ".join(result.output.split())
+        assert f"{path} line 2: {message}" in output, (command, output)
+        assert "line 3" not in output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize(
     "where",
     [
         pytest.param(

@@ -52,6 +52,10 @@ def _created_at(record: dict[str, Any]) -> datetime:
 RECORD_NAMES = {"native_id": "id", "source": "source"}
 
 
+# Optional fields that are text: anything else (a number, an object) is refused, not stored garbled.
+TEXT_FIELDS = {"author_name": "the author's display name", "url": "a link"}
+
+
 def mention_from_record(record: Any, collector: str) -> Mention:
     """Turn one exported record into a mention, or raise RecordError naming the problem."""
     if not isinstance(record, dict):
@@ -60,8 +64,14 @@ def mention_from_record(record: Any, collector: str) -> Mention:
     text = record.get("text")
     if native_id is None or str(native_id).strip() == "":
         raise RecordError("missing 'id'")
+    if isinstance(native_id, bool) or not isinstance(native_id, str | int):
+        raise RecordError(f"'id' must be text or a whole number, got {native_id!r}")
     if not isinstance(text, str):
         raise RecordError("missing 'text' (a string)")
+    for key, meaning in TEXT_FIELDS.items():
+        value = record.get(key)
+        if value is not None and not isinstance(value, str):
+            raise RecordError(f"{key!r} must be {meaning} or null, got {value!r}")
     counts = record_counts(record)
     lang = record.get("lang")
     author = str(record["author"]).lstrip("@") if record.get("author") else None
