@@ -139,7 +139,7 @@ class FeedWriter:
         self.rng = random.Random(seed)  # noqa: S311  (test data, not cryptography)
         self.demo = demo_texts()
         self.kinds: Counter[str] = Counter()
-        self.recent: list[str] = []
+        self.recent: list[tuple[str, str]] = []  # (text, author) of posts to copy
 
     def record(self, n: int, created: datetime) -> dict:
         rng = self.rng
@@ -152,8 +152,9 @@ class FeedWriter:
             "product": rng.choice(PRODUCTS),
             "n": n,
         }
+        original_author = ""
         if roll < 0.04 and self.recent:
-            kind, text = "cross_post", rng.choice(self.recent)
+            kind, (text, original_author) = "cross_post", rng.choice(self.recent)
             lang = None
         elif roll < 0.07:
             kind, text, lang = "spam", rng.choice(SPAM).format(**fill), "en"
@@ -176,14 +177,15 @@ class FeedWriter:
                 kind, source = "review", rng.choice(STORES)
                 rating = max(1, min(5, stars + rng.choice((-1, 0, 0, 1))))
         self.kinds[kind] += 1
-        if kind in ("template", "review") and len(text) >= 40:
-            self.recent = [*self.recent, text][-200:]
         if kind == "cross_post":
             source = rng.choice(SOCIAL)
+        author = original_author or f"user{rng.randrange(20_000)}"  # a cross-post: the same one
+        if kind in ("template", "review") and len(text) >= 40:
+            self.recent = [*self.recent, (text, author)][-200:]
         record = {
             "id": f"soak-{n}",
             "source": source,
-            "author": f"user{rng.randrange(20_000)}",
+            "author": author,
             "author_followers": int(rng.paretovariate(1.2) * 50),
             "created_at": created.isoformat(),
             "url": f"https://example.com/{source}/{n}",

@@ -178,6 +178,14 @@ def _with_feed(settings: Settings, feed: Path) -> Settings:
     if not feed.is_file():
         errors.print(f"--feed {feed}: no such file. Give a JSONL export, one mention per line.")
         raise typer.Exit(code=2)
+    if feed.suffix == ".json":  # one JSON array: unreadable as a whole, so refused as a whole
+        from listener.sources.replay import load_json_feed
+
+        try:
+            load_json_feed(feed)
+        except ValueError as error:  # FeedError, TextFileError: the file, the line and the fix
+            errors.print(f"--feed {error}", markup=False)
+            raise typer.Exit(code=2) from None
     name = "feed-" + (re.sub(r"[^a-z0-9_-]+", "-", feed.stem.lower()).strip("-") or "file")
     source = ReplaySource(type="replay", name=name[:64], paths=[str(feed.resolve())])
     return settings.model_copy(update={"sources": [source]})

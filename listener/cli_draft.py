@@ -22,13 +22,10 @@ from listener.cli_nlp import (
     console,
     load_model,
 )
-from listener.models import Mention
 from listener.nlp import TextInput
 from listener.nlp.language import LanguageIdentifier
 from listener.pipeline import classification_of
-from listener.records import RecordError
 from listener.sources.common import to_utc
-from listener.sources.replay import mention_from_record
 from responders import ReplyDrafter
 
 
@@ -39,17 +36,6 @@ def _parse_now(value: str | None) -> datetime:
         return to_utc(value)
     except ValueError:
         _fail(f"--now {value!r} is not ISO-8601; for example --now 2026-12-24T17:30:00+01:00")
-
-
-def _mentions(records: list[dict], path: Path) -> list[Mention]:
-    """The records as the replay source would store them (the drafter reads the same fields)."""
-    mentions = []
-    for record in records:
-        try:
-            mentions.append(mention_from_record(record, collector="draft"))
-        except RecordError as error:
-            _fail(f"{path}: record {record['id']!r}: {error}; fix or remove the line")
-    return mentions
 
 
 def draft(
@@ -73,6 +59,7 @@ def draft(
 ) -> None:
     """Classify each mention of a JSONL file and write whether it needs a reply, and the draft."""
     settings = _config(config)
+    _check_output(output_file)
     if market and market not in {m.code for m in settings.markets}:
         known = ", ".join(m.code for m in settings.markets)
         _fail(f"--market {market!r} is not a market of the config; configured: {known}")
@@ -80,9 +67,7 @@ def draft(
     drafter = ReplyDrafter(
         settings, clock=lambda: clock, market=settings.market(market) if market else None
     )
-    records = _read_jsonl(input_file)
-    mentions = _mentions(records, input_file)
-    _check_output(output_file)
+    records, mentions = _read_jsonl(input_file)
     classifier = load_model(settings.model)
     identifier = LanguageIdentifier(settings.languages)
     languages = [identifier.identify(r["text"], r.get("lang")) for r in records]

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from config.schema import ModelConfig, Settings
+    from listener.models import Mention
     from listener.nlp.embedder import Embedder
 
 console = Console(stderr=True, soft_wrap=True)
@@ -123,12 +124,26 @@ def _check_output(path: Path, option: str = "--output") -> None:
         _fail(f"{path} is a folder; {option} names the file to write")
     if not path.parent.is_dir():
         _fail(f"{path.parent} does not exist; create it or write the output elsewhere")
+    existed = path.exists()
+    try:  # the only sure test (permissions, ACLs, read-only mounts, root): open it as a writer
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        _fail(f"{path} cannot be written ({reason}); choose a file you can write for {option}")
+    if not existed:
+        path.unlink()  # written at the end, or not at all where the command fails first
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def _read_jsonl(path: Path) -> tuple[list[dict], list[Mention]]:
+    """The records of a JSONL input (`classify`, `draft`) and the mentions they make, or exit 2
+    naming the first malformed line."""
+    from listener.sources.replay import mention_from_record
+
     if not path.is_file():
         _fail(f"{path} is not a file; --input names a JSONL file, one mention per line")
-    records = []
+    records: list[dict] = []
+    mentions: list[Mention] = []
     with exits_on(TextFileError):
         lines = read_lines(path)
     for number, line in enumerate(lines, start=1):
@@ -138,19 +153,15 @@ def _read_jsonl(path: Path) -> list[dict]:
             record = json.loads(line)
         except json.JSONDecodeError as error:
             _fail(f"{path} line {number}: not valid JSON ({error.msg})")
-        if (
-            not isinstance(record, dict)
-            or "id" not in record
-            or not isinstance(record.get("text"), str)
-        ):
-            _fail(f"{path} line {number}: needs 'id' and 'text' (a string); fix or remove the line")
-        try:
+        try:  # the fields as the replay source stores them: the one check of every field
+            mention = mention_from_record(record, collector="file")
             check_tags(record)
             record.update(record_counts(record))
         except RecordError as error:
             _fail(f"{path} line {number}: {error}; fix or remove the line")
         records.append(record)
-    return records
+        mentions.append(mention)
+    return records, mentions
 
 
 @eval_app.command("sentiment")
@@ -353,8 +364,8 @@ def classify(
 ) -> None:
     """Language, sentiment, urgency and intent for each line of a JSONL file."""
     settings = _config(config)
-    records = _read_jsonl(input_file)
     _check_output(output_file)
+    records, _ = _read_jsonl(input_file)
     classifier = load_model(settings.model)
     identifier = LanguageIdentifier(settings.languages)
     batch = max(settings.model.batch_size, 1)

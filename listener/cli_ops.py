@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from listener.cli_nlp import ConfigOption, _config, open_engine
 from listener.status import collect_status
-from listener.storage import forget_author
+from listener.storage import forget_author, stored_sources
 
 console = Console(soft_wrap=True)
 
@@ -123,6 +123,14 @@ def forget(
         raise typer.Exit(code=2)
     settings = _config(config)
     with Session(open_engine(settings)) as session:
+        if source and source.lower() not in (known := stored_sources(session)):
+            console.print(
+                f"--source {source} matches no platform or source of any stored mention"
+                f" (stored: {', '.join(sorted(known)) or 'none'}); nothing was erased."
+                " Leave out --source to erase the author everywhere.",
+                markup=False,
+            )
+            raise typer.Exit(code=2)
         result = forget_author(session, author, source)
         session.commit()
     scope = f" on {source}" if source else ""

@@ -200,15 +200,21 @@ def _insert_ignoring_duplicates(session: Session, row: dict) -> bool:
 def store_mentions(session: Session, mentions: Iterable[Mention]) -> InsertResult:
     """Insert new mentions; the same (source, native id) again is a no-op.
 
-    A text already stored from another post is linked to the first one (`duplicate_of_id`), so it
-    is classified but never drafted for or alerted on twice. The caller commits.
+    A text the same author (handle in any case) already posted elsewhere is linked to the first
+    copy (`duplicate_of_id`), so it is classified but never drafted for or alerted on twice. The
+    same text from another author, or from a post without an author, is a post of its own: another
+    customer with the same complaint is answered and alerted on too. The caller commits.
     """
     inserted = duplicates = cross_posts = 0
     for mention in mentions:
         mention.content_hash = content_hash(mention.text)
-        if mention.content_hash:
+        handle = mention.author_handle
+        if mention.content_hash and handle:
             mention.duplicate_of_id = session.scalar(
-                select(func.min(Mention.id)).where(Mention.content_hash == mention.content_hash)
+                select(func.min(Mention.id)).where(
+                    Mention.content_hash == mention.content_hash,
+                    func.lower(Mention.author_handle) == handle.lower(),
+                )
             )
         row = mention.model_dump(exclude={"id"})
         if _insert_ignoring_duplicates(session, row):
@@ -266,28 +272,45 @@ def forget_author(session: Session, handle: str, source: str | None = None) -> P
     handle = handle.lstrip("@")
     condition = func.lower(Mention.author_handle) == handle.lower()
     if source:
-        condition = and_(condition, or_(Mention.source == source, Mention.collector == source))
+        wanted = source.lower()
+        condition = and_(
+            condition,
+            or_(func.lower(Mention.source) == wanted, func.lower(Mention.collector) == wanted),
+        )
     result = delete_mentions(session, condition)
     return replace(result, redacted_alerts=_redact_quotes(session, handle))
+
+
+def stored_sources(session: Session) -> set[str]:
+    """The platforms and collectors that stored mentions, in lower case: what `forget --source`
+    can match."""
+    platforms = session.scalars(select(func.lower(Mention.source)).distinct())
+    collectors = session.scalars(select(func.lower(Mention.collector)).distinct())
+    return {name for name in (*platforms, *collectors) if name}
 
 
 REDACTED_LINE = "• [removed at the author's request]"
 
 
 def _redact_quotes(session: Session, handle: str) -> int:
-    """Crisis alerts quote several authors, one line each (`• @handle on ...`): redact theirs."""
+    """Crisis alerts quote several authors, one line each (`• @handle on ...`): redact theirs.
+
+    Counts the alerts that quoted this author, not those that merely contain the text (@bob in
+    a quote of @bobby)."""
     marker = f"@{handle}".lower()
     redacted = 0
     quoting = select(Alert).where(
         Alert.mention_id.is_(None),  # type: ignore[union-attr]
-        func.lower(Alert.body).contains(marker),
+        func.lower(Alert.body).contains(marker, autoescape=True),
     )
     for alert in session.scalars(quoting):
         lines = [
             REDACTED_LINE if line.lower().startswith(f"• {marker} ") else line
             for line in alert.body.splitlines()
         ]
-        alert.body = "\n".join(lines)
-        session.add(alert)
-        redacted += 1
+        body = "\n".join(lines)
+        if body != alert.body:
+            alert.body = body
+            session.add(alert)
+            redacted += 1
     return redacted

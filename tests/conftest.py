@@ -87,7 +87,7 @@ FEED = [
     {
         "id": "r2",
         "source": "reddit",
-        "author": "mike_r",
+        "author": "Mike",  # the same customer: a cross-post (another author's copy is not)
         "text": "Where is my order LM-4829163? Still waiting after two weeks, ridiculous",
     },
     {

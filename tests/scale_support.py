@@ -39,6 +39,7 @@ def write_scale_feed(path: Path, count: int) -> Path:
             record["id"] = f"scale-{index}"
             copy_of = index - 10 if index % 10 == 9 and index >= 10 else index
             record["text"] = f"{record['text']} (ref {copy_of})"
+            record["author"] = templates[copy_of % len(templates)].get("author")  # the same author
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
     return path
 

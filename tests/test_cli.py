@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
+from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -158,6 +162,94 @@ def test_classify_and_draft_name_a_missing_input_or_an_unwritable_output_at_once
             result = runner.invoke(app, [command, *arguments])
             assert result.exit_code == 2, (command, arguments, result.output)
             assert message in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"id": null, "text": "hi"}', "missing 'id'"),
+        ('{"id": {"a": 1}, "text": "hi"}', "'id' must be text or a whole number, got {'a': 1}"),
+        ('{"id": true, "text": "hi"}', "'id' must be text or a whole number, got True"),
+        ('{"id": "b", "text": "hi", "author_name": 5}', "'author_name' must be the author's"),
+        ('{"id": "b", "text": "hi", "url": ["x"]}', "'url' must be a link or null"),
+        ('{"id": "b", "text": "hi", "created_at": "2026-13-45"}', "'created_at' must be ISO-8601"),
+        ('{"id": "b", "text": "hi", "lang": 5}', "'lang' must be a language tag"),
+        ('{"id": "b", "text": "hi", "rating": 9}', "'rating' must be 1-5, got 9"),
+        ('["id", "text"]', "expected a JSON object, got list"),
+        ('{"id": "b"}', "missing 'text' (a string)"),
+    ],
+)
+def test_classify_and_draft_check_every_field_alike_and_stop_at_the_first_bad_line(
+    tmp_path, config_file, line, message
+):
+    """The same check of the same fields, naming the file and line, never a record's id."""
+    path = tmp_path / "in.jsonl"
+    path.write_text(f'{{"id": "a", "text": "fine"}}\n{line}\n{{"id": null}}\n', encoding="utf-8")
+    for command in ("classify", "draft"):
+        result = runner.invoke(
+            app,
+            [
+                command,
+                "-c",
+                str(config_file),
+                "--input",
+                str(path),
+                "--output",
+                str(tmp_path / "o"),
+            ],
+        )
+        assert result.exit_code == 2, (command, result.output)
+        output = " ".join(result.output.split())
+        assert f"{path} line 2: {message}" in output, (command, output)
+        assert "line 3" not in output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        pytest.param(
+            "read-only folder",
+            marks=pytest.mark.skipif(
+                sys.platform == "win32" or os.geteuid() == 0, reason="root writes anywhere"
+            ),
+        ),
+        pytest.param(
+            "/proc/version",
+            marks=pytest.mark.skipif(
+                not Path("/proc/version").is_file(), reason="Linux procfs: no one writes it"
+            ),
+        ),
+    ],
+)
+def test_classify_and_draft_refuse_an_output_they_cannot_write_before_any_work(tmp_path, where):
+    """Not a traceback after the model loaded: one line naming the file, exit 2."""
+    good = tmp_path / "in.jsonl"
+    good.write_text('{"id": 1, "text": "hello"}\n', encoding="utf-8")
+    if where == "read-only folder":
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o555)
+        output = folder / "out.jsonl"
+    else:
+        output = Path(where)
+    for command in ("classify", "draft"):
+        result = runner.invoke(app, [command, "--input", str(good), "--output", str(output)])
+        assert result.exit_code == 2, (command, result.output)
+        assert f"{output} cannot be written (" in result.output
+        assert "choose a file you can write for --output" in result.output
+        assert result.output.count("\n") == 1
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_checking_the_output_leaves_no_empty_file_behind_when_the_input_is_bad(tmp_path):
+    bad = tmp_path / "in.jsonl"
+    bad.write_text("not json\n", encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    for command in ("classify", "draft"):
+        result = runner.invoke(app, [command, "--input", str(bad), "--output", str(output)])
+        assert result.exit_code == 2
+        assert not output.exists()
 
 
 def test_a_database_that_cannot_be_opened_is_named_without_its_password(tmp_path, monkeypatch):

@@ -123,7 +123,10 @@ def test_hostile_mentions_are_stored_exactly_and_go_through_the_pipeline(
     assert set(stages.values()) == {Stage.ROUTED}
 
 
-def test_invalid_utf8_in_a_feed_is_replaced_not_dropped(tmp_path, database_url, config_file):
+def test_invalid_utf8_in_a_feed_is_reported_by_line_not_stored_garbled(
+    tmp_path, database_url, config_file
+):
+    """Not dropped silently, not stored with U+FFFD: skipped and named, as classify names it."""
     feed = write_feed(tmp_path / "bad.jsonl", [{"id": "ok", "text": "fine"}])
     with feed.open("ab") as handle:
         handle.write(b'{"id": "broken", "text": "caf\xe9 \xff\xfe sehr gut"}\n')
@@ -132,9 +135,12 @@ def test_invalid_utf8_in_a_feed_is_replaced_not_dropped(tmp_path, database_url, 
     settings = settings.model_copy(update={"sources": [data]})
     engine = open_database(database_url)
 
-    Pipeline.build(settings, engine).run_cycle()
+    report = Pipeline.build(settings, engine).run_cycle()
 
     with Session(engine) as session:
         texts = {m.native_id: m.text for m in session.exec(select(Mention))}
-    assert texts["ok"] == "fine"
-    assert texts["broken"] == "caf\ufffd \ufffd\ufffd sehr gut"
+    assert texts == {"ok": "fine"}
+    [outcome] = report.sources.values()
+    assert outcome.rejected == [
+        "bad.jsonl line 2: not UTF-8 text (byte 0xe9); save the file as UTF-8"
+    ]

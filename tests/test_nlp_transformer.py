@@ -67,7 +67,7 @@ def test_classify_rejects_lines_without_text(tmp_path, e5_config):
         ["classify", "--input", str(source), "--output", str(tmp_path / "o"), "-c", str(e5_config)],
     )
     assert result.exit_code == 2
-    assert "line 1: needs 'id' and 'text'" in result.output
+    assert f"{source} line 1: missing 'text' (a string); fix or remove the line" in result.output
 
 
 def test_classify_keeps_a_mention_whole_whatever_separators_its_text_holds(tmp_path):

@@ -145,12 +145,39 @@ def test_forget_finds_a_non_ascii_handle_in_any_case(tmp_path, engine, config_fi
 
 def test_forget_limited_to_another_source_removes_nothing(engine, config_file):
     Pipeline.build(load_settings(config_file), engine).run_cycle()
-    author = next(r["author"] for r in FEED if r.get("author"))
+    author = next(r["author"] for r in FEED if r.get("author") and r.get("source") == "twitter")
     result = runner.invoke(
-        app, ["forget", "--author", author, "--source", "mastodon", "-c", str(config_file)]
+        app, ["forget", "--author", author, "--source", "reddit", "-c", str(config_file)]
     )
+    assert result.exit_code == 0
     assert "removed 0 mentions" in result.output
     assert _counts(engine, author.lower())["Mention"] >= 1
+
+
+def test_forget_matches_the_source_in_any_case(engine, config_file):
+    Pipeline.build(load_settings(config_file), engine).run_cycle()
+    author = next(r["author"] for r in FEED if r.get("author") and r.get("source") == "twitter")
+    before = _counts(engine, author.lower())["Mention"]
+    result = runner.invoke(
+        app, ["forget", "--author", author, "--source", "Twitter", "-c", str(config_file)]
+    )
+    assert result.exit_code == 0
+    assert f"removed {before} mentions" in result.output
+    assert _counts(engine, author.lower())["Mention"] == 0
+
+
+def test_forget_with_a_source_nothing_came_from_fails_and_says_so(engine, config_file):
+    """An erasure must not silently do nothing because of a typo in --source."""
+    Pipeline.build(load_settings(config_file), engine).run_cycle()
+    author = next(r["author"] for r in FEED if r.get("author"))
+    before = _counts(engine, author.lower())
+    result = runner.invoke(
+        app, ["forget", "--author", author, "--source", "twiter", "-c", str(config_file)]
+    )
+    assert result.exit_code == 2
+    assert "--source twiter matches no platform or source" in result.output
+    assert "twitter" in result.output  # what it could have been
+    assert _counts(engine, author.lower()) == before
 
 
 def test_a_source_keeps_its_mentions_only_as_long_as_its_own_retention(engine, config_file):
@@ -248,3 +275,26 @@ def test_a_daemon_that_stopped_running_is_not_healthy(engine, config_file):
     assert stuck["backlog_stuck"] is True
     assert stuck["backlog"]["collected"] == 1
     assert stuck["healthy"] is False
+
+
+def test_forget_counts_only_the_crisis_alerts_it_redacted(engine, config_file):
+    """@bob is in '@bobby' and 'b_b' matches 'bxb' as a LIKE pattern: neither quotes them."""
+    with Session(engine) as session:
+        for key, body in (
+            ("spike:bobby", "• @bobby on twitter (high): it broke"),
+            ("spike:bxb", "• @bxb on twitter (high): it broke"),
+        ):
+            session.add(Alert(key=key, level="critical", channel="#c", title="Spike", body=body))
+        session.commit()
+
+    for handle in ("bob", "b_b"):
+        result = runner.invoke(app, ["forget", "--author", handle, "-c", str(config_file)])
+        assert result.exit_code == 0
+        assert "redacted their quotes in 0 crisis alerts" in result.output
+
+    with Session(engine) as session:
+        bodies = session.exec(select(Alert.body)).all()
+    assert sorted(bodies) == [
+        "• @bobby on twitter (high): it broke",
+        "• @bxb on twitter (high): it broke",
+    ]

@@ -138,5 +138,5 @@ def test_draft_command_names_a_bad_field_like_the_replay_source(tmp_path, config
         "--output", str(tmp_path / "o.jsonl"),
     ])  # fmt: skip
     assert result.exit_code == 2
-    assert "record 'a'" in result.output
+    assert f"{feed} line 1: 'created_at' must be ISO-8601" in result.output
     assert "'created_at' must be ISO-8601" in result.output

@@ -40,10 +40,17 @@ def test_same_source_and_native_id_twice_is_a_no_op(engine):
 
 def test_cross_post_is_linked_to_the_first_copy(engine):
     with Session(engine) as session:
-        store_mentions(session, [_mention("t1")])
+        store_mentions(session, [_mention("t1", author_handle="maria_k")])
         result = store_mentions(
             session,
-            [_mention("r1", "the LUMORA glow   stopped working after a week", source="reddit")],
+            [
+                _mention(
+                    "r1",
+                    "the LUMORA glow   stopped working after a week",
+                    source="reddit",
+                    author_handle="Maria_K",
+                )
+            ],
         )
         session.commit()
         original = session.exec(select(Mention).where(Mention.native_id == "t1")).one()
@@ -51,6 +58,23 @@ def test_cross_post_is_linked_to_the_first_copy(engine):
     assert result.cross_posts == 1
     assert copy.duplicate_of_id == original.id
     assert original.duplicate_of_id is None
+
+
+def test_the_same_text_from_another_author_is_a_post_of_its_own(engine):
+    """Two customers with the same complaint are two customers: both answered and alerted on."""
+    with Session(engine) as session:
+        store_mentions(session, [_mention("t1", author_handle="maria_k")])
+        result = store_mentions(
+            session,
+            [
+                _mention("t2", author_handle="big_influencer"),
+                _mention("t3"),  # no author: nothing to say it is the same person
+            ],
+        )
+        session.commit()
+        links = session.exec(select(Mention.native_id, Mention.duplicate_of_id)).all()
+    assert result.cross_posts == 0
+    assert sorted(links) == [("t1", None), ("t2", None), ("t3", None)]
 
 
 def test_short_texts_are_never_linked():
