@@ -13,7 +13,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, or_
+from sqlalchemy import ColumnElement, and_, func, or_, update
 from sqlmodel import Session, select
 from sqlmodel.sql.expression import SelectOfScalar
 from sqlmodel.sql.sqltypes import UTCDateTime
@@ -186,24 +186,21 @@ def _delivered_alerts_like(alert: Alert) -> SelectOfScalar[Alert] | None:
 
 def move_waiting(session: Session, old: str, new: str) -> int:
     """Send the rows still waiting for channel `old` to `new` instead (a route corrected after
-    Slack refused the old channel); their attempts start again. The caller commits."""
-    rows = list(session.exec(select(Alert).where(_waiting_in(old))))
-    for row in rows:
-        row.channel, row.attempts, row.last_error, row.next_attempt_at = new, 0, None, None
-        session.add(row)
-    return len(rows)
+    Slack refused the old channel); their attempts start again. The caller commits.
+
+    One UPDATE of pending rows only: a row a delivery takes meanwhile is left as it is sent.
+    """
+    moved = update(Alert).where(_waiting_in(old))
+    values = {"channel": new, "attempts": 0, "last_error": None, "next_attempt_at": None}
+    return session.execute(moved.values(**values)).rowcount  # type: ignore[attr-defined]
 
 
 def drop_waiting(session: Session, channel: str, now: datetime) -> int:
     """Never send the rows still waiting for `channel` (state dropped). The caller commits."""
-    rows = list(session.exec(select(Alert).where(_waiting_in(channel))))
-    for row in rows:
-        row.state, row.next_attempt_at = DeliveryState.DROPPED, None
-        row.last_error = f"dropped by an operator on {now:%Y-%m-%d %H:%M} UTC" + (
-            f" after: {row.last_error}" if row.last_error else ""
-        )
-        session.add(row)
-    return len(rows)
+    note = f"dropped by an operator on {now:%Y-%m-%d %H:%M} UTC"
+    dropped = update(Alert).where(_waiting_in(channel))
+    values = {"state": DeliveryState.DROPPED, "next_attempt_at": None, "last_error": note}
+    return session.execute(dropped.values(**values)).rowcount  # type: ignore[attr-defined]
 
 
 def _waiting_in(channel: str) -> ColumnElement[bool]:

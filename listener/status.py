@@ -80,7 +80,7 @@ def _source_rows(session: Session, settings: Settings, now: datetime) -> dict[st
             "backing_off_until": _iso(cursor.next_attempt_at) if backing_off and cursor else None,
             "items_last_hour": last_hour.get(config.name, 0),
             "items_per_hour_24h": round(last_day.get(config.name, 0) / 24, 1),
-            "overdue": _overdue(cursor, config.interval, now),
+            "overdue": config.name not in built.disabled and _overdue(cursor, config.interval, now),
         }
         if config.name in rechecks:  # complaints' reactions re-read (X, Reddit, Bluesky, Mastodon)
             recheck = rechecks[config.name]

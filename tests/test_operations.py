@@ -298,3 +298,19 @@ def test_forget_counts_only_the_crisis_alerts_it_redacted(engine, config_file):
         "• @bobby on twitter (high): it broke",
         "• @bxb on twitter (high): it broke",
     ]
+
+
+def test_a_switched_off_source_is_never_overdue(engine):
+    from listener.models import SourceCursor
+    from listener.status import collect_status
+
+    settings = load_settings()  # the bundled config: x-search is switched off
+    off = next(s.name for s in settings.sources if not s.enabled)
+    with Session(engine) as session:
+        session.add(SourceCursor(source=off, last_success_at=utcnow() - timedelta(days=2)))
+        session.commit()
+
+    status = collect_status(engine, settings)
+
+    assert status["sources"][off]["overdue"] is False
+    assert status["overdue_sources"] == []

@@ -49,9 +49,6 @@ log = logging.getLogger(__name__)
 PLATFORM = "reddit"
 SITE = "https://www.reddit.com"
 DEFAULT_OAUTH_URL = "https://oauth.reddit.com"
-# Reddit lists about 1,000 items (fewer where some were removed): a listing that ends after this
-# many without reaching the last item read ran into that cap, not into the subreddit's start.
-FULL_LISTING = 900
 
 
 class _NoRetry(prawcore.sessions.FiniteRetryStrategy):
@@ -185,11 +182,11 @@ class RedditSource(Source):
                     selection.more_waiting,
                     listing.kind,
                 )
-            if selection.ended_short and selection.listed >= FULL_LISTING:
+            if selection.ended_short:
                 log.warning(
                     "source %s: Reddit's listing of new %s ended after %d before reaching the"
-                    " last one read; any between them cannot be read (Reddit lists about"
-                    " 1,000): collect more often",
+                    " last one read; any between them cannot be read (Reddit caps its"
+                    " listings): collect more often",
                     self.name,
                     listing.kind,
                     selection.listed,
@@ -312,9 +309,9 @@ def _gone(fields: dict[str, Any]) -> bool:
     """A post or comment its author deleted or a moderator removed: /api/info still lists it
     (with its score), as "[deleted]" or "[removed]"; it no longer counts as a complaint."""
     text = fields.get("selftext") or fields.get("body")
-    return bool(fields.get("removed_by_category")) or (
-        fields.get("author") in GONE_MARKERS or text in GONE_MARKERS
-    )
+    # praw reads a "[deleted]" author as None; a removed one keeps its author.
+    author_gone = "author" in fields and fields["author"] in (None, *GONE_MARKERS)
+    return bool(fields.get("removed_by_category")) or author_gone or text in GONE_MARKERS
 
 
 def _seconds(headers: Any) -> float | None:

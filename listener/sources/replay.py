@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 from config.schema import ReplaySource as ReplayConfig
 from config.schema import Settings
@@ -154,6 +154,21 @@ def _canonical(record: Any) -> bytes:
     return json.dumps(record, sort_keys=True, ensure_ascii=False).encode() + b"\n"
 
 
+HASH_CHUNK = 1 << 20
+
+
+def _hash_prefix(file: BinaryIO, size: int, digest: Any) -> int:
+    """Feed the file's first `size` bytes to `digest` a chunk at a time; how many there were."""
+    read = 0
+    while read < size:
+        chunk = file.read(min(HASH_CHUNK, size - read))
+        if not chunk:
+            break
+        digest.update(chunk)
+        read += len(chunk)
+    return read
+
+
 def _jsonl_records(path: Path, position: Position) -> Iterator[tuple[int, Any, Position]]:
     """JSONL is streamed from where the last read ended, so a cycle costs memory for its own
     records only. Lines end at \\n (or \\r\\n) only, as `listener classify` reads them: a U+2028
@@ -166,9 +181,8 @@ def _jsonl_records(path: Path, position: Position) -> Iterator[tuple[int, Any, P
         if "sha256" not in position:
             skip, records, offset, line = records, 0, 0, 0  # an old cursor: a count of records
         elif offset:
-            prefix = file.read(offset)
-            digest.update(prefix)
-            if len(prefix) < offset or digest.hexdigest() != position["sha256"]:
+            read = _hash_prefix(file, offset, digest)
+            if read < offset or digest.hexdigest() != position["sha256"]:
                 log.info(
                     "%s changed before the last mention read: reading it again from the start",
                     path,
