@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func
@@ -51,11 +51,7 @@ def _overdue(cursor: SourceCursor | None, interval: timedelta, now: datetime) ->
     """Succeeded once, not failing, yet silent for several intervals: nothing is running it."""
     if cursor is None or cursor.last_success_at is None or cursor.consecutive_failures:
         return False
-    return now - _aware(cursor.last_success_at) > OVERDUE_INTERVALS * interval + OVERDUE_SLACK
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return now - cursor.last_success_at > OVERDUE_INTERVALS * interval + OVERDUE_SLACK
 
 
 def _source_rows(session: Session, settings: Settings, now: datetime) -> dict[str, Any]:
@@ -183,7 +179,7 @@ def collect_status(engine: Engine, settings: Settings, now: datetime | None = No
     overdue = sorted(
         name for name, row in sources.items() if row["overdue"] and name not in failing
     )
-    stuck = waiting_since is not None and now - _aware(waiting_since) > BACKLOG_STUCK_AFTER
+    stuck = waiting_since is not None and now - waiting_since > BACKLOG_STUCK_AFTER
     data = {
         "checked_at": _iso(now),
         "healthy": not (

@@ -143,11 +143,18 @@ def _json_records(path: Path, position: Position) -> Iterator[tuple[int, Any, Po
     for record in data[:start]:
         digest.update(_canonical(record))
     if "sha256" in position and (start > len(data) or digest.hexdigest() != position["sha256"]):
-        log.info("%s changed before the last mention read: reading it again from the start", path)
-        start, digest = 0, hashlib.sha256()
+        start, digest = 0, _read_again(path)
     for index in range(start, len(data)):
         digest.update(_canonical(data[index]))
         yield index + 1, data[index], {"records": index + 1, "sha256": digest.hexdigest()}
+
+
+def _read_again(path: Path) -> Any:
+    """A fresh digest for a file that changed before the last mention read (a new or corrected
+    export under the same name): it is read from the start; the (source, id) check skips what
+    is stored."""
+    log.info("%s changed before the last mention read: reading it again from the start", path)
+    return hashlib.sha256()
 
 
 def _canonical(record: Any) -> bytes:
@@ -183,12 +190,8 @@ def _jsonl_records(path: Path, position: Position) -> Iterator[tuple[int, Any, P
         elif offset:
             read = _hash_prefix(file, offset, digest)
             if read < offset or digest.hexdigest() != position["sha256"]:
-                log.info(
-                    "%s changed before the last mention read: reading it again from the start",
-                    path,
-                )
                 file.seek(0)
-                records, offset, line, digest = 0, 0, 0, hashlib.sha256()
+                records, offset, line, digest = 0, 0, 0, _read_again(path)
         for raw in file:
             line += 1
             offset += len(raw)
